@@ -1,0 +1,54 @@
+/**
+ * The one error type. Every failure a user can meet is a VmError with a code;
+ * only the CLI turns codes into exit statuses (see EXIT_CODES).
+ */
+
+export const EXIT_CODES = {
+  /** Bad keywords, flags or values on the command line. */
+  usage: 2,
+  /** No connection to the receiver within `patience`. */
+  unreachable: 3,
+  /** The receiver refused our checkphrase. */
+  checkphrase: 4,
+  /** The peer speaks another protocol version, or is not viamillipede at all. */
+  protocol: 5,
+  /** The receiver's stdout was closed by its consumer. */
+  outputClosed: 6,
+  /** Reading stdin failed. */
+  input: 7,
+  /** The receiver could not listen on its port (in use, no permission). */
+  listen: 8,
+  /** Totals, digest or a foot's checksum did not match and could not be repaired. */
+  integrity: 9,
+  /** The peer went away or aborted the session before it was complete. */
+  peerLost: 10,
+  /** The receiver is serving another session. */
+  busy: 11,
+  /** Interrupted by a signal (SIGINT/SIGTERM). */
+  interrupted: 130,
+  /** A bug: anything not covered above. */
+  internal: 1,
+} as const;
+
+export type ErrorCode = keyof typeof EXIT_CODES;
+
+export class VmError extends Error {
+  override readonly name = "VmError";
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  get exitCode(): number {
+    return EXIT_CODES[this.code];
+  }
+}
+
+/** Wraps anything thrown into a VmError, keeping VmErrors as they are. */
+export function asVmError(error: unknown): VmError {
+  if (error instanceof VmError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new VmError("internal", `internal error: ${message}`);
+}

@@ -1,0 +1,51 @@
+/**
+ * What the CLI hands to the transmitter and receiver: plain data, already
+ * validated. Both the original keyword grammar and the --flag form produce it.
+ */
+
+/** 2 MiB: the original's foot size; large enough to amortise per-foot costs. */
+export const DEFAULT_FOOT_BYTES = 2 * 1024 * 1024;
+export const DEFAULT_THREADS = 16;
+export const MIN_THREADS = 1;
+export const MAX_THREADS = 64;
+/** Feet the receiver lets be outstanding: in flight plus held for reordering. */
+export const DEFAULT_WINDOW_FEET = 32;
+export const MAX_VERBOSE = 20;
+/** How long the transmitter keeps trying when no connection to the receiver is up. */
+export const DEFAULT_PATIENCE_S = 300;
+
+/** One `tx HOST PORT` clause, in the user's order of preference. */
+export interface TxTarget {
+  host: string;
+  port: number;
+}
+
+export interface CommonOptions {
+  /** 0 (warnings and errors only) .. 20 (everything). */
+  verbose: number;
+  /** Must match on both ends; a guard against talking to a stale peer. */
+  checkphrase: string;
+  /** Accepted for compatibility with the original: checksums are always on. */
+  checksums: boolean;
+}
+
+export interface TransmitterOptions extends CommonOptions {
+  targets: TxTarget[];
+  /** Connections to keep, 1..64. */
+  threads: number;
+  footBytes: number;
+  /** Seconds to keep trying while no connection is up; 0 means forever. */
+  patienceS: number;
+}
+
+export interface ReceiverOptions extends CommonOptions {
+  port: number;
+  /** Address to listen on; undefined means every address (IPv4 and IPv6). */
+  bind: string | undefined;
+  windowFeet: number;
+}
+
+/** A parsed command line: what to run. */
+export type Invocation =
+  | { role: "tx"; options: TransmitterOptions }
+  | { role: "rx"; options: ReceiverOptions };
