@@ -45,7 +45,11 @@ export interface ReceiverOptions extends CommonOptions {
   windowFeet: number;
 }
 
-/** A parsed command line: what to run. */
-export type Invocation =
-  | { role: "tx"; options: TransmitterOptions }
-  | { role: "rx"; options: ReceiverOptions };
+/**
+ * A parsed command line: what to run. At least one role is present; both at
+ * once (a full-duplex pipe) is refused by the CLI until that feature lands.
+ */
+export interface Invocation {
+  transmit?: TransmitterOptions;
+  receive?: ReceiverOptions;
+}
