@@ -1,0 +1,410 @@
+// DO NOT EDIT. Generated from protocol/viamillipede.x by scripts/gen-protocol.ts; run `bun run gen:protocol`.
+
+import { array, enumType, field, string, struct, uint32, uint64, union, unionCase, varOpaque, voidType } from "@stellar/js-xdr";
+import type { Infer } from "@stellar/js-xdr";
+
+// /*
+//  * viamillipede wire protocol, version 1.
+//  *
+//  * This file is the single source of truth for every byte on the wire. It is
+//  * RFC 4506 XDR in the RPC-language subset that rpcgen accepts; the TypeScript
+//  * codecs in src/protocol/xdr.generated.ts are generated from it.
+//  *
+//  * Transport: every message is one RFC 5531 section 11 record ("record
+//  * marking"): a 4-byte big-endian word whose top bit marks the last fragment
+//  * and whose low 31 bits give the fragment length, then the fragment bytes.
+//  * A record holds exactly one XDR-encoded message.
+//  *
+//  * On each TCP connection the transmitter (tx) sends one `hello` record, the
+//  * receiver (rx) answers with one `hello_reply` record, and from then on both
+//  * directions carry `frame` records. See protocol/README.md for the state
+//  * machines and what happens when a limit is exceeded.
+//  */
+//
+// /* "VMP1": the first word of every hello; anything else is not our peer. */
+// const VM_MAGIC = 0x564d5031;
+export const VM_MAGIC = 0x564d5031;
+
+// const VM_PROTOCOL_VERSION = 1;
+export const VM_PROTOCOL_VERSION = 1;
+
+// /* Limits. Every length is checked against one of these before allocation. */
+// const MIN_FOOT_BYTES = 4096;                /* smallest foot size a hello may ask for */
+export const MIN_FOOT_BYTES = 4096;
+
+// const MAX_FOOT_BYTES = 16777216;            /* 16 MiB: largest foot payload */
+export const MAX_FOOT_BYTES = 16777216;
+
+// const MAX_CHECKPHRASE_BYTES = 64;
+export const MAX_CHECKPHRASE_BYTES = 64;
+
+// const MAX_TEXT_BYTES = 256;                 /* human-readable reasons */
+export const MAX_TEXT_BYTES = 256;
+
+// const MAX_ACK_IDS = 64;
+export const MAX_ACK_IDS = 64;
+
+// const MAX_RETRANSMIT_IDS = 64;
+export const MAX_RETRANSMIT_IDS = 64;
+
+// const MAX_HELLO_RECORD_BYTES = 512;         /* any hello or hello_reply record */
+export const MAX_HELLO_RECORD_BYTES = 512;
+
+// const MAX_CONTROL_RECORD_BYTES = 4096;      /* any frame other than a foot */
+export const MAX_CONTROL_RECORD_BYTES = 4096;
+
+// const FOOT_RECORD_OVERHEAD_BYTES = 128;     /* foot record = foot_bytes + this, at most */
+export const FOOT_RECORD_OVERHEAD_BYTES = 128;
+
+// /* Capability bits in hello.capabilities and welcome.capabilities. */
+// const CAP_NONE = 0;
+export const CAP_NONE = 0;
+
+// /* Flags in foot_header.flags. */
+// const FOOT_FLAG_RETRANSMIT = 1;             /* this copy re-sends an earlier foot */
+export const FOOT_FLAG_RETRANSMIT = 1;
+
+// /* ---- handshake ---------------------------------------------------------- */
+//
+// /* tx -> rx, first record on every connection. */
+// struct hello {
+//     unsigned int magic;                     /* VM_MAGIC */
+//     unsigned int protocol_version;          /* VM_PROTOCOL_VERSION */
+//     unsigned hyper session_id;              /* random per transfer, same on every connection */
+//     string checkphrase<MAX_CHECKPHRASE_BYTES>;  /* must equal the receiver's; a stale-peer guard */
+//     unsigned int foot_bytes;                /* payload size of every full foot */
+//     unsigned int capabilities;              /* CAP_* bits the transmitter offers */
+//     unsigned int connection_id;             /* transmitter's number for this connection */
+// };
+export const Hello = struct("Hello", {
+  magic: uint32(),
+  protocolVersion: uint32(),
+  sessionId: uint64(),
+  checkphrase: string(MAX_CHECKPHRASE_BYTES),
+  footBytes: uint32(),
+  capabilities: uint32(),
+  connectionId: uint32(),
+});
+export type Hello = Infer<typeof Hello>;
+
+// enum hello_status {
+//     HELLO_ACCEPT = 0,
+//     HELLO_REFUSE = 1
+// };
+export const HelloStatus = enumType("HelloStatus", {
+  HELLO_ACCEPT: 0,
+  HELLO_REFUSE: 1,
+});
+export type HelloStatus = Infer<typeof HelloStatus>;
+
+// enum refuse_reason {
+//     REFUSE_BAD_MAGIC = 1,                   /* not a viamillipede hello */
+//     REFUSE_VERSION = 2,                     /* protocol version not spoken here */
+//     REFUSE_CHECKPHRASE = 3,                 /* checkphrase differs from the receiver's */
+//     REFUSE_SESSION_BUSY = 4,                /* another session owns this receiver */
+//     REFUSE_FOOT_SIZE = 5,                   /* foot_bytes outside MIN..MAX_FOOT_BYTES */
+//     REFUSE_TOO_MANY_CONNECTIONS = 6,        /* the session already has its maximum */
+//     REFUSE_SESSION_OVER = 7                 /* the session has finished */
+// };
+export const RefuseReason = enumType("RefuseReason", {
+  REFUSE_BAD_MAGIC: 1,
+  REFUSE_VERSION: 2,
+  REFUSE_CHECKPHRASE: 3,
+  REFUSE_SESSION_BUSY: 4,
+  REFUSE_FOOT_SIZE: 5,
+  REFUSE_TOO_MANY_CONNECTIONS: 6,
+  REFUSE_SESSION_OVER: 7,
+});
+export type RefuseReason = Infer<typeof RefuseReason>;
+
+// /* rx -> tx: the connection joins the session. */
+// struct welcome {
+//     unsigned hyper delivered_below;         /* every foot id below this is on rx's stdout */
+//     unsigned hyper window_end;              /* tx may send feet with id below this */
+//     unsigned int capabilities;              /* CAP_* bits both ends use */
+// };
+export const Welcome = struct("Welcome", {
+  deliveredBelow: uint64(),
+  windowEnd: uint64(),
+  capabilities: uint32(),
+});
+export type Welcome = Infer<typeof Welcome>;
+
+// /* rx -> tx: the connection is refused and will be closed. */
+// struct refusal {
+//     refuse_reason reason;
+//     unsigned int receiver_version;          /* the protocol version rx speaks */
+//     string text<MAX_TEXT_BYTES>;
+// };
+export const Refusal = struct("Refusal", {
+  reason: RefuseReason,
+  receiverVersion: uint32(),
+  text: string(MAX_TEXT_BYTES),
+});
+export type Refusal = Infer<typeof Refusal>;
+
+// /* rx -> tx, the only record rx sends before frames. Stable across versions. */
+// union hello_reply switch (hello_status status) {
+// case HELLO_ACCEPT:
+//     welcome accepted;
+// case HELLO_REFUSE:
+//     refusal refused;
+// };
+export const HelloReply = union("HelloReply", {
+  switchOn: HelloStatus,
+  switchKey: "status",
+  cases: [
+    unionCase("HELLO_ACCEPT", HelloStatus.HELLO_ACCEPT, field("accepted", Welcome)),
+    unionCase("HELLO_REFUSE", HelloStatus.HELLO_REFUSE, field("refused", Refusal)),
+  ],
+});
+export type HelloReply = Infer<typeof HelloReply>;
+
+// /* ---- data: tx -> rx ----------------------------------------------------- */
+//
+// enum checksum_kind {
+//     CHECKSUM_NONE = 0,
+//     CHECKSUM_XXH3_64 = 1                    /* XXH3 64-bit, seed 0, over the payload */
+// };
+export const ChecksumKind = enumType("ChecksumKind", {
+  CHECKSUM_NONE: 0,
+  CHECKSUM_XXH3_64: 1,
+});
+export type ChecksumKind = Infer<typeof ChecksumKind>;
+
+// union checksum switch (checksum_kind kind) {
+// case CHECKSUM_NONE:
+//     void;
+// case CHECKSUM_XXH3_64:
+//     unsigned hyper xxh3;
+// };
+export const Checksum = union("Checksum", {
+  switchOn: ChecksumKind,
+  switchKey: "kind",
+  cases: [
+    unionCase("CHECKSUM_NONE", ChecksumKind.CHECKSUM_NONE, voidType()),
+    unionCase("CHECKSUM_XXH3_64", ChecksumKind.CHECKSUM_XXH3_64, field("xxh3", uint64())),
+  ],
+});
+export type Checksum = Infer<typeof Checksum>;
+
+// struct foot_header {
+//     unsigned hyper foot_id;                 /* 0, 1, 2 ... in stream order */
+//     unsigned hyper stream_offset;           /* position of the first byte in the stream */
+//     unsigned int length;                    /* stream bytes carried; at most hello.foot_bytes */
+//     checksum sum;                           /* over the payload */
+//     unsigned int flags;                     /* FOOT_FLAG_* */
+// };
+export const FootHeader = struct("FootHeader", {
+  footId: uint64(),
+  streamOffset: uint64(),
+  length: uint32(),
+  sum: Checksum,
+  flags: uint32(),
+});
+export type FootHeader = Infer<typeof FootHeader>;
+
+// /* A numbered block of the stream. Senders encode the header with XDR and
+//  * write the payload bytes (length word, bytes, zero padding) behind it. */
+// struct foot {
+//     foot_header header;
+//     opaque payload<MAX_FOOT_BYTES>;
+// };
+export const Foot = struct("Foot", {
+  header: FootHeader,
+  payload: varOpaque(MAX_FOOT_BYTES),
+});
+export type Foot = Infer<typeof Foot>;
+
+// enum digest_kind {
+//     DIGEST_XXH3_CHAIN = 1                   /* see protocol/README.md, "Stream digest" */
+// };
+export const DigestKind = enumType("DigestKind", {
+  DIGEST_XXH3_CHAIN: 1,
+});
+export type DigestKind = Infer<typeof DigestKind>;
+
+// union stream_digest switch (digest_kind kind) {
+// case DIGEST_XXH3_CHAIN:
+//     unsigned hyper xxh3_chain;
+// };
+export const StreamDigest = union("StreamDigest", {
+  switchOn: DigestKind,
+  switchKey: "kind",
+  cases: [
+    unionCase("DIGEST_XXH3_CHAIN", DigestKind.DIGEST_XXH3_CHAIN, field("xxh3Chain", uint64())),
+  ],
+});
+export type StreamDigest = Infer<typeof StreamDigest>;
+
+// /* tx -> rx after the last foot: what the whole stream was. */
+// struct end_of_stream {
+//     unsigned hyper total_feet;
+//     unsigned hyper total_bytes;
+//     stream_digest digest;
+// };
+export const EndOfStream = struct("EndOfStream", {
+  totalFeet: uint64(),
+  totalBytes: uint64(),
+  digest: StreamDigest,
+});
+export type EndOfStream = Infer<typeof EndOfStream>;
+
+// /* ---- control: rx -> tx (the reverse channel) ---------------------------- */
+//
+// /* Feet rx holds: all below delivered_below (written out) plus those listed. */
+// struct acknowledgement {
+//     unsigned hyper delivered_below;
+//     unsigned hyper received<MAX_ACK_IDS>;
+// };
+export const Acknowledgement = struct("Acknowledgement", {
+  deliveredBelow: uint64(),
+  received: array(uint64(), MAX_ACK_IDS),
+});
+export type Acknowledgement = Infer<typeof Acknowledgement>;
+
+// /* tx may send feet with id below window_end. Absolute, so repeats are harmless. */
+// struct window_credit {
+//     unsigned hyper window_end;
+// };
+export const WindowCredit = struct("WindowCredit", {
+  windowEnd: uint64(),
+});
+export type WindowCredit = Infer<typeof WindowCredit>;
+
+// enum retransmit_reason {
+//     RETRANSMIT_CHECKSUM = 1,                /* the copy received failed its checksum */
+//     RETRANSMIT_MISSING = 2                  /* rx waits on these feet */
+// };
+export const RetransmitReason = enumType("RetransmitReason", {
+  RETRANSMIT_CHECKSUM: 1,
+  RETRANSMIT_MISSING: 2,
+});
+export type RetransmitReason = Infer<typeof RetransmitReason>;
+
+// struct retransmit_request {
+//     retransmit_reason reason;
+//     unsigned hyper foot_ids<MAX_RETRANSMIT_IDS>;
+// };
+export const RetransmitRequest = struct("RetransmitRequest", {
+  reason: RetransmitReason,
+  footIds: array(uint64(), MAX_RETRANSMIT_IDS),
+});
+export type RetransmitRequest = Infer<typeof RetransmitRequest>;
+
+// /* rx -> tx: every byte is on rx's stdout and matched end_of_stream. */
+// struct stream_confirm {
+//     unsigned hyper total_feet;
+//     unsigned hyper total_bytes;
+//     stream_digest digest;
+// };
+export const StreamConfirm = struct("StreamConfirm", {
+  totalFeet: uint64(),
+  totalBytes: uint64(),
+  digest: StreamDigest,
+});
+export type StreamConfirm = Infer<typeof StreamConfirm>;
+
+// /* ---- both directions ---------------------------------------------------- */
+//
+// /* ping carries the sender's clock; pong echoes the ping it answers. */
+// struct heartbeat {
+//     unsigned hyper nonce;
+//     unsigned hyper sent_us;
+// };
+export const Heartbeat = struct("Heartbeat", {
+  nonce: uint64(),
+  sentUs: uint64(),
+});
+export type Heartbeat = Infer<typeof Heartbeat>;
+
+// enum abort_code {
+//     ABORT_PROTOCOL = 1,                     /* peer broke the protocol */
+//     ABORT_OUTPUT_CLOSED = 2,                /* rx's stdout was closed by its consumer */
+//     ABORT_INTEGRITY = 3,                    /* totals or digest do not match */
+//     ABORT_INPUT = 4,                        /* tx could not read its stdin */
+//     ABORT_INTERRUPTED = 5,                  /* the user stopped one end */
+//     ABORT_LIMIT = 6                         /* a limit was exceeded */
+// };
+export const AbortCode = enumType("AbortCode", {
+  ABORT_PROTOCOL: 1,
+  ABORT_OUTPUT_CLOSED: 2,
+  ABORT_INTEGRITY: 3,
+  ABORT_INPUT: 4,
+  ABORT_INTERRUPTED: 5,
+  ABORT_LIMIT: 6,
+});
+export type AbortCode = Infer<typeof AbortCode>;
+
+// /* Ends the session: the sender exits non-zero after sending it. */
+// struct abort_notice {
+//     abort_code code;
+//     string text<MAX_TEXT_BYTES>;
+// };
+export const AbortNotice = struct("AbortNotice", {
+  code: AbortCode,
+  text: string(MAX_TEXT_BYTES),
+});
+export type AbortNotice = Infer<typeof AbortNotice>;
+
+// enum frame_kind {
+//     FRAME_FOOT = 1,                         /* tx -> rx */
+//     FRAME_END = 2,                          /* tx -> rx */
+//     FRAME_ACK = 3,                          /* rx -> tx */
+//     FRAME_CREDIT = 4,                       /* rx -> tx */
+//     FRAME_RETRANSMIT = 5,                   /* rx -> tx */
+//     FRAME_CONFIRM = 6,                      /* rx -> tx */
+//     FRAME_PING = 7,                         /* either way */
+//     FRAME_PONG = 8,                         /* either way */
+//     FRAME_ABORT = 9                         /* either way */
+// };
+export const FrameKind = enumType("FrameKind", {
+  FRAME_FOOT: 1,
+  FRAME_END: 2,
+  FRAME_ACK: 3,
+  FRAME_CREDIT: 4,
+  FRAME_RETRANSMIT: 5,
+  FRAME_CONFIRM: 6,
+  FRAME_PING: 7,
+  FRAME_PONG: 8,
+  FRAME_ABORT: 9,
+});
+export type FrameKind = Infer<typeof FrameKind>;
+
+// /* Every record after the handshake. */
+// union frame switch (frame_kind kind) {
+// case FRAME_FOOT:
+//     foot foot;
+// case FRAME_END:
+//     end_of_stream end;
+// case FRAME_ACK:
+//     acknowledgement ack;
+// case FRAME_CREDIT:
+//     window_credit credit;
+// case FRAME_RETRANSMIT:
+//     retransmit_request retransmit;
+// case FRAME_CONFIRM:
+//     stream_confirm confirm;
+// case FRAME_PING:
+//     heartbeat ping;
+// case FRAME_PONG:
+//     heartbeat pong;
+// case FRAME_ABORT:
+//     abort_notice abort;
+// };
+export const Frame = union("Frame", {
+  switchOn: FrameKind,
+  switchKey: "kind",
+  cases: [
+    unionCase("FRAME_FOOT", FrameKind.FRAME_FOOT, field("foot", Foot)),
+    unionCase("FRAME_END", FrameKind.FRAME_END, field("end", EndOfStream)),
+    unionCase("FRAME_ACK", FrameKind.FRAME_ACK, field("ack", Acknowledgement)),
+    unionCase("FRAME_CREDIT", FrameKind.FRAME_CREDIT, field("credit", WindowCredit)),
+    unionCase("FRAME_RETRANSMIT", FrameKind.FRAME_RETRANSMIT, field("retransmit", RetransmitRequest)),
+    unionCase("FRAME_CONFIRM", FrameKind.FRAME_CONFIRM, field("confirm", StreamConfirm)),
+    unionCase("FRAME_PING", FrameKind.FRAME_PING, field("ping", Heartbeat)),
+    unionCase("FRAME_PONG", FrameKind.FRAME_PONG, field("pong", Heartbeat)),
+    unionCase("FRAME_ABORT", FrameKind.FRAME_ABORT, field("abort", AbortNotice)),
+  ],
+});
+export type Frame = Infer<typeof Frame>;
