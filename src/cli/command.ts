@@ -1,0 +1,132 @@
+/**
+ * The citty command: name, version and description, the flag schema, and a
+ * `run` that turns the raw command line into an Invocation.
+ *
+ * citty's own parser and runMain are not used for the arguments themselves:
+ * its parser keeps only the last of a repeated flag (`--tx a:1 --tx b:1`),
+ * accepts unknown flags silently and cannot read the keyword grammar; runMain
+ * calls process.exit and prints usage to stdout on errors. So `run` hands the
+ * raw words to our keyword parser, --help/--version follow citty's built-in
+ * flag names, and the caller (main.ts) decides what is printed and the exit status.
+ */
+import { defineCommand, runCommand } from "citty";
+import pkg from "../../package.json";
+import { EXIT_CODES } from "../errors.ts";
+import {
+  DEFAULT_PATIENCE_S,
+  DEFAULT_THREADS,
+  MAX_THREADS,
+  MAX_VERBOSE,
+  MIN_THREADS,
+  type Invocation,
+} from "../options.ts";
+import { FLAG_ARGS, MAX_CHECKPHRASE_BYTES, parseArguments } from "./keywords.ts";
+
+export const DESCRIPTION = "RAID for TCP: one pipe over many TCP connections";
+
+export const command = defineCommand({
+  meta: { name: pkg.name, version: pkg.version, description: DESCRIPTION },
+  args: FLAG_ARGS,
+  run: ({ rawArgs }): Invocation => parseArguments(rawArgs),
+});
+
+/**
+ * Runs the command over `argv` (without the program name) and returns what
+ * to do. Throws VmError("usage") for a bad command line.
+ */
+export async function parseCommandLine(argv: readonly string[]): Promise<Invocation> {
+  const { result } = await runCommand(command, { rawArgs: [...argv] });
+  return result as Invocation;
+}
+
+/**
+ * citty's built-in flags: `--help`/`-h` anywhere on the line, `--version`/`-v`
+ * only on its own (elsewhere `-v` is an unknown flag, not "verbose").
+ */
+export function builtinRequest(argv: readonly string[]): "help" | "version" | undefined {
+  if (argv.some((word) => word === "--help" || word === "-h")) return "help";
+  if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) return "version";
+  return undefined;
+}
+
+export function versionText(): string {
+  return `${pkg.version}\n`;
+}
+
+/** Joins words with ", " into lines of at most `width` characters, each indented. */
+function wrapList(words: readonly string[], indent: string, width: number): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const [index, word] of words.entries()) {
+    const piece = index < words.length - 1 ? `${word},` : word;
+    if (line !== "" && indent.length + line.length + 1 + piece.length > width) {
+      lines.push(indent + line);
+      line = piece;
+    } else {
+      line = line === "" ? piece : `${line} ${piece}`;
+    }
+  }
+  if (line !== "") lines.push(indent + line);
+  return lines.join("\n");
+}
+
+/** From EXIT_CODES, so the help cannot drift from what main returns. */
+const EXIT_STATUSES = wrapList(
+  [
+    "0 success",
+    ...Object.entries(EXIT_CODES)
+      .sort(([, a], [, b]) => a - b)
+      .map(([name, code]) => `${code} ${name}`),
+    "143 terminated (SIGTERM)",
+  ],
+  "  ",
+  78,
+);
+
+/** The --help text: every keyword, its flag twin, and examples. */
+export function helpText(): string {
+  const name = pkg.name;
+  return `${name} ${pkg.version}: ${DESCRIPTION}.
+What tx reads from stdin, rx writes to stdout, in order.
+
+Usage:
+  ${name} rx PORT [KEYWORD...]
+  ${name} tx HOST PORT [tx HOST PORT...] [KEYWORD...]
+
+Keywords (any order; numbers in decimal or 0x-hex):
+  rx PORT            receive on PORT and write the stream to stdout;
+                     rx 0 picks a free port and prints it
+  tx HOST PORT       send stdin to HOST PORT; repeat for more addresses of
+                     the receiver, in order of preference (IPv6: tx ::1 8834)
+  threads N          tx: connections to keep, ${MIN_THREADS}..${MAX_THREADS} (default ${DEFAULT_THREADS})
+  verbose N          0..${MAX_VERBOSE} (default 0): 0 warnings and errors, 1-4 info,
+                     5-9 debug, 10+ trace; the log goes to stderr
+  checkphrase WORD   1..${MAX_CHECKPHRASE_BYTES} bytes both ends must share (default none)
+  checksums          accepted for compatibility; checksums are always on
+  bind ADDRESS       rx: listen on ADDRESS only (default every address)
+  patience SECONDS   tx: give up after SECONDS with no connection up;
+                     0 waits forever (default ${DEFAULT_PATIENCE_S})
+
+Flags (the same options; --name VALUE or --name=VALUE):
+  --rx PORT, --port PORT   --threads N   --verbose N   --checkphrase WORD
+  --tx HOST:PORT (repeatable; IPv6 in brackets: --tx [::1]:8834)
+  --checksums   --bind ADDRESS   --patience SECONDS
+  -h, --help       show this help
+  -v, --version    print the version (only on its own)
+
+Examples:
+  ${name} rx 8834 verbose 5 > copy.img
+  ${name} tx 127.0.0.1 8834 threads 8 < disk.img
+  ${name} verbose 3 tx host 8834 threads 0x10 < disk.img
+  ${name} tx a.example 8834 tx b.example 8834 < disk.img
+  ${name} rx 8834 bind ::1 checkphrase sesame checksums
+  ${name} tx ::1 8834 checkphrase sesame patience 60
+  ${name} rx --port 8834 --verbose 5
+  ${name} --tx 192.0.2.7:8834 --threads 4 --patience 0
+  zfs send tank@snap | ${name} tx backup.example 8834
+  ${name} rx 8834 | zfs receive pool/copy
+
+Exit status:
+${EXIT_STATUSES}
+`;
+}

@@ -1,0 +1,147 @@
+#!/usr/bin/env bun
+/**
+ * The entry point, and the only place that decides exit statuses.
+ *
+ * 1. `--help` / `--version` are answered on stdout (exit 0).
+ * 2. The command line becomes an Invocation; a usage error is one line on
+ *    stderr ending in a pointer to --help (exit 2).
+ * 3. The verbosity is applied, then `receive` or `transmit` runs.
+ * 4. Its outcome becomes the exit status: 0, a VmError's code, or 1 for
+ *    anything else (a bug), each failure as one line on stderr.
+ *
+ * `main` returns the status and has no process-wide effects beyond the log
+ * level, so tests can call it; `runAsEntry` adds the signal and crash handlers
+ * and calls process.exit, and runs only when this file is the entry.
+ */
+import { VmError, asVmError } from "../errors.ts";
+import { setVerbose } from "../log.ts";
+import type { Invocation, ReceiverOptions, TransmitterOptions } from "../options.ts";
+import { receive } from "../rx/receiver.ts";
+import { transmit } from "../tx/transmitter.ts";
+import { builtinRequest, helpText, parseCommandLine, versionText } from "./command.ts";
+
+const PROGRAM = "viamillipede";
+/** At this verbosity an internal error also prints its stack. */
+export const STACK_VERBOSE = 10;
+/** Exit statuses for signals follow the shell's 128 + signal number. */
+export const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+
+/** Where main writes; tests pass their own. */
+export interface MainIo {
+  /** Resolves once the text is handed to the OS (or stdout is gone). */
+  stdout(text: string): Promise<void>;
+  stderr(text: string): void;
+}
+
+/** The two roles; each resolves once its session is complete. Tests pass stand-ins. */
+export interface Roles {
+  transmit(options: TransmitterOptions): Promise<unknown>;
+  receive(options: ReceiverOptions): Promise<unknown>;
+}
+
+export interface MainDeps {
+  io: MainIo;
+  roles: Roles;
+  /** main records the verbosity here once known; the crash handlers read it. */
+  state: { verbose: number };
+}
+
+export const processIo: MainIo = {
+  stdout: (text) =>
+    new Promise((resolve) => {
+      // A closed stdout (`--help | true`) must not hang or crash the process.
+      const done = (): void => {
+        process.stdout.off("error", done);
+        resolve();
+      };
+      process.stdout.on("error", done);
+      process.stdout.write(text, () => done());
+    }),
+  stderr: (text) => {
+    process.stderr.write(text);
+  },
+};
+
+const defaultRoles: Roles = {
+  transmit: (options) => transmit(options),
+  receive: (options) => receive(options),
+};
+
+/**
+ * What to print for a failure and the exit status it maps to: a VmError's own
+ * message and code; anything else is an internal error (with its stack at
+ * verbose ≥ STACK_VERBOSE).
+ */
+export function describeFailure(error: unknown, verbose: number): { text: string; exitCode: number } {
+  const failure = asVmError(error);
+  // One line, even if a message spans several.
+  const message = failure.message.replace(/\s*\n\s*/g, " ");
+  const hint = failure.code === "usage" ? ` (see '${PROGRAM} --help')` : "";
+  let text = `${PROGRAM}: ${message}${hint}\n`;
+  if (!(error instanceof VmError) && verbose >= STACK_VERBOSE && error instanceof Error && error.stack) {
+    text += `${error.stack}\n`;
+  }
+  return { text, exitCode: failure.exitCode };
+}
+
+function verboseOf(invocation: Invocation): number {
+  return (invocation.receive ?? invocation.transmit)?.verbose ?? 0;
+}
+
+/** Runs one command line and returns the exit status. Never throws. */
+export async function main(argv: readonly string[], deps: Partial<MainDeps> = {}): Promise<number> {
+  const io = deps.io ?? processIo;
+  const roles = deps.roles ?? defaultRoles;
+  const state = deps.state ?? { verbose: 0 };
+  const fail = (error: unknown): number => {
+    const { text, exitCode } = describeFailure(error, state.verbose);
+    io.stderr(text);
+    return exitCode;
+  };
+  try {
+    const request = builtinRequest(argv);
+    if (request === "help") {
+      await io.stdout(helpText());
+      return 0;
+    }
+    if (request === "version") {
+      await io.stdout(versionText());
+      return 0;
+    }
+    const invocation = await parseCommandLine(argv);
+    state.verbose = verboseOf(invocation);
+    setVerbose(state.verbose);
+    if (invocation.receive) await roles.receive(invocation.receive);
+    else if (invocation.transmit) await roles.transmit(invocation.transmit);
+    return 0;
+  } catch (error) {
+    return fail(error);
+  }
+}
+
+/**
+ * The process around main: signals and stray errors end the process with one
+ * line on stderr, then main's status becomes the exit status.
+ */
+export async function runAsEntry(argv: readonly string[], deps: Partial<MainDeps> = {}): Promise<never> {
+  const io = deps.io ?? processIo;
+  const state = deps.state ?? { verbose: 0 };
+  const crash = (error: unknown): void => {
+    const { text, exitCode } = describeFailure(error, state.verbose);
+    io.stderr(text);
+    process.exit(exitCode);
+  };
+  process.on("uncaughtException", crash);
+  process.on("unhandledRejection", crash);
+  for (const [signal, exitCode] of Object.entries(SIGNAL_EXIT_CODES)) {
+    process.on(signal, () => {
+      io.stderr(`${PROGRAM}: interrupted by ${signal}\n`);
+      process.exit(exitCode);
+    });
+  }
+  process.exit(await main(argv, { ...deps, io, state }));
+}
+
+if (import.meta.main) {
+  await runAsEntry(process.argv.slice(2));
+}

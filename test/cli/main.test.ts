@@ -1,0 +1,336 @@
+/**
+ * The entry point: what reaches stdout and stderr and the exit status.
+ * Spawned processes (`bun src/cli/main.ts ...`) prove the real entry; calls to
+ * main() with stand-in roles prove the error → exit status mapping; inline
+ * fixtures run runAsEntry with a role that never ends, to prove signals and
+ * stray errors end the process with one line.
+ */
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import pkg from "../../package.json";
+import { EXIT_CODES, VmError } from "../../src/errors.ts";
+import { log } from "../../src/log.ts";
+import type { ReceiverOptions, TransmitterOptions } from "../../src/options.ts";
+import { helpText } from "../../src/cli/command.ts";
+import { FLAG_ARGS, KEYWORDS } from "../../src/cli/keywords.ts";
+import { main, type MainIo, type Roles } from "../../src/cli/main.ts";
+
+const ROOT = join(import.meta.dir, "../..");
+const MAIN = join(ROOT, "src/cli/main.ts");
+const DEADLINE_MS = 15_000;
+
+interface Outcome {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+async function collect(proc: Bun.Subprocess<"ignore", "pipe", "pipe">): Promise<Outcome> {
+  const [stdout, stderr, exitCode] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { stdout, stderr, exitCode };
+}
+
+/** Runs `bun src/cli/main.ts ...args` to completion. */
+function run(...args: string[]): Promise<Outcome> {
+  const proc = Bun.spawn([process.execPath, MAIN, ...args], {
+    cwd: ROOT,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  return collect(proc);
+}
+
+describe("spawned: bun src/cli/main.ts", () => {
+  test(
+    "--help prints usage with examples on stdout, exit 0",
+    async () => {
+      for (const flag of ["--help", "-h"]) {
+        const { stdout, stderr, exitCode } = await run(flag);
+        expect({ stderr, exitCode }).toEqual({ stderr: "", exitCode: 0 });
+        expect(stdout).toBe(helpText());
+        expect(stdout).toContain("Examples:");
+        expect(stdout).toContain("viamillipede tx a.example 8834 tx b.example 8834");
+        expect(stdout).toContain("viamillipede rx --port 8834 --verbose 5");
+      }
+    },
+    DEADLINE_MS,
+  );
+
+  test(
+    "--help wins anywhere on the line, even after a bad word",
+    async () => {
+      const { stdout, stderr, exitCode } = await run("rx", "nonsense", "--help");
+      expect({ stderr, exitCode }).toEqual({ stderr: "", exitCode: 0 });
+      expect(stdout).toBe(helpText());
+    },
+    DEADLINE_MS,
+  );
+
+  test(
+    "--version / -v print package.json's version, exit 0",
+    async () => {
+      for (const flag of ["--version", "-v"]) {
+        expect(await run(flag)).toEqual({ stdout: `${pkg.version}\n`, stderr: "", exitCode: 0 });
+      }
+    },
+    DEADLINE_MS,
+  );
+
+  test(
+    "an unknown keyword: one line on stderr, nothing on stdout, exit 2",
+    async () => {
+      expect(await run("rx", "8834", "frobnicate")).toEqual({
+        stdout: "",
+        stderr:
+          "viamillipede: unknown keyword 'frobnicate'; keywords are rx, tx, threads, verbose, checkphrase, checksums, bind, patience (see 'viamillipede --help')\n",
+        exitCode: 2,
+      });
+    },
+    DEADLINE_MS,
+  );
+
+  test(
+    "threads 99: exit 2",
+    async () => {
+      expect(await run("tx", "127.0.0.1", "8834", "threads", "99")).toEqual({
+        stdout: "",
+        stderr: "viamillipede: threads 99 is out of range; use 1..64 (see 'viamillipede --help')\n",
+        exitCode: 2,
+      });
+    },
+    DEADLINE_MS,
+  );
+
+  test(
+    "no arguments: exit 2 saying what to write",
+    async () => {
+      expect(await run()).toEqual({
+        stdout: "",
+        stderr:
+          "viamillipede: nothing to do; say 'rx PORT' to receive or 'tx HOST PORT' to send (see 'viamillipede --help')\n",
+        exitCode: 2,
+      });
+    },
+    DEADLINE_MS,
+  );
+});
+
+describe("help text", () => {
+  test("lists every keyword and every flag, in lines of at most 80 columns", () => {
+    const text = helpText();
+    for (const keyword of KEYWORDS) expect(text).toMatch(new RegExp(`^  ${keyword}\\b`, "m"));
+    for (const [name, def] of Object.entries(FLAG_ARGS)) {
+      expect(text).toContain(`--${name}`);
+      if ("alias" in def) expect(text).toContain(`--${def.alias}`);
+    }
+    for (const line of text.split("\n")) expect(line.length).toBeLessThanOrEqual(80);
+  });
+
+  test("lists every exit status", () => {
+    const text = helpText();
+    for (const [name, code] of Object.entries(EXIT_CODES)) expect(text).toContain(`${code} ${name}`);
+  });
+});
+
+/** Captures what main writes. */
+function captureIo(): MainIo & { out: string; err: string } {
+  const io = {
+    out: "",
+    err: "",
+    stdout: async (text: string) => {
+      io.out += text;
+    },
+    stderr: (text: string) => {
+      io.err += text;
+    },
+  };
+  return io;
+}
+
+/** Roles that record their options and then behave as `outcome` says. */
+function stubRoles(outcome: () => Promise<void>) {
+  const calls: { role: "transmit" | "receive"; options: TransmitterOptions | ReceiverOptions }[] = [];
+  const roles: Roles = {
+    transmit: (options) => {
+      calls.push({ role: "transmit", options });
+      return outcome();
+    },
+    receive: (options) => {
+      calls.push({ role: "receive", options });
+      return outcome();
+    },
+  };
+  return { roles, calls };
+}
+
+describe("main() in-process", () => {
+  test("rx runs receive with the parsed options and exits 0", async () => {
+    const io = captureIo();
+    const { roles, calls } = stubRoles(async () => {});
+    expect(await main(["rx", "0", "verbose", "5"], { io, roles })).toBe(0);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.role).toBe("receive");
+    expect((calls[0]?.options as ReceiverOptions).port).toBe(0);
+    expect(log.level).toBe(4); // verbose 5 → debug
+    expect({ out: io.out, err: io.err }).toEqual({ out: "", err: "" });
+  });
+
+  test("tx runs transmit", async () => {
+    const io = captureIo();
+    const { roles, calls } = stubRoles(async () => {});
+    expect(await main(["--tx", "[::1]:9", "--threads", "2"], { io, roles })).toBe(0);
+    expect(calls.map((call) => call.role)).toEqual(["transmit"]);
+    expect((calls[0]?.options as TransmitterOptions).targets).toEqual([{ host: "::1", port: 9 }]);
+  });
+
+  test("a usage error never starts a role", async () => {
+    const io = captureIo();
+    const { roles, calls } = stubRoles(async () => {});
+    expect(await main(["rx", "1", "tx", "h", "1"], { io, roles })).toBe(2);
+    expect(calls).toEqual([]);
+    expect(io.err).toBe(
+      "viamillipede: full-duplex (rx and tx together) is not supported yet; run one viamillipede per direction (see 'viamillipede --help')\n",
+    );
+  });
+
+  const failures: [what: string, thrown: unknown, exitCode: number, err: string][] = [
+    ["unreachable", new VmError("unreachable", "no connection to h:1 within 300 s"), 3, "viamillipede: no connection to h:1 within 300 s\n"],
+    ["checkphrase", new VmError("checkphrase", "the receiver refused our checkphrase"), 4, "viamillipede: the receiver refused our checkphrase\n"],
+    ["outputClosed", new VmError("outputClosed", "stdout closed"), 6, "viamillipede: stdout closed\n"],
+    ["a multi-line message", new VmError("peerLost", "peer went\n  away"), 10, "viamillipede: peer went away\n"],
+    ["a plain Error", new Error("boom"), 1, "viamillipede: internal error: boom\n"],
+    ["a thrown string", "oops", 1, "viamillipede: internal error: oops\n"],
+  ];
+  for (const [what, thrown, exitCode, err] of failures) {
+    test(`${what} → exit ${exitCode}, one line on stderr`, async () => {
+      const io = captureIo();
+      const { roles } = stubRoles(async () => {
+        throw thrown;
+      });
+      expect(await main(["tx", "h", "1"], { io, roles })).toBe(exitCode);
+      expect({ out: io.out, err: io.err }).toEqual({ out: "", err });
+    });
+  }
+
+  test("an internal error shows its stack only at verbose >= 10", async () => {
+    const { roles } = stubRoles(async () => {
+      throw new Error("deep");
+    });
+    const quiet = captureIo();
+    expect(await main(["tx", "h", "1", "verbose", "9"], { io: quiet, roles })).toBe(1);
+    expect(quiet.err).toBe("viamillipede: internal error: deep\n");
+    const loud = captureIo();
+    expect(await main(["tx", "h", "1", "verbose", "10"], { io: loud, roles })).toBe(1);
+    expect(loud.err).toStartWith("viamillipede: internal error: deep\nError: deep\n    at ");
+  });
+
+  test("--help and --version write to stdout only", async () => {
+    const help = captureIo();
+    expect(await main(["--help"], { io: help })).toBe(0);
+    expect({ out: help.out, err: help.err }).toEqual({ out: helpText(), err: "" });
+    const version = captureIo();
+    expect(await main(["-v"], { io: version })).toBe(0);
+    expect({ out: version.out, err: version.err }).toEqual({ out: `${pkg.version}\n`, err: "" });
+  });
+});
+
+/**
+ * An inline fixture: runAsEntry with roles that print "ready" on stderr and
+ * never finish; MODE "throw"/"reject" adds a stray error after 10 ms.
+ */
+function startFixture(mode: "hang" | "throw" | "reject", args: string[]) {
+  const script = `
+    import { runAsEntry } from ${JSON.stringify(MAIN)};
+    const hang = async () => {
+      process.stderr.write("ready\\n");
+      if (${JSON.stringify(mode)} === "throw") setTimeout(() => { throw new Error("stray"); }, 10);
+      if (${JSON.stringify(mode)} === "reject") setTimeout(() => { void Promise.reject(new Error("unhandled")); }, 10);
+      await new Promise(() => setInterval(() => {}, 1000));
+    };
+    await runAsEntry(${JSON.stringify(args)}, { roles: { transmit: hang, receive: hang } });
+  `;
+  return Bun.spawn([process.execPath, "-e", script], {
+    cwd: ROOT,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+}
+
+/** Reads `stream` to its end in the background; `until` waits for a marker. */
+function watch(stream: ReadableStream<Uint8Array>) {
+  const decoder = new TextDecoder();
+  const waiters: { marker: string; resolve: () => void }[] = [];
+  const state = { text: "" };
+  const settle = (ended: boolean): void => {
+    for (const waiter of [...waiters]) {
+      if (ended || state.text.includes(waiter.marker)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
+  };
+  const done = (async () => {
+    for await (const chunk of stream) {
+      state.text += decoder.decode(chunk, { stream: true });
+      settle(false);
+    }
+    settle(true);
+    return state.text;
+  })();
+  return {
+    done,
+    /** Resolves once `marker` has been read (or the stream ended), with all text so far. */
+    until: (marker: string) =>
+      new Promise<string>((resolve) => {
+        waiters.push({ marker, resolve: () => resolve(state.text) });
+        settle(false);
+      }),
+  };
+}
+
+describe("spawned: signals and stray errors", () => {
+  for (const [signal, exitCode] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const) {
+    test(
+      `${signal} → exit ${exitCode} with one line`,
+      async () => {
+        const proc = startFixture("hang", ["rx", "0"]);
+        const stderr = watch(proc.stderr);
+        const stdout = new Response(proc.stdout).text();
+        expect(await stderr.until("ready\n")).toBe("ready\n");
+        proc.kill(signal);
+        expect({ stdout: await stdout, stderr: await stderr.done, exitCode: await proc.exited }).toEqual({
+          stdout: "",
+          stderr: `ready\nviamillipede: interrupted by ${signal}\n`,
+          exitCode,
+        });
+      },
+      DEADLINE_MS,
+    );
+  }
+
+  for (const [mode, message] of [
+    ["throw", "stray"],
+    ["reject", "unhandled"],
+  ] as const) {
+    test(
+      `an ${mode === "throw" ? "uncaught exception" : "unhandled rejection"} → exit 1, one line, no dump`,
+      async () => {
+        expect(await collect(startFixture(mode, ["tx", "h", "1"]))).toEqual({
+          stdout: "",
+          stderr: `ready\nviamillipede: internal error: ${message}\n`,
+          exitCode: 1,
+        });
+      },
+      DEADLINE_MS,
+    );
+  }
+});
