@@ -11,7 +11,7 @@ export const MAX_THREADS = 64;
 /** Feet the receiver lets be outstanding: in flight plus held for reordering. */
 export const DEFAULT_WINDOW_FEET = 32;
 export const MAX_VERBOSE = 20;
-/** How long the transmitter keeps trying when no connection to the receiver is up. */
+/** How long either end keeps going while no connection is up (a router reboot fits). */
 export const DEFAULT_PATIENCE_S = 300;
 
 /** One `tx HOST PORT` clause, in the user's order of preference. */
@@ -27,6 +27,11 @@ export interface CommonOptions {
   checkphrase: string;
   /** Accepted for compatibility with the original: checksums are always on. */
   checksums: boolean;
+  /**
+   * Seconds to keep going while no connection is up: the transmitter keeps
+   * dialling, the receiver keeps its session. 0 means forever.
+   */
+  patienceS: number;
 }
 
 export interface TransmitterOptions extends CommonOptions {
@@ -34,8 +39,6 @@ export interface TransmitterOptions extends CommonOptions {
   /** Connections to keep, 1..64. */
   threads: number;
   footBytes: number;
-  /** Seconds to keep trying while no connection is up; 0 means forever. */
-  patienceS: number;
 }
 
 export interface ReceiverOptions extends CommonOptions {

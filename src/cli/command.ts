@@ -104,8 +104,8 @@ Keywords (any order; numbers in decimal or 0x-hex):
   checkphrase WORD   1..${MAX_CHECKPHRASE_BYTES} bytes both ends must share (default none)
   checksums          accepted for compatibility; checksums are always on
   bind ADDRESS       rx: listen on ADDRESS only (default every address)
-  patience SECONDS   tx: give up after SECONDS with no connection up;
-                     0 waits forever (default ${DEFAULT_PATIENCE_S})
+  patience SECONDS   give up after SECONDS with no connection up (tx keeps
+                     dialling, rx keeps its place); 0 = forever (default ${DEFAULT_PATIENCE_S})
 
 Flags (the same options; --name VALUE or --name=VALUE):
   --rx PORT, --port PORT   --threads N   --verbose N   --checkphrase WORD

@@ -77,7 +77,7 @@ export const FLAG_ARGS = {
   checkphrase: { type: "string", valueHint: "WORD", description: "a word both ends must share" },
   checksums: { type: "boolean", description: "accepted for compatibility; always on" },
   bind: { type: "string", valueHint: "ADDRESS", description: "rx: listen on this address only" },
-  patience: { type: "string", valueHint: "SECONDS", description: "tx: give up after this long unconnected; 0 = never" },
+  patience: { type: "string", valueHint: "SECONDS", description: "give up after this long with no connection up; 0 = never" },
 } as const satisfies ArgsDef & Record<Keyword, unknown>;
 
 /** `--rx (--port), --tx, ...`: the flag list for error messages. */
@@ -319,6 +319,7 @@ export function parseArguments(argv: readonly string[]): Invocation {
     verbose: seen.verbose ?? 0,
     checkphrase: seen.checkphrase ?? "",
     checksums: true,
+    patienceS: seen.patienceS ?? DEFAULT_PATIENCE_S,
   };
 
   if (seen.rx) {
@@ -326,7 +327,6 @@ export function parseArguments(argv: readonly string[]): Invocation {
     if (seen.threads !== undefined) {
       throw usage("threads applies to tx only; the receiver serves whatever connections tx opens");
     }
-    if (seen.patienceS !== undefined) throw usage("patience applies to tx only; remove it from the rx side");
     return {
       receive: { ...common, port: seen.rxPort, bind: seen.bind, windowFeet: DEFAULT_WINDOW_FEET },
     };
@@ -340,7 +340,6 @@ export function parseArguments(argv: readonly string[]): Invocation {
       targets: seen.targets,
       threads: seen.threads ?? DEFAULT_THREADS,
       footBytes: DEFAULT_FOOT_BYTES,
-      patienceS: seen.patienceS ?? DEFAULT_PATIENCE_S,
     },
   };
 }

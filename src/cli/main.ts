@@ -25,6 +25,8 @@ const PROGRAM = "viamillipede";
 export const STACK_VERBOSE = 10;
 /** Exit statuses for signals follow the shell's 128 + signal number. */
 export const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+/** After a signal, how long the roles get to tell their peer before we exit anyway. */
+const INTERRUPT_GRACE_MS = 2_000;
 
 /** Where main writes; tests pass their own. */
 export interface MainIo {
@@ -35,8 +37,8 @@ export interface MainIo {
 
 /** The two roles; each resolves once its session is complete. Tests pass stand-ins. */
 export interface Roles {
-  transmit(options: TransmitterOptions): Promise<unknown>;
-  receive(options: ReceiverOptions): Promise<unknown>;
+  transmit(options: TransmitterOptions, signal: AbortSignal): Promise<unknown>;
+  receive(options: ReceiverOptions, signal: AbortSignal): Promise<unknown>;
 }
 
 export interface MainDeps {
@@ -44,6 +46,8 @@ export interface MainDeps {
   roles: Roles;
   /** main records the verbosity here once known; the crash handlers read it. */
   state: { verbose: number };
+  /** Aborted (with the signal's name as reason) when the user interrupts. */
+  interrupt: AbortController;
 }
 
 export const processIo: MainIo = {
@@ -63,8 +67,13 @@ export const processIo: MainIo = {
 };
 
 const defaultRoles: Roles = {
-  transmit: (options) => transmit(options),
-  receive: (options) => receive(options),
+  transmit: (options, signal) => transmit(options, { signal }),
+  receive: (options, signal) =>
+    receive(options, {
+      signal,
+      // With port 0 the user cannot know the port unless we say it.
+      onListening: (port) => options.port === 0 && processIo.stderr(`${PROGRAM}: listening on port ${port}\n`),
+    }),
 };
 
 /**
@@ -93,10 +102,13 @@ export async function main(argv: readonly string[], deps: Partial<MainDeps> = {}
   const io = deps.io ?? processIo;
   const roles = deps.roles ?? defaultRoles;
   const state = deps.state ?? { verbose: 0 };
+  const interrupt = deps.interrupt ?? new AbortController();
   const fail = (error: unknown): number => {
     const { text, exitCode } = describeFailure(error, state.verbose);
     io.stderr(text);
-    return exitCode;
+    // An interrupted transfer exits as the signal that stopped it (130, 143).
+    const signal = interrupt.signal.aborted ? String(interrupt.signal.reason) : "";
+    return signal in SIGNAL_EXIT_CODES ? SIGNAL_EXIT_CODES[signal as keyof typeof SIGNAL_EXIT_CODES] : exitCode;
   };
   try {
     const request = builtinRequest(argv);
@@ -111,8 +123,8 @@ export async function main(argv: readonly string[], deps: Partial<MainDeps> = {}
     const invocation = await parseCommandLine(argv);
     state.verbose = verboseOf(invocation);
     setVerbose(state.verbose);
-    if (invocation.receive) await roles.receive(invocation.receive);
-    else if (invocation.transmit) await roles.transmit(invocation.transmit);
+    if (invocation.receive) await roles.receive(invocation.receive, interrupt.signal);
+    else if (invocation.transmit) await roles.transmit(invocation.transmit, interrupt.signal);
     return 0;
   } catch (error) {
     return fail(error);
@@ -133,13 +145,19 @@ export async function runAsEntry(argv: readonly string[], deps: Partial<MainDeps
   };
   process.on("uncaughtException", crash);
   process.on("unhandledRejection", crash);
+  const interrupt = new AbortController();
   for (const [signal, exitCode] of Object.entries(SIGNAL_EXIT_CODES)) {
     process.on(signal, () => {
-      io.stderr(`${PROGRAM}: interrupted by ${signal}\n`);
-      process.exit(exitCode);
+      if (interrupt.signal.aborted) process.exit(exitCode); // a second signal: stop now
+      // The role tells its peer and settles; main then exits with this code.
+      interrupt.abort(signal);
+      setTimeout(() => {
+        io.stderr(`${PROGRAM}: interrupted by ${signal}\n`);
+        process.exit(exitCode);
+      }, INTERRUPT_GRACE_MS).unref();
     });
   }
-  process.exit(await main(argv, { ...deps, io, state }));
+  process.exit(await main(argv, { ...deps, io, state, interrupt }));
 }
 
 if (import.meta.main) {

@@ -31,7 +31,14 @@ function usageError(line: string): string {
   throw new Error(`'${line}' parsed but should not have`);
 }
 
-const rxDefaults = { verbose: 0, checkphrase: "", checksums: true, bind: undefined, windowFeet: DEFAULT_WINDOW_FEET };
+const rxDefaults = {
+  verbose: 0,
+  checkphrase: "",
+  checksums: true,
+  bind: undefined,
+  windowFeet: DEFAULT_WINDOW_FEET,
+  patienceS: DEFAULT_PATIENCE_S,
+};
 const txDefaults = {
   verbose: 0,
   checkphrase: "",
@@ -106,6 +113,10 @@ describe("keyword form", () => {
     expect(parse("rx 010").receive?.port).toBe(10);
   });
 
+  test("patience on rx", () => {
+    expect(parse("rx 8834 patience 4").receive?.patienceS).toBe(4);
+  });
+
   test("patience, checksums on tx", () => {
     expect(parse("tx h 9 patience 60 checksums checkphrase open")).toEqual({
       transmit: { ...txDefaults, targets: [{ host: "h", port: 9 }], patienceS: 60, checkphrase: "open" },
@@ -167,7 +178,6 @@ describe("usage errors name the problem and the fix", () => {
     ["tx [] 1", "tx needs a HOST, got '[]'; e.g. 'tx 127.0.0.1 8834'"],
     // role-only keywords
     ["rx 8834 threads 4", "threads applies to tx only; the receiver serves whatever connections tx opens"],
-    ["rx 8834 patience 4", "patience applies to tx only; remove it from the rx side"],
     ["tx h 1 bind ::1", "bind applies to rx only; remove it from the tx side"],
     // numbers
     ["rx 12abc", "rx port '12abc' is not a number; write it in decimal or 0x-hex"],

@@ -1,0 +1,46 @@
+/**
+ * The transport contract: a Channel is one byte-stream connection. Real TCP
+ * (bun-network.ts) and the in-memory pair used by pipeline tests both
+ * implement it, so the same transfer code runs over either.
+ */
+
+/** One connection as the framing layer sees it. */
+export interface Channel {
+  /** Offers bytes; returns how many were taken now. The rest waits for `onDrain`. */
+  write(bytes: Uint8Array): number;
+  /** Half-close: we send nothing more; the peer's bytes still arrive. */
+  shutdown(): void;
+  /** Closes at once; unsent bytes are dropped. */
+  destroy(): void;
+  /** Stops delivering `onData` until `resume`. */
+  pause(): void;
+  resume(): void;
+  /** "host:port" of the other end, for messages. */
+  readonly remoteAddress: string;
+}
+
+/** What a Channel reports. `onClose` fires exactly once, last. */
+export interface ChannelHandlers {
+  onData(bytes: Uint8Array): void;
+  onDrain(): void;
+  onClose(error?: Error): void;
+}
+
+/** A listening socket. */
+export interface Listening {
+  /** The port actually bound (useful with port 0). */
+  readonly port: number;
+  close(): void;
+}
+
+/** The way out to the network: dialling for tx, listening for rx. */
+export interface Network {
+  /** Connects; resolves once the connection is open, rejects with a one-line reason. */
+  dial(host: string, port: number, handlers: ChannelHandlers): Promise<Channel>;
+  /** Listens; `accept` is called for each new connection and returns its handlers. */
+  listen(
+    bind: string | undefined,
+    port: number,
+    accept: (channel: Channel) => ChannelHandlers,
+  ): Promise<Listening>;
+}

@@ -1,0 +1,166 @@
+/**
+ * A Channel that speaks records: incoming bytes are cut into whole records
+ * (RFC 5531 record marking), outgoing records queue behind partial writes.
+ *
+ * Backpressure: `send` never blocks and never copies; it queues views and
+ * writes as much as the transport takes, continuing on drain. `queuedBytes`
+ * tells the scheduler how busy the connection is; `onIdle` fires each time
+ * the queue empties.
+ */
+import { RecordDecoder } from "../protocol/records.ts";
+import type { Channel, ChannelHandlers, Network } from "./channel.ts";
+
+export interface FramedHandlers {
+  /** One whole record; may be a view of transport memory, never reused by us. */
+  onRecord(record: Uint8Array): void;
+  /** Everything queued has been handed to the transport. */
+  onIdle(): void;
+  /** The connection is gone (fires once). `error` says why, when known. */
+  onClose(error?: Error): void;
+}
+
+export class FramedConnection {
+  private channel: Channel | undefined;
+  private readonly decoder: RecordDecoder;
+  private queue: Uint8Array[] = [];
+  private queueHead = 0;
+  private queued = 0;
+  private closed = false;
+  private shutdownWhenIdle = false;
+
+  constructor(
+    maxRecordBytes: number,
+    private readonly handlers: FramedHandlers,
+  ) {
+    this.decoder = new RecordDecoder(maxRecordBytes);
+  }
+
+  /** Dials out and returns the connection once open. */
+  static async dial(
+    network: Network,
+    host: string,
+    port: number,
+    maxRecordBytes: number,
+    handlers: FramedHandlers,
+  ): Promise<FramedConnection> {
+    const connection = new FramedConnection(maxRecordBytes, handlers);
+    connection.attach(await network.dial(host, port, connection.channelHandlers()));
+    return connection;
+  }
+
+  /** Wraps an accepted channel; returns the handlers the transport must call. */
+  static accept(
+    channel: Channel,
+    maxRecordBytes: number,
+    handlers: FramedHandlers,
+  ): { connection: FramedConnection; channelHandlers: ChannelHandlers } {
+    const connection = new FramedConnection(maxRecordBytes, handlers);
+    connection.attach(channel);
+    return { connection, channelHandlers: connection.channelHandlers() };
+  }
+
+  get remoteAddress(): string {
+    return this.channel?.remoteAddress ?? "(not connected)";
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Bytes queued but not yet taken by the transport. */
+  get queuedBytes(): number {
+    return this.queued;
+  }
+
+  /** The record size limit for what the peer sends us from now on. */
+  set maxRecordBytes(limit: number) {
+    this.decoder.maxRecordBytes = limit;
+  }
+
+  /** Queues the pieces of one or more records, in order, and writes what the transport takes. */
+  send(pieces: readonly Uint8Array[]): void {
+    if (this.closed) return;
+    for (const piece of pieces) {
+      if (piece.length === 0) continue;
+      this.queue.push(piece);
+      this.queued += piece.length;
+    }
+    this.flush();
+  }
+
+  /** Stops reading from the peer (read backpressure) / starts again. */
+  pause(): void {
+    this.channel?.pause();
+  }
+  resume(): void {
+    this.channel?.resume();
+  }
+
+  /** Half-closes our side once everything queued is written: used after a final message. */
+  shutdown(): void {
+    this.shutdownWhenIdle = true;
+    if (!this.closed && this.queued === 0) this.channel?.shutdown();
+  }
+
+  /** Drops the connection now. `reason` reaches onClose. */
+  destroy(reason?: Error): void {
+    if (this.closed) return;
+    this.channel?.destroy();
+    this.finish(reason);
+  }
+
+  private attach(channel: Channel): void {
+    this.channel = channel;
+  }
+
+  private channelHandlers(): ChannelHandlers {
+    return {
+      onData: (bytes) => this.receive(bytes),
+      onDrain: () => this.flush(),
+      onClose: (error) => this.finish(error),
+    };
+  }
+
+  private receive(bytes: Uint8Array): void {
+    if (this.closed) return;
+    let records: Uint8Array[];
+    try {
+      records = this.decoder.push(bytes);
+    } catch (error) {
+      this.destroy(error as Error);
+      return;
+    }
+    for (const record of records) {
+      if (this.closed) return;
+      this.handlers.onRecord(record);
+    }
+  }
+
+  private flush(): void {
+    const channel = this.channel;
+    if (channel === undefined || this.closed) return;
+    while (this.queueHead < this.queue.length) {
+      const piece = this.queue[this.queueHead]!;
+      const taken = channel.write(piece);
+      this.queued -= taken;
+      if (taken < piece.length) {
+        this.queue[this.queueHead] = piece.subarray(taken);
+        return; // the rest goes on drain
+      }
+      this.queueHead++;
+    }
+    this.queue = [];
+    this.queueHead = 0;
+    if (this.shutdownWhenIdle) channel.shutdown();
+    this.handlers.onIdle();
+  }
+
+  private finish(error?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue = [];
+    this.queueHead = 0;
+    this.queued = 0;
+    this.handlers.onClose(error);
+  }
+}

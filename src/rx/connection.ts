@@ -1,0 +1,121 @@
+/**
+ * One receiver connection: read the hello within a deadline, let the
+ * receiver admit or refuse it, then pass frames to the session.
+ *
+ * A malformed record drops this connection only (the transmitter re-sends
+ * its feet on others); what the session judges a violation ends the session.
+ */
+import { log } from "../log.ts";
+import type { Channel, ChannelHandlers } from "../net/channel.ts";
+import { FramedConnection } from "../net/framed-connection.ts";
+import {
+  decodeFrame,
+  decodeHello,
+  encodeControlFrame,
+  encodeHelloReply,
+  wireText,
+  type ControlFrame,
+} from "../protocol/messages.ts";
+import {
+  FOOT_RECORD_OVERHEAD_BYTES,
+  HelloStatus,
+  MAX_HELLO_RECORD_BYTES,
+  VM_PROTOCOL_VERSION,
+  type Hello,
+  type HelloReply,
+} from "../protocol/xdr.generated.ts";
+import type { Session, SessionLink } from "./session.ts";
+
+/** A connection must say hello within this time. */
+export const HELLO_TIMEOUT_MS = 10_000;
+/** A refused connection is dropped after this long if the peer does not close it. */
+const REFUSED_LINGER_MS = 2_000;
+
+/** The receiver's decision on a hello. */
+export type Admission = { reply: HelloReply; session?: Session };
+
+export class RxConnection implements SessionLink {
+  private readonly framed: FramedConnection;
+  readonly channelHandlers: ChannelHandlers;
+  private session: Session | undefined;
+  private helloTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    readonly id: number,
+    channel: Channel,
+    private readonly admit: (connection: RxConnection, hello: Hello) => Admission,
+    private readonly onGone: (connection: RxConnection) => void,
+  ) {
+    const accepted = FramedConnection.accept(channel, MAX_HELLO_RECORD_BYTES, {
+      onRecord: (record) => this.receive(record),
+      onIdle: () => {},
+      onClose: (error) => this.closed(error),
+    });
+    this.framed = accepted.connection;
+    this.channelHandlers = accepted.channelHandlers;
+    this.helloTimer = setTimeout(() => {
+      log.warn(`connection from ${this.remoteAddress} sent no hello within ${HELLO_TIMEOUT_MS / 1000}s; dropped`);
+      this.framed.destroy();
+    }, HELLO_TIMEOUT_MS);
+  }
+
+  get remoteAddress(): string {
+    return this.framed.remoteAddress;
+  }
+
+  get isOpen(): boolean {
+    return !this.framed.isClosed;
+  }
+
+  send(frame: ControlFrame): void {
+    this.framed.send([encodeControlFrame(frame)]);
+  }
+
+  close(): void {
+    this.framed.destroy();
+  }
+
+  private receive(record: Uint8Array): void {
+    if (this.session === undefined) return this.receiveHello(record);
+    let frame;
+    try {
+      frame = decodeFrame(record);
+    } catch (error) {
+      log.warn(`connection ${this.id} from ${this.remoteAddress}: ${(error as Error).message}; dropped`);
+      this.framed.destroy();
+      return;
+    }
+    this.session.onFrame(this, frame);
+  }
+
+  private receiveHello(record: Uint8Array): void {
+    clearTimeout(this.helloTimer);
+    const decoded = decodeHello(record);
+    const admission: Admission = decoded.ok
+      ? this.admit(this, decoded.hello)
+      : {
+          reply: {
+            status: HelloStatus.HELLO_REFUSE,
+            refused: { reason: decoded.reason, receiverVersion: VM_PROTOCOL_VERSION, text: wireText(decoded.text) },
+          } as HelloReply,
+        };
+    this.framed.send([encodeHelloReply(admission.reply)]);
+    if (admission.session === undefined) {
+      const text = admission.reply.status === HelloStatus.HELLO_REFUSE ? new TextDecoder().decode(admission.reply.refused.text) : "";
+      log.warn(`refused connection from ${this.remoteAddress}: ${text}`);
+      this.framed.shutdown();
+      setTimeout(() => this.framed.destroy(), REFUSED_LINGER_MS).unref?.();
+      return;
+    }
+    this.session = admission.session;
+    this.framed.maxRecordBytes = this.session.footBytes + FOOT_RECORD_OVERHEAD_BYTES;
+    this.session.join(this);
+  }
+
+  private closed(error?: Error): void {
+    clearTimeout(this.helloTimer);
+    if (error) log.debug(`connection ${this.id} from ${this.remoteAddress} closed: ${error.message}`);
+    this.session?.leave(this);
+    this.onGone(this);
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * One transfer on the receiving side: feet from any connection →
+ * verify → sequencer → stdout, with acknowledgements and credit flowing
+ * back, and the end-of-stream check before the confirmation.
+ *
+ *  1. A foot is checked (id in the window, length, checksum). A bad
+ *     checksum asks for the foot again; it is never written.
+ *  2. The sequencer holds it until every earlier foot is written; the
+ *     connection gets an acknowledgement at once.
+ *  3. The write loop takes feet in order, writes them to the sink (awaiting
+ *     each write: that is the backpressure), folds them into the digest
+ *     and sends window credit back.
+ *  4. When end-of-stream is known and every foot is written, totals and
+ *     digest are compared; on a match every connection gets the
+ *     confirmation and the session is complete.
+ */
+import { VmError } from "../errors.ts";
+import { log } from "../log.ts";
+import { footChecksum, StreamDigest } from "../protocol/digest.ts";
+import { readText, wireText, type ControlFrame } from "../protocol/messages.ts";
+import {
+  AbortCode,
+  ChecksumKind,
+  DigestKind,
+  FrameKind,
+  RetransmitReason,
+  type EndOfStream,
+  type Foot,
+} from "../protocol/xdr.generated.ts";
+import { Sequencer } from "./sequencer.ts";
+import type { ByteSink } from "./stdout.ts";
+
+/** Times one foot may fail its checksum before the transfer is declared corrupt. */
+export const MAX_CHECKSUM_FAILURES_PER_FOOT = 8;
+
+/** What the session needs from a connection. */
+export interface SessionLink {
+  readonly id: number;
+  readonly isOpen: boolean;
+  send(frame: ControlFrame): void;
+}
+
+export interface SessionEvents {
+  /** Every byte is written and confirmed to the transmitter. */
+  onComplete(): void;
+  /** The session cannot go on; the transmitter has been told. */
+  onFail(error: VmError): void;
+}
+
+export class Session {
+  private readonly sequencer: Sequencer;
+  private readonly digest = new StreamDigest();
+  private readonly links = new Map<number, SessionLink>();
+  private readonly checksumFailures = new Map<bigint, number>();
+  private end: EndOfStream | undefined;
+  private writing = false;
+  private state: "open" | "complete" | "failed" = "open";
+
+  constructor(
+    readonly sessionId: bigint,
+    readonly footBytes: number,
+    windowFeet: number,
+    private readonly sink: ByteSink,
+    private readonly events: SessionEvents,
+  ) {
+    this.sequencer = new Sequencer(windowFeet);
+  }
+
+  get isOpen(): boolean {
+    return this.state === "open";
+  }
+  get isComplete(): boolean {
+    return this.state === "complete";
+  }
+  get deliveredBelow(): bigint {
+    return this.sequencer.deliveredBelow;
+  }
+  get windowEnd(): bigint {
+    return this.sequencer.windowEnd;
+  }
+  get bytesWritten(): bigint {
+    return this.digest.totalBytes;
+  }
+  get linkCount(): number {
+    return this.links.size;
+  }
+
+  join(link: SessionLink): void {
+    this.links.set(link.id, link);
+  }
+
+  leave(link: SessionLink): void {
+    this.links.delete(link.id);
+  }
+
+  /** Routes a frame from the transmitter. */
+  onFrame(link: SessionLink, frame: ControlFrame | { kind: typeof FrameKind.FRAME_FOOT; foot: Foot }): void {
+    if (this.state !== "open") return; // after the end, stragglers are ignored
+    switch (frame.kind) {
+      case FrameKind.FRAME_FOOT:
+        return this.onFoot(link, frame.foot);
+      case FrameKind.FRAME_END:
+        return this.onEnd(frame.end);
+      case FrameKind.FRAME_PING:
+        return link.send({ kind: FrameKind.FRAME_PONG, pong: frame.ping } as ControlFrame);
+      case FrameKind.FRAME_PONG:
+        return;
+      case FrameKind.FRAME_ABORT:
+        return this.fail(new VmError("peerLost", `transmitter aborted: ${readText(frame.abort.text)}`), false);
+      default:
+        return this.fail(new VmError("protocol", `transmitter sent a frame only a receiver sends (kind ${frame.kind})`));
+    }
+  }
+
+  // ---- 1 + 2: feet in ---------------------------------------------------------
+
+  private onFoot(link: SessionLink, foot: Foot): void {
+    const { header, payload } = foot;
+    const id = header.footId;
+    if (header.length !== payload.length || payload.length > this.footBytes || payload.length === 0) {
+      return this.fail(new VmError("protocol", `foot ${id}: length ${header.length} does not fit payload ${payload.length} (foot size ${this.footBytes})`));
+    }
+    if (this.end !== undefined && id >= this.end.totalFeet) {
+      return this.fail(new VmError("protocol", `foot ${id} is beyond the announced end (${this.end.totalFeet} feet)`));
+    }
+    const checksum = footChecksum(payload);
+    if (header.sum.kind === ChecksumKind.CHECKSUM_XXH3_64 && header.sum.xxh3 !== checksum) {
+      return this.onBadChecksum(link, id);
+    }
+    const result = this.sequencer.accept({ id, payload, checksum, connectionId: link.id, offset: header.streamOffset });
+    if (result === "outside-window") {
+      return this.fail(new VmError("protocol", `foot ${id} is outside the window (below ${this.sequencer.windowEnd})`));
+    }
+    link.send({
+      kind: FrameKind.FRAME_ACK,
+      ack: { deliveredBelow: this.sequencer.deliveredBelow, received: [id] },
+    } as ControlFrame);
+    if (result === "accepted") void this.writeLoop();
+  }
+
+  private onBadChecksum(link: SessionLink, id: bigint): void {
+    const failures = (this.checksumFailures.get(id) ?? 0) + 1;
+    this.checksumFailures.set(id, failures);
+    if (failures > MAX_CHECKSUM_FAILURES_PER_FOOT) {
+      return this.fail(new VmError("integrity", `foot ${id} failed its checksum ${failures} times; the path corrupts data`));
+    }
+    log.warn(`foot ${id} failed its checksum on connection ${link.id}; asking for it again (${failures}/${MAX_CHECKSUM_FAILURES_PER_FOOT})`);
+    link.send({
+      kind: FrameKind.FRAME_RETRANSMIT,
+      retransmit: { reason: RetransmitReason.RETRANSMIT_CHECKSUM, footIds: [id] },
+    } as ControlFrame);
+  }
+
+  private onEnd(end: EndOfStream): void {
+    if (this.end !== undefined) {
+      const same = this.end.totalFeet === end.totalFeet && this.end.totalBytes === end.totalBytes && this.end.digest.xxh3Chain === end.digest.xxh3Chain;
+      if (!same) this.fail(new VmError("protocol", "transmitter announced two different ends of stream"));
+      return;
+    }
+    if (end.totalFeet < this.sequencer.deliveredBelow) {
+      return this.fail(new VmError("protocol", `end of stream at ${end.totalFeet} feet, but ${this.sequencer.deliveredBelow} were already written`));
+    }
+    this.end = end;
+    log.debug(`end of stream announced: ${end.totalFeet} feet, ${end.totalBytes} bytes`);
+    this.checkComplete();
+  }
+
+  // ---- 3: in order to the sink ---------------------------------------------------
+
+  private async writeLoop(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      for (;;) {
+        const foot = this.sequencer.takeNext();
+        if (foot === undefined) break;
+        if (foot.offset !== this.digest.totalBytes) {
+          throw new VmError("integrity", `foot ${foot.id} claims offset ${foot.offset} but the stream is at ${this.digest.totalBytes}`);
+        }
+        await this.sink.write(foot.payload);
+        if (this.state !== "open") return;
+        this.sequencer.written();
+        this.digest.add(foot.checksum, foot.payload.length);
+        this.sendCredit(foot.connectionId);
+      }
+    } catch (error) {
+      this.fail(error instanceof VmError ? error : new VmError("internal", String(error)));
+      return;
+    } finally {
+      this.writing = false;
+    }
+    this.checkComplete();
+  }
+
+  /** Credit goes back on the connection that brought the foot, or any open one. */
+  private sendCredit(preferred: number): void {
+    const frame = { kind: FrameKind.FRAME_CREDIT, credit: { windowEnd: this.sequencer.windowEnd } } as ControlFrame;
+    const link = this.links.get(preferred) ?? this.links.values().next().value;
+    link?.send(frame);
+  }
+
+  // ---- 4: the end ------------------------------------------------------------------
+
+  private checkComplete(): void {
+    const end = this.end;
+    if (this.state !== "open" || end === undefined || this.writing) return;
+    if (this.sequencer.deliveredBelow !== end.totalFeet) return;
+    if (this.digest.totalBytes !== end.totalBytes) {
+      return this.fail(new VmError("integrity", `wrote ${this.digest.totalBytes} bytes but the transmitter sent ${end.totalBytes}`));
+    }
+    if (end.digest.kind !== DigestKind.DIGEST_XXH3_CHAIN || end.digest.xxh3Chain !== this.digest.value) {
+      return this.fail(new VmError("integrity", "the stream digest does not match: the output is not what was sent"));
+    }
+    this.state = "complete";
+    const confirm = {
+      kind: FrameKind.FRAME_CONFIRM,
+      confirm: { totalFeet: end.totalFeet, totalBytes: end.totalBytes, digest: end.digest },
+    } as ControlFrame;
+    for (const link of this.links.values()) link.send(confirm);
+    this.events.onComplete();
+  }
+
+  /** Ends the session; `tellPeer` sends the reason to the transmitter. */
+  fail(error: VmError, tellPeer = true): void {
+    if (this.state !== "open") return;
+    this.state = "failed";
+    if (tellPeer) {
+      const code =
+        error.code === "outputClosed" ? AbortCode.ABORT_OUTPUT_CLOSED
+        : error.code === "integrity" ? AbortCode.ABORT_INTEGRITY
+        : error.code === "interrupted" ? AbortCode.ABORT_INTERRUPTED
+        : AbortCode.ABORT_PROTOCOL;
+      const notice = { kind: FrameKind.FRAME_ABORT, abort: { code, text: wireText(error.message) } } as ControlFrame;
+      for (const link of this.links.values()) link.send(notice);
+    }
+    this.events.onFail(error);
+  }
+}

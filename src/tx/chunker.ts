@@ -1,0 +1,54 @@
+/**
+ * Cuts the input into feet: blocks of exactly `footBytes`, except the last.
+ * Short reads (pipes deliver whatever the producer wrote) are merged until
+ * the foot is full or the input ends, so foot boundaries never depend on how
+ * the bytes arrived.
+ */
+import type { ByteSource } from "./stdin.ts";
+
+export interface Cut {
+  id: bigint;
+  offset: bigint;
+  payload: Uint8Array;
+}
+
+export class Chunker {
+  private nextId = 0n;
+  private offset = 0n;
+  private ended = false;
+
+  constructor(
+    private readonly source: ByteSource,
+    private readonly footBytes: number,
+  ) {}
+
+  /** Feet cut so far. */
+  get feetCut(): bigint {
+    return this.nextId;
+  }
+
+  /** Bytes cut so far. */
+  get bytesCut(): bigint {
+    return this.offset;
+  }
+
+  /** The next foot, or undefined once the input has ended. */
+  async next(): Promise<Cut | undefined> {
+    if (this.ended) return undefined;
+    const buffer = Buffer.allocUnsafe(this.footBytes);
+    let fill = 0;
+    while (fill < this.footBytes) {
+      const n = await this.source.read(buffer.subarray(fill));
+      if (n === 0) {
+        this.ended = true;
+        break;
+      }
+      fill += n;
+    }
+    if (fill === 0) return undefined;
+    const cut: Cut = { id: this.nextId, offset: this.offset, payload: buffer.subarray(0, fill) };
+    this.nextId++;
+    this.offset += BigInt(fill);
+    return cut;
+  }
+}

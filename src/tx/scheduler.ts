@@ -1,0 +1,126 @@
+/**
+ * Which foot goes out next, and which feet must be kept. Pure bookkeeping:
+ * the transmitter does the I/O and calls in here on every event.
+ *
+ * Invariants:
+ * - every foot read is held until the receiver acknowledges it, so a
+ *   connection that dies loses nothing: its feet go back in the queue;
+ * - new feet are read only below the receiver's window end, so at most
+ *   `windowEnd - deliveredBelow` feet are held (memory bounded by the window);
+ * - re-sends go before new feet, so the receiver's gap closes first.
+ */
+
+export interface OutboundFoot {
+  id: bigint;
+  offset: bigint;
+  payload: Uint8Array;
+  checksum: bigint;
+  /** Times this foot has been handed to a connection. */
+  sends: number;
+  /** Connection carrying the latest copy, until acknowledged. */
+  connectionId: number | undefined;
+}
+
+export class SendScheduler {
+  private readonly held = new Map<bigint, OutboundFoot>();
+  /** Ids waiting for a connection: re-sends first, then new feet in order. */
+  private resend: bigint[] = [];
+  private fresh: bigint[] = [];
+  private window = 0n;
+  private acknowledgedBelow = 0n;
+  private nextRead = 0n;
+
+  /** The transmitter may read and send feet with ids below this. */
+  get windowEnd(): bigint {
+    return this.window;
+  }
+
+  /** Every foot below this id is on the receiver's stdout. */
+  get deliveredBelow(): bigint {
+    return this.acknowledgedBelow;
+  }
+
+  /** Feet read and not yet acknowledged. */
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  /** True when the next foot to read fits in the window. */
+  canRead(): boolean {
+    return this.nextRead < this.window;
+  }
+
+  /** Window credit from the receiver; absolute, so stale or repeated grants are harmless. */
+  credit(windowEnd: bigint): boolean {
+    if (windowEnd <= this.window) return false;
+    this.window = windowEnd;
+    return true;
+  }
+
+  /** A foot just read from the input. */
+  add(foot: OutboundFoot): void {
+    if (foot.id !== this.nextRead) throw new Error(`foot ${foot.id} read out of order (expected ${this.nextRead})`);
+    this.held.set(foot.id, foot);
+    this.fresh.push(foot.id);
+    this.nextRead++;
+  }
+
+  /** The next foot to send on connection `connectionId`, if any is waiting. */
+  next(connectionId: number): OutboundFoot | undefined {
+    const foot = this.take(this.resend) ?? this.take(this.fresh);
+    if (foot === undefined) return undefined;
+    foot.sends++;
+    foot.connectionId = connectionId;
+    return foot;
+  }
+
+  /** The receiver holds `received` and has written everything below `deliveredBelow`. */
+  acknowledge(deliveredBelow: bigint, received: readonly bigint[]): void {
+    if (deliveredBelow > this.acknowledgedBelow) {
+      for (let id = this.acknowledgedBelow; id < deliveredBelow; id++) this.held.delete(id);
+      this.acknowledgedBelow = deliveredBelow;
+    }
+    for (const id of received) this.held.delete(id);
+  }
+
+  /** Re-queues the unacknowledged feet a lost connection carried. Returns how many. */
+  connectionLost(connectionId: number): number {
+    const lost: bigint[] = [];
+    for (const foot of this.held.values()) {
+      if (foot.connectionId === connectionId) {
+        foot.connectionId = undefined;
+        lost.push(foot.id);
+      }
+    }
+    this.queueResend(lost);
+    return lost.length;
+  }
+
+  /** The receiver asks for these feet again (failed checksum, or missing). */
+  retransmit(ids: readonly bigint[]): number {
+    // A foot not sent yet is already queued; asking for it changes nothing.
+    const wanted = ids.filter((id) => (this.held.get(id)?.sends ?? 0) > 0);
+    this.queueResend(wanted);
+    return wanted.length;
+  }
+
+  /** Nothing is held: every foot read has been acknowledged. */
+  get allAcknowledged(): boolean {
+    return this.held.size === 0;
+  }
+
+  private queueResend(ids: bigint[]): void {
+    if (ids.length === 0) return;
+    const merged = new Set([...this.resend, ...ids]);
+    this.resend = [...merged].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /** Pops the first id of `queue` whose foot is still held (acknowledged ones are skipped). */
+  private take(queue: bigint[]): OutboundFoot | undefined {
+    while (queue.length > 0) {
+      const foot = this.held.get(queue.shift()!);
+      if (foot !== undefined) return foot;
+    }
+    return undefined;
+  }
+}
