@@ -52,7 +52,7 @@ export function memorySink(): ByteSink & { chunks: Uint8Array[]; bytes(): Uint8A
   return {
     chunks,
     async write(bytes) {
-      chunks.push(bytes.slice());
+      chunks.push(new Uint8Array(bytes)); // a copy: Buffer.prototype.slice would be a view
     },
     bytes() {
       return Buffer.concat(chunks);

@@ -1,0 +1,138 @@
+// The whole transfer in one process over the in-memory network: transmitter
+// and receiver are the real code; only sockets, stdin and stdout are
+// replaced. Faults (resets, corrupted bytes) must never change the output.
+import { describe, expect, test } from "bun:test";
+import { VmError } from "../../src/errors.ts";
+import type { ReceiverOptions, TransmitterOptions } from "../../src/options.ts";
+import { receive } from "../../src/rx/receiver.ts";
+import { memorySink, type ByteSink } from "../../src/rx/stdout.ts";
+import { memorySource } from "../../src/tx/stdin.ts";
+import { transmit } from "../../src/tx/transmitter.ts";
+import { MemoryNetwork } from "./memory-network.ts";
+
+const FOOT = 64 * 1024;
+
+function pattern(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
+}
+
+const common = { verbose: 0, checkphrase: "", checksums: true, patienceS: 5 };
+
+async function run(
+  input: Uint8Array,
+  opts: { threads?: number; network?: MemoryNetwork; txPhrase?: string; sink?: ByteSink; chunks?: number[] } = {},
+) {
+  const network = opts.network ?? new MemoryNetwork();
+  const sink = memorySink();
+  let port = 0;
+  const rxOptions: ReceiverOptions = { ...common, port: 0, bind: undefined, windowFeet: 8 };
+  let listening!: () => void;
+  const ready = new Promise<void>((resolve) => (listening = resolve));
+  const rx = receive(rxOptions, { network, sink: opts.sink ?? sink, onListening: (p) => ((port = p), listening()) });
+  await ready;
+  const txOptions: TransmitterOptions = {
+    ...common,
+    checkphrase: opts.txPhrase ?? "",
+    targets: [{ host: "memory", port }],
+    threads: opts.threads ?? 4,
+    footBytes: FOOT,
+  };
+  const tx = transmit(txOptions, { network, source: memorySource(input, opts.chunks) });
+  const [txResult, rxResult] = await Promise.allSettled([tx, rx]);
+  return { txResult, rxResult, output: sink.bytes() };
+}
+
+describe("in-process transfer over the memory network", () => {
+  for (const size of [0, 1, FOOT - 1, FOOT, FOOT + 1, 3 * FOOT, 20 * FOOT + 12345]) {
+    test(`${size} bytes arrive identical`, async () => {
+      const input = pattern(size);
+      const { txResult, rxResult, output } = await run(input, { chunks: [1000, 1, 70000] });
+      expect(txResult.status).toBe("fulfilled");
+      expect(rxResult.status).toBe("fulfilled");
+      expect(Buffer.from(output).equals(Buffer.from(input))).toBe(true);
+    });
+  }
+
+  for (const threads of [1, 2, 16]) {
+    test(`threads ${threads}`, async () => {
+      const input = pattern(40 * FOOT);
+      const { output } = await run(input, { threads });
+      expect(Buffer.from(output).equals(Buffer.from(input))).toBe(true);
+    });
+  }
+
+  test("connections reset mid-stream lose nothing: feet are re-sent on others", async () => {
+    const network = new MemoryNetwork();
+    // The first three connections die after 100 KB, 300 KB and 1 MB each.
+    network.dialFaults.push({ resetAfterBytes: 100_000 }, { resetAfterBytes: 300_000 }, { resetAfterBytes: 1_000_000 });
+    const input = pattern(60 * FOOT);
+    const { txResult, rxResult, output } = await run(input, { network, threads: 3 });
+    expect(txResult.status).toBe("fulfilled");
+    expect(rxResult.status).toBe("fulfilled");
+    expect(Buffer.from(output).equals(Buffer.from(input))).toBe(true);
+    expect(network.dials).toBeGreaterThan(3); // the lost ones were re-dialled
+  });
+
+  test("a corrupted payload byte is caught by the checksum and the foot fetched again", async () => {
+    const network = new MemoryNetwork();
+    network.dialFaults.push({ corruptAtByte: 500_000 });
+    const input = pattern(30 * FOOT);
+    const { txResult, output } = await run(input, { network, threads: 1 });
+    expect(txResult.status).toBe("fulfilled");
+    expect(Buffer.from(output).equals(Buffer.from(input))).toBe(true);
+  });
+
+  test("a wrong checkphrase is refused: the transmitter fails with its code", async () => {
+    const network = new MemoryNetwork();
+    const sink = memorySink();
+    let port = 0;
+    let listening!: () => void;
+    const ready = new Promise<void>((resolve) => (listening = resolve));
+    const rx = receive({ ...common, checkphrase: "alpha", port: 0, bind: undefined, windowFeet: 8 }, { network, sink, onListening: (p) => ((port = p), listening()) });
+    await ready;
+    const error = await transmit(
+      { ...common, checkphrase: "beta", targets: [{ host: "memory", port }], threads: 2, footBytes: FOOT },
+      { network, source: memorySource(pattern(10)) },
+    ).catch((e) => e);
+    expect(error).toBeInstanceOf(VmError);
+    expect((error as VmError).code).toBe("checkphrase");
+    // The receiver is still serving: the right phrase gets through.
+    const ok = await transmit(
+      { ...common, checkphrase: "alpha", targets: [{ host: "memory", port }], threads: 2, footBytes: FOOT },
+      { network, source: memorySource(pattern(10)) },
+    );
+    expect(ok.bytes).toBe(10n);
+    await rx;
+    expect(Buffer.from(sink.bytes()).equals(Buffer.from(pattern(10)))).toBe(true);
+  });
+
+  test("an output closed by its consumer fails both ends with outputClosed", async () => {
+    let writes = 0;
+    const closingSink: ByteSink = {
+      async write() {
+        if (++writes > 2) throw new VmError("outputClosed", "stdout was closed by the consumer before the stream ended");
+      },
+    };
+    const { txResult, rxResult } = await run(pattern(40 * FOOT), { sink: closingSink });
+    expect(txResult.status === "rejected" && (txResult.reason as VmError).code).toBe("outputClosed");
+    expect(rxResult.status === "rejected" && (rxResult.reason as VmError).code).toBe("outputClosed");
+  });
+
+  test("no receiver: the transmitter gives up after its patience with 'unreachable'", async () => {
+    const started = performance.now();
+    const error = await transmit(
+      { ...common, patienceS: 1, targets: [{ host: "memory", port: 1 }], threads: 2, footBytes: FOOT },
+      { network: new MemoryNetwork(), source: memorySource(pattern(10)) },
+    ).catch((e) => e);
+    expect((error as VmError).code).toBe("unreachable");
+    expect(performance.now() - started).toBeLessThan(3000);
+  });
+});
