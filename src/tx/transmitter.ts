@@ -299,7 +299,10 @@ class Transmitter {
       return;
     }
     this.finish();
-    this.settle.resolve({ feet: end.totalFeet, bytes: end.totalBytes, seconds: (performance.now() - this.started) / 1000 });
+    const seconds = (performance.now() - this.started) / 1000;
+    const rate = Number(end.totalBytes) / (1024 * 1024) / Math.max(seconds, 1e-6);
+    log.info(`confirmed by the receiver: ${end.totalBytes} bytes in ${end.totalFeet} feet, ${seconds.toFixed(2)} s, ${rate.toFixed(0)} MiB/s`);
+    this.settle.resolve({ feet: end.totalFeet, bytes: end.totalBytes, seconds });
   }
 
   private fail(error: unknown, fromReceiver = false): void {
