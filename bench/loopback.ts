@@ -1,0 +1,453 @@
+#!/usr/bin/env bun
+/**
+ * Loopback throughput: viamillipede against OpenBSD netcat, on 127.0.0.1 only.
+ *
+ * 1. A file of random (incompressible) bytes is created once and cached in
+ *    os.tmpdir(), then read to /dev/null so it sits in the page cache.
+ * 2. Every viamillipede configuration transfers it once into a temp file and the
+ *    sha256 must match the source (untimed), so a broken transfer cannot be timed.
+ * 3. BENCH_RUNS rounds; each round runs every configuration once, in the same
+ *    order (interleaved, so drift in the machine hits all of them alike). A run is
+ *    timed from the sender's spawn until both sender and receiver have exited, and
+ *    both must exit 0. The receiver listens on port 0 and says which port it got.
+ * 4. Per configuration: median wall time → MiB/s; CPU seconds (user + sys of both
+ *    processes, median); peak RSS of each side (maximum over the runs).
+ * 5. A table on stdout, ending with one summary line. Exit 1 if any transfer failed.
+ *
+ * Knobs: BENCH_BYTES (default 1 GiB), BENCH_RUNS (default 3), BENCH_SMOKE=1 (64 MiB,
+ * 1 run: CI's quick version), BENCH_RUSAGE=time|bun (how CPU and RSS are read:
+ * /usr/bin/time when present, else Bun's subprocess resourceUsage()).
+ */
+import { randomFillSync } from "node:crypto";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const ROOT = join(import.meta.dir, "..");
+const ENTRY = join(ROOT, "src/cli/main.ts");
+const HOST = "127.0.0.1";
+const MIB = 1 << 20;
+const GIB = 1 << 30;
+const SMOKE_BYTES = 64 * MIB;
+const DEFAULT_BYTES = GIB;
+const DEFAULT_RUNS = 3;
+/** Random bytes are generated and written in blocks of this size. */
+const GENERATE_BLOCK_BYTES = 16 * MIB;
+/** How long a receiver gets to say it is listening. */
+const READY_TIMEOUT_MS = 15_000;
+/** A transfer's deadline: this much, plus the payload at a crawl of DEADLINE_FLOOR_MIB_S. */
+const DEADLINE_BASE_MS = 30_000;
+const DEADLINE_FLOOR_MIB_S = 5;
+/** After one side exits, how long the other gets before it is killed. */
+const PEER_GRACE_MS = 10_000;
+const TIME_BIN = "/usr/bin/time";
+
+class BenchError extends Error {}
+
+// ---- configuration ----------------------------------------------------------------------
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new BenchError(`${name}=${raw}: expected a positive integer`);
+  return value;
+}
+
+interface Config {
+  bytes: number;
+  runs: number;
+  smoke: boolean;
+  /** Where CPU time and peak RSS come from. */
+  rusage: "time" | "bun";
+}
+
+function readConfig(): Config {
+  const smoke = process.env.BENCH_SMOKE === "1";
+  const wanted = process.env.BENCH_RUSAGE ?? "";
+  if (!["", "time", "bun"].includes(wanted)) throw new BenchError(`BENCH_RUSAGE=${wanted}: expected time or bun`);
+  if (wanted === "time" && !existsSync(TIME_BIN)) throw new BenchError(`BENCH_RUSAGE=time but ${TIME_BIN} is not installed`);
+  return {
+    bytes: positiveInt("BENCH_BYTES", smoke ? SMOKE_BYTES : DEFAULT_BYTES),
+    runs: positiveInt("BENCH_RUNS", smoke ? 1 : DEFAULT_RUNS),
+    smoke,
+    rusage: wanted === "bun" || (wanted === "" && !existsSync(TIME_BIN)) ? "bun" : "time",
+  };
+}
+
+// ---- processes --------------------------------------------------------------------------
+
+interface Usage {
+  cpuSeconds: number;
+  maxRssBytes: number;
+}
+
+interface Outcome {
+  exitCode: number | null;
+  signal: string | number | null;
+  stderr: string;
+  usage: Usage | undefined;
+}
+
+/** A spawned process whose stderr is collected and whose CPU time and peak RSS are read after exit. */
+class Measured {
+  readonly proc: Bun.Subprocess<"ignore" | Bun.BunFile, "ignore" | Bun.BunFile, "pipe">;
+  private stderrText = "";
+  private readonly stderrDone: Promise<void>;
+  private readonly listeners = new Set<() => void>();
+  private readonly timeFile: string | undefined;
+
+  constructor(
+    readonly label: string,
+    cmd: string[],
+    io: { stdin: "ignore" | Bun.BunFile; stdout: "ignore" | Bun.BunFile },
+    rusage: Config["rusage"],
+    scratch: string,
+  ) {
+    if (rusage === "time") {
+      this.timeFile = join(scratch, `time-${label}-${Math.random().toString(36).slice(2)}`);
+      cmd = [TIME_BIN, "-o", this.timeFile, "-f", "%U %S %M", ...cmd];
+    }
+    this.proc = Bun.spawn(cmd, { cwd: ROOT, stdin: io.stdin, stdout: io.stdout, stderr: "pipe" });
+    this.stderrDone = this.collectStderr();
+  }
+
+  private async collectStderr(): Promise<void> {
+    const decoder = new TextDecoder();
+    for await (const chunk of this.proc.stderr) {
+      this.stderrText += decoder.decode(chunk, { stream: true });
+      for (const notify of this.listeners) notify();
+    }
+    this.stderrText += decoder.decode();
+    for (const notify of this.listeners) notify();
+  }
+
+  /** Resolves with the first match of `pattern` on stderr; rejects if the process exits first or on timeout. */
+  waitForStderr(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => finish(new BenchError(`${this.label}: not ready after ${timeoutMs} ms`)), timeoutMs);
+      const finish = (error?: Error, match?: RegExpMatchArray): void => {
+        clearTimeout(timer);
+        this.listeners.delete(check);
+        if (match) resolve(match);
+        else reject(error);
+      };
+      const check = (): void => {
+        const match = this.stderrText.match(pattern);
+        if (match) finish(undefined, match);
+      };
+      this.listeners.add(check);
+      check();
+      void this.proc.exited.then(async () => {
+        await this.stderrDone;
+        check();
+        if (this.listeners.has(check)) {
+          finish(new BenchError(`${this.label} exited (${this.proc.exitCode}) before it was ready: ${oneLine(this.stderrText)}`));
+        }
+      });
+    });
+  }
+
+  /** Ends this process (and, under /usr/bin/time, the measured child) by pid. */
+  kill(): void {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    if (this.timeFile !== undefined) {
+      try {
+        const children = readFileSync(`/proc/${this.proc.pid}/task/${this.proc.pid}/children`, "utf8").trim();
+        for (const pid of children.split(/\s+/).filter(Boolean)) process.kill(Number(pid), "SIGTERM");
+        return; // time exits when its child does
+      } catch {
+        // fall through: kill the wrapper itself
+      }
+    }
+    this.proc.kill("SIGTERM");
+  }
+
+  async outcome(): Promise<Outcome> {
+    await this.proc.exited;
+    await this.stderrDone;
+    let usage: Usage | undefined;
+    let stderr = this.stderrText;
+    if (this.timeFile !== undefined) {
+      // GNU time writes "Command exited with non-zero status N" etc. before the format line.
+      const lines = existsSync(this.timeFile) ? readFileSync(this.timeFile, "utf8").trim().split("\n") : [];
+      const fields = (lines.at(-1) ?? "").trim().split(/\s+/).map(Number);
+      if (fields.length === 3 && fields.every(Number.isFinite)) {
+        const [user, sys, rssKiB] = fields as [number, number, number];
+        usage = { cpuSeconds: user + sys, maxRssBytes: rssKiB * 1024 };
+      }
+      if (lines.length > 1) stderr += lines.slice(0, -1).join("\n");
+    } else {
+      const ru = this.proc.resourceUsage();
+      if (ru) usage = { cpuSeconds: Number(ru.cpuTime.user + ru.cpuTime.system) / 1e6, maxRssBytes: ru.maxRSS };
+    }
+    return { exitCode: this.proc.exitCode, signal: this.proc.signalCode, stderr, usage };
+  }
+}
+
+function oneLine(text: string): string {
+  const flat = text.trim().replace(/\s*\n\s*/g, " | ");
+  return flat === "" ? "(no stderr)" : flat.slice(0, 600);
+}
+
+// ---- tools ------------------------------------------------------------------------------
+
+interface Tool {
+  name: string;
+  /** The receiver's command; it must print READY on stderr once it listens. */
+  receiver(): string[];
+  ready: RegExp;
+  sender(port: number): string[];
+  viamillipede: boolean;
+  threads?: number;
+}
+
+function netcat(): Tool {
+  return {
+    name: "netcat",
+    // -n: no DNS; -v: say "Listening on 127.0.0.1 PORT" once bound (port 0: the kernel picks).
+    receiver: () => ["nc", "-l", "-n", "-v", HOST, "0"],
+    ready: /Listening on \S+ (\d+)/,
+    sender: (port) => ["nc", "-N", "-n", HOST, String(port)],
+    viamillipede: false,
+  };
+}
+
+function viamillipede(threads: number | undefined): Tool {
+  return {
+    name: threads === undefined ? "viamillipede (16 threads, default)" : `viamillipede (${threads} thread${threads === 1 ? "" : "s"})`,
+    receiver: () => [process.execPath, ENTRY, "rx", "0", "bind", HOST],
+    ready: /listening on port (\d+)/,
+    sender: (port) => [process.execPath, ENTRY, "tx", HOST, String(port), ...(threads === undefined ? [] : ["threads", String(threads)])],
+    viamillipede: true,
+    ...(threads === undefined ? {} : { threads }),
+  };
+}
+
+/** Why OpenBSD netcat cannot be used here, or undefined when it can. */
+function netcatUnavailable(): string | undefined {
+  const nc = Bun.which("nc");
+  if (nc === null) return "nc is not installed (apt-get install netcat-openbsd)";
+  const help = Bun.spawnSync([nc, "-h"], { stdout: "pipe", stderr: "pipe" });
+  const text = help.stdout.toString() + help.stderr.toString();
+  if (!text.includes("OpenBSD")) return `${nc} is not OpenBSD netcat (needs -N; apt-get install netcat-openbsd)`;
+  return undefined;
+}
+
+// ---- one transfer -----------------------------------------------------------------------
+
+interface RunResult {
+  seconds: number;
+  cpuSeconds: number | undefined;
+  rxRssBytes: number | undefined;
+  txRssBytes: number | undefined;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Runs the receiver, then the sender with `input`; resolves once both exited 0. */
+async function transfer(
+  cfg: Config,
+  tool: Tool,
+  input: string,
+  output: string | undefined,
+  scratch: string,
+): Promise<RunResult> {
+  const deadlineMs = DEADLINE_BASE_MS + (cfg.bytes / MIB / DEADLINE_FLOOR_MIB_S) * 1000;
+  const rx = new Measured(`${tool.name} receiver`, tool.receiver(), { stdin: "ignore", stdout: output === undefined ? "ignore" : Bun.file(output) }, cfg.rusage, scratch);
+  let tx: Measured | undefined;
+  try {
+    const match = await rx.waitForStderr(tool.ready, READY_TIMEOUT_MS);
+    const port = Number(match[1]);
+    const started = performance.now();
+    tx = new Measured(`${tool.name} sender`, tool.sender(port), { stdin: Bun.file(input), stdout: "ignore" }, cfg.rusage, scratch);
+    const sides = [rx, tx];
+    let ended = 0;
+    const finished = sides.map((side) =>
+      side.proc.exited.then(() => {
+        ended = performance.now();
+        // One side is done: the other gets a grace period, then is ended by pid.
+        const other = side === rx ? tx! : rx;
+        void sleep(PEER_GRACE_MS).then(() => other.kill());
+      }),
+    );
+    const timedOut = await Promise.race([
+      Promise.all(finished).then(() => false),
+      sleep(deadlineMs).then(() => true),
+    ]);
+    if (timedOut) {
+      for (const side of sides) side.kill();
+      throw new BenchError(`${tool.name}: no finish within ${Math.round(deadlineMs / 1000)} s`);
+    }
+    const seconds = (ended - started) / 1000;
+    const [rxOutcome, txOutcome] = await Promise.all([rx.outcome(), tx.outcome()]);
+    const failures = ([["sender", txOutcome], ["receiver", rxOutcome]] as const)
+      .filter(([, outcome]) => outcome.exitCode !== 0)
+      .map(([side, outcome]) => {
+        const how = outcome.signal ? `signal ${outcome.signal}` : `exit ${outcome.exitCode}`;
+        return `${side} failed (${how}): ${oneLine(outcome.stderr)}`;
+      });
+    if (failures.length) throw new BenchError(`${tool.name}: ${failures.join("; ")}`);
+    const cpu = rxOutcome.usage && txOutcome.usage ? rxOutcome.usage.cpuSeconds + txOutcome.usage.cpuSeconds : undefined;
+    return { seconds, cpuSeconds: cpu, rxRssBytes: rxOutcome.usage?.maxRssBytes, txRssBytes: txOutcome.usage?.maxRssBytes };
+  } finally {
+    rx.kill();
+    tx?.kill();
+  }
+}
+
+// ---- input ------------------------------------------------------------------------------
+
+/** A cached file of `bytes` random bytes in os.tmpdir(); created through a temp name and a rename. */
+function inputFile(bytes: number): { path: string; created: boolean } {
+  const path = join(tmpdir(), `viamillipede-bench-${bytes}.bin`);
+  if (existsSync(path) && statSync(path).size === bytes) return { path, created: false };
+  const partial = `${path}.${process.pid}.partial`;
+  const block = Buffer.allocUnsafe(Math.min(GENERATE_BLOCK_BYTES, bytes));
+  const fd = openSync(partial, "w");
+  try {
+    for (let left = bytes; left > 0; left -= block.length) {
+      randomFillSync(block);
+      writeSync(fd, block, 0, Math.min(block.length, left));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(partial, path);
+  return { path, created: true };
+}
+
+async function sha256(path: string): Promise<string> {
+  const hasher = new Bun.CryptoHasher("sha256");
+  for await (const chunk of Bun.file(path).stream()) hasher.update(chunk);
+  return hasher.digest("hex");
+}
+
+// ---- report -----------------------------------------------------------------------------
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function mibPerS(bytes: number, seconds: number): number {
+  return bytes / MIB / seconds;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd();
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+function fmtMib(bytes: number | undefined): string {
+  return bytes === undefined ? "n/a" : (bytes / MIB).toFixed(0);
+}
+
+// ---- main -------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  const cfg = readConfig();
+  const scratch = mkdtempSync(join(tmpdir(), "viamillipede-bench-"));
+  try {
+    const ncMissing = netcatUnavailable();
+    const tools = [...(ncMissing ? [] : [netcat()]), viamillipede(undefined), viamillipede(4), viamillipede(1)];
+
+    const t0 = performance.now();
+    const input = inputFile(cfg.bytes);
+    const cat = Bun.spawn(["cat", input.path], { stdout: "ignore" });
+    if ((await cat.exited) !== 0) throw new BenchError(`cat ${input.path} failed`);
+    const expected = await sha256(input.path);
+    console.log(
+      `viamillipede loopback bench: ${(cfg.bytes / MIB).toFixed(0)} MiB on ${HOST}, ${cfg.runs} run(s) each, median shown` +
+        (cfg.smoke ? " (BENCH_SMOKE)" : ""),
+    );
+    console.log(
+      `input ${input.path} (${input.created ? "created" : "reused"}, in page cache, sha256 ${expected.slice(0, 16)}…, ` +
+        `prepared in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    );
+    console.log(
+      `bun ${Bun.version}, ${navigator.hardwareConcurrency} CPUs; CPU and RSS from ${cfg.rusage === "time" ? TIME_BIN : "Bun resourceUsage()"}`,
+    );
+    if (ncMissing) console.log(`netcat: skipped, ${ncMissing}`);
+
+    // Correctness first, untimed: each viamillipede configuration once into a file.
+    for (const tool of tools.filter((t) => t.viamillipede)) {
+      const out = join(scratch, "verify.bin");
+      rmSync(out, { force: true });
+      await transfer(cfg, tool, input.path, out, scratch);
+      const got = await sha256(out);
+      rmSync(out, { force: true });
+      if (got !== expected) throw new BenchError(`${tool.name}: output sha256 ${got} differs from input ${expected}`);
+    }
+    console.log(`verified: sha256 of every viamillipede configuration's output matches the input\n`);
+
+    const results = new Map<Tool, RunResult[]>(tools.map((t) => [t, []]));
+    for (let round = 1; round <= cfg.runs; round++) {
+      for (const tool of tools) {
+        const result = await transfer(cfg, tool, input.path, undefined, scratch);
+        results.get(tool)!.push(result);
+        process.stderr.write(`round ${round}/${cfg.runs} ${tool.name}: ${mibPerS(cfg.bytes, result.seconds).toFixed(0)} MiB/s\n`);
+      }
+    }
+
+    const summary = new Map<Tool, number>();
+    for (const [tool, runs] of results) summary.set(tool, mibPerS(cfg.bytes, median(runs.map((r) => r.seconds))));
+    const ncRate = ncMissing ? undefined : summary.get(tools[0]!);
+    const rows = tools.map((tool) => {
+      const runs = results.get(tool)!;
+      const rates = runs.map((r) => mibPerS(cfg.bytes, r.seconds));
+      const cpus = runs.map((r) => r.cpuSeconds).filter((c): c is number => c !== undefined);
+      const peak = (pick: (r: RunResult) => number | undefined): number | undefined => {
+        const values = runs.map(pick).filter((v): v is number => v !== undefined);
+        return values.length ? Math.max(...values) : undefined;
+      };
+      const rate = summary.get(tool)!;
+      return [
+        tool.name,
+        rate.toFixed(0),
+        `${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)}`,
+        median(runs.map((r) => r.seconds)).toFixed(2),
+        cpus.length ? median(cpus).toFixed(2) : "n/a",
+        fmtMib(peak((r) => r.rxRssBytes)),
+        fmtMib(peak((r) => r.txRssBytes)),
+        ncRate === undefined ? "n/a" : `${(rate / ncRate).toFixed(2)}x`,
+      ];
+    });
+    console.log(
+      table(["tool", "MiB/s", "range", "wall s", "CPU s", "rx RSS MiB", "tx RSS MiB", "vs netcat"], rows),
+    );
+    console.log("(CPU s: user+sys of sender and receiver together, median; RSS: peak over the runs)");
+    if (cfg.rusage === "bun") {
+      // Linux carries a process's RSS high-water mark across exec, and Bun forks from this process.
+      const own = (process.memoryUsage().rss / MIB).toFixed(0);
+      console.log(
+        `(RSS via Bun resourceUsage() includes this bench's own RSS when it forked, now ${own} MiB; ` +
+          `install GNU time for exact figures)`,
+      );
+    }
+    console.log("");
+
+    const main = tools.find((t) => t.viamillipede && t.threads === undefined)!;
+    const mainRate = summary.get(main)!;
+    console.log(
+      ncRate === undefined
+        ? `viamillipede (16 threads) ${mainRate.toFixed(0)} MiB/s; netcat skipped (${ncMissing})`
+        : `viamillipede (16 threads) ${mainRate.toFixed(0)} MiB/s = ${(mainRate / ncRate).toFixed(2)}x netcat ${ncRate.toFixed(0)} MiB/s`,
+    );
+    return 0;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+try {
+  process.exit(await main());
+} catch (error) {
+  process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+}
