@@ -1,0 +1,89 @@
+/**
+ * Shared steps and expectations for the end-to-end tests (test/e2e):
+ *
+ * - `transfer(rxArgs, txArgs, input)` starts a receiver on port 0, runs a
+ *   transmitter to it with `txArgs(port)`, and returns both outcomes once
+ *   both processes have exited, all under one deadline.
+ * - `expectCleanTransfer(...)` asserts on everything a successful transfer at
+ *   verbose 0 leaves behind: both exit codes 0, the receiver's stdout hashes
+ *   to the input, the transmitter's stdout is empty, neither stderr carries
+ *   an error line, a warning or a stack trace.
+ * - `expectOneLineError(stderr, pattern)` asserts a failure was reported as
+ *   exactly one `viamillipede:` line matching `pattern`, with no stack trace.
+ */
+import { expect } from "bun:test";
+import {
+  errorLines,
+  runTransmitter,
+  STACK_LINE,
+  startReceiver,
+  within,
+  type CliOutcome,
+  type Receiver,
+  type ReceiverOptions,
+  type ReceiverOutcome,
+  type TransmitterInput,
+} from "./spawn.ts";
+
+export interface TransferOutcome {
+  port: number;
+  rx: ReceiverOutcome;
+  tx: CliOutcome;
+}
+
+/** Runs the transmitter against an already started receiver and waits for both to exit. */
+export async function transferTo(receiver: Receiver, txArgs: readonly string[], input: TransmitterInput, deadlineMs: number): Promise<TransferOutcome> {
+  const [tx, rx] = await within(deadlineMs, `transfer (tx ${txArgs.join(" ")})`, Promise.all([runTransmitter(txArgs, input), receiver.done()]));
+  return { port: receiver.port, rx, tx };
+}
+
+/** Starts `rxArgs` (which should ask for port 0), then runs `txArgs(port)` with `input`. */
+export async function transfer(
+  rxArgs: readonly string[],
+  txArgs: (port: number) => readonly string[],
+  input: TransmitterInput,
+  deadlineMs: number,
+  receiverOptions: ReceiverOptions = {},
+): Promise<TransferOutcome> {
+  const receiver = await startReceiver(rxArgs, receiverOptions);
+  return transferTo(receiver, txArgs(receiver.port), input, deadlineMs);
+}
+
+/** The receiver's stderr at verbose 0 after a clean transfer: only its port. */
+export function listeningOnly(port: number): string {
+  return `viamillipede: listening on port ${port}\n`;
+}
+
+export function expectCleanTransfer(outcome: TransferOutcome, expected: { sha256: string; bytes: number }): void {
+  const { rx, tx, port } = outcome;
+  // All at once, so a failure shows every stream.
+  expect({
+    rxExit: rx.exitCode,
+    rxSignal: rx.signalCode,
+    rxStdoutBytes: rx.stdoutBytes,
+    rxStdoutSha256: rx.stdoutSha256,
+    rxStderr: rx.stderr,
+    txExit: tx.exitCode,
+    txSignal: tx.signalCode,
+    txStdout: tx.stdout,
+    txStderr: tx.stderr,
+  }).toEqual({
+    rxExit: 0,
+    rxSignal: null,
+    rxStdoutBytes: expected.bytes,
+    rxStdoutSha256: expected.sha256,
+    rxStderr: listeningOnly(port),
+    txExit: 0,
+    txSignal: null,
+    txStdout: "",
+    txStderr: "",
+  });
+}
+
+/** Exactly one `viamillipede:` error line, matching `pattern`, and no stack trace. */
+export function expectOneLineError(stderr: string, pattern: RegExp): void {
+  const lines = errorLines(stderr);
+  expect(lines, `stderr was:\n${stderr}`).toHaveLength(1);
+  expect(lines[0]).toMatch(pattern);
+  expect(stderr).not.toMatch(STACK_LINE);
+}

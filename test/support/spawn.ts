@@ -1,0 +1,273 @@
+/**
+ * Spawn helpers for the end-to-end tests: the real CLI (`bun src/cli/main.ts`)
+ * as separate processes talking over loopback.
+ *
+ * What it provides:
+ * - `startReceiver(args)` spawns `rx ...`, waits on its stderr (never a sleep)
+ *   for `viamillipede: listening on port N` and returns the port, the process
+ *   and `done()`, which resolves once the receiver has exited with its exit
+ *   code, whole stderr and the sha256 and length of its stdout. stdout is
+ *   hashed as it arrives through a pipe (as in `rx | zfs receive`), or, with
+ *   `output: "consumer"`, read for a few bytes and then closed, like
+ *   `rx | head -c 1000`.
+ * - `runTransmitter(args, input)` runs `tx ...` to its exit with stdin from a
+ *   file, from nothing, or from a pipe the test feeds; it returns exit code,
+ *   stdout, stderr and the elapsed milliseconds.
+ * - `runCli(args)` runs any command line to its exit (e.g. a second `rx`).
+ * - `makeInput(dir, bytes, seed)` writes deterministic, incompressible bytes
+ *   (the AES-256-CTR keystream of a seed) to a file and returns its sha256.
+ * - `freePort()`, `ipv6LoopbackAvailable()`, `makeTempDir()`, `within()` (a
+ *   deadline that names what was late) and `errorLines()` (the
+ *   `viamillipede:` lines of a stderr other than the listening line).
+ * - Every process spawned here is tracked; `killLeftovers()` (for afterEach)
+ *   kills, by its own pid, any that a failed test left running.
+ */
+import { createCipheriv, createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const ROOT = join(import.meta.dir, "../..");
+export const MAIN = join(ROOT, "src/cli/main.ts");
+export const PROGRAM = "viamillipede";
+
+/** The line a receiver started with port 0 prints on stderr. */
+const LISTENING_LINE = /^viamillipede: listening on port (\d+)$/m;
+/** A stack trace line, which a user-facing error must never contain. */
+export const STACK_LINE = /^\s+at /m;
+
+// ---- processes ---------------------------------------------------------------------
+
+const running = new Set<Bun.Subprocess>();
+
+function spawnCli(args: readonly string[], options: { stdin: "ignore" | "pipe" | Bun.BunFile | null; stdout: "pipe" }): Bun.Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
+  const proc = Bun.spawn([process.execPath, MAIN, ...args], {
+    cwd: ROOT,
+    stdin: options.stdin ?? "ignore",
+    stdout: options.stdout,
+    stderr: "pipe",
+    // NO_COLOR keeps logs plain; CI/TEST must not change what the CLI prints.
+    env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+  }) as Bun.Subprocess<"pipe" | "ignore", "pipe", "pipe">;
+  running.add(proc);
+  void proc.exited.finally(() => running.delete(proc));
+  return proc;
+}
+
+/** Kills (SIGKILL, by pid) whatever a test left running; for afterEach. */
+export async function killLeftovers(): Promise<void> {
+  const left = [...running];
+  for (const proc of left) proc.kill("SIGKILL");
+  await Promise.all(left.map((proc) => proc.exited));
+}
+
+/** Rejects with "`what` took longer than ms" if `promise` has not settled by then. */
+export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Reads a text stream to its end, letting `watch` see the text so far after each chunk. */
+async function readText(stream: ReadableStream<Uint8Array>, watch?: (soFar: string) => void): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  for await (const chunk of stream) {
+    text += decoder.decode(chunk, { stream: true });
+    watch?.(text);
+  }
+  text += decoder.decode();
+  watch?.(text);
+  return text;
+}
+
+// ---- the receiver ------------------------------------------------------------------
+
+export interface ReceiverOutcome {
+  exitCode: number | null;
+  signalCode: string | number | null;
+  stderr: string;
+  /** sha256 (hex) and length of everything the receiver wrote to stdout (what was read of it, for "consumer"). */
+  stdoutSha256: string;
+  stdoutBytes: number;
+}
+
+export interface Receiver {
+  port: number;
+  proc: Bun.Subprocess;
+  /** The stderr text so far. */
+  stderrSoFar(): string;
+  /** Resolves once the process has exited and its streams are read. */
+  done(): Promise<ReceiverOutcome>;
+}
+
+export interface ReceiverOptions {
+  /**
+   * "hash" (default): read all of stdout and hash it.
+   * "consumer": read at least `consumeBytes` (default 1000), then close the pipe.
+   */
+  output?: "hash" | "consumer";
+  consumeBytes?: number;
+  /** How long to wait for the listening line (default 10 s). */
+  listenTimeoutMs?: number;
+}
+
+async function drainStdout(stream: ReadableStream<Uint8Array>, options: ReceiverOptions): Promise<{ sha256: string; bytes: number }> {
+  const hasher = new Bun.CryptoHasher("sha256");
+  let bytes = 0;
+  const reader = stream.getReader();
+  const limit = options.output === "consumer" ? (options.consumeBytes ?? 1000) : Infinity;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    hasher.update(value);
+    bytes += value.length;
+    if (bytes >= limit) {
+      // The consumer has seen enough and goes away: the receiver's stdout is now a closed pipe.
+      await reader.cancel();
+      break;
+    }
+  }
+  return { sha256: hasher.digest("hex"), bytes };
+}
+
+/**
+ * Spawns `viamillipede rx ...args` (args should say port 0) and resolves once
+ * it printed its port. Rejects, with its stderr, if it exits first.
+ */
+export async function startReceiver(args: readonly string[], options: ReceiverOptions = {}): Promise<Receiver> {
+  const proc = spawnCli(args, { stdin: "ignore", stdout: "pipe" });
+  let stderrText = "";
+  let announce!: (port: number) => void;
+  const announced = new Promise<number>((resolve) => (announce = resolve));
+  const stderr = readText(proc.stderr, (soFar) => {
+    stderrText = soFar;
+    const match = LISTENING_LINE.exec(soFar);
+    if (match) announce(Number(match[1]));
+  });
+  const stdout = drainStdout(proc.stdout, options);
+  const outcome = (async (): Promise<ReceiverOutcome> => {
+    const [text, out, exitCode] = await Promise.all([stderr, stdout, proc.exited]);
+    return { exitCode, signalCode: proc.signalCode, stderr: text, stdoutSha256: out.sha256, stdoutBytes: out.bytes };
+  })();
+  const exitedFirst = outcome.then((o) => {
+    throw new Error(`receiver ${args.join(" ")} exited (${o.exitCode}) before listening; stderr:\n${o.stderr}`);
+  });
+  const port = await within(options.listenTimeoutMs ?? 10_000, `receiver's listening line (${args.join(" ")})`, Promise.race([announced, exitedFirst]));
+  return { port, proc, stderrSoFar: () => stderrText, done: () => outcome };
+}
+
+// ---- the transmitter and other command lines ---------------------------------------
+
+export interface CliOutcome {
+  exitCode: number | null;
+  signalCode: string | number | null;
+  stdout: string;
+  stderr: string;
+  elapsedMs: number;
+}
+
+/** What the transmitter reads: a file, nothing, or a pipe that `feed` writes and the helper then closes. */
+export type TransmitterInput = { file: string } | { empty: true } | { feed: (sink: Bun.FileSink) => Promise<void> };
+
+/** Runs `viamillipede ...args` with the given stdin to its exit. */
+export async function runTransmitter(args: readonly string[], input: TransmitterInput): Promise<CliOutcome> {
+  const started = performance.now();
+  const stdin = "file" in input ? Bun.file(input.file) : "feed" in input ? "pipe" : "ignore";
+  const proc = spawnCli(args, { stdin, stdout: "pipe" });
+  const feeding =
+    "feed" in input
+      ? (async () => {
+          const sink = proc.stdin as Bun.FileSink;
+          try {
+            await input.feed(sink);
+          } finally {
+            await sink.end();
+          }
+        })()
+      : Promise.resolve();
+  const [stdout, stderr, exitCode] = await Promise.all([readText(proc.stdout), readText(proc.stderr), proc.exited, feeding]);
+  return { exitCode, signalCode: proc.signalCode, stdout, stderr, elapsedMs: performance.now() - started };
+}
+
+/** Runs any command line with empty stdin to its exit. */
+export function runCli(args: readonly string[]): Promise<CliOutcome> {
+  return runTransmitter(args, { empty: true });
+}
+
+// ---- errors on stderr ----------------------------------------------------------------
+
+/** The `viamillipede:` lines of a stderr, without the receiver's listening line. */
+export function errorLines(stderr: string): string[] {
+  return stderr.split("\n").filter((line) => line.startsWith(`${PROGRAM}:`) && !LISTENING_LINE.test(line));
+}
+
+// ---- inputs, ports, temp dirs ----------------------------------------------------------
+
+export function makeTempDir(label: string): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), `viamillipede-${label}-`));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export interface Input {
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
+const GENERATE_CHUNK_BYTES = 4 << 20;
+
+/** The deterministic, incompressible byte stream of a seed: AES-256-CTR over zeros. */
+export function keystream(seed: string): (bytes: number) => Buffer {
+  const key = createHash("sha256").update(`viamillipede e2e ${seed}`).digest();
+  const cipher = createCipheriv("aes-256-ctr", key, Buffer.alloc(16));
+  return (bytes) => cipher.update(Buffer.alloc(bytes));
+}
+
+/** Writes `bytes` bytes of the seed's keystream to a new file in `dir`. */
+export async function makeInput(dir: string, bytes: number, seed = `${bytes}`): Promise<Input> {
+  const path = join(dir, `input-${seed}-${bytes}.bin`);
+  const next = keystream(seed);
+  const hasher = createHash("sha256");
+  const file = await open(path, "w");
+  try {
+    for (let left = bytes; left > 0; ) {
+      const chunk = next(Math.min(left, GENERATE_CHUNK_BYTES));
+      hasher.update(chunk);
+      await file.write(chunk);
+      left -= chunk.length;
+    }
+  } finally {
+    await file.close();
+  }
+  return { path, bytes, sha256: hasher.digest("hex") };
+}
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** A port nobody listens on right now: bound on port 0, then released. */
+export function freePort(hostname = "127.0.0.1"): number {
+  const server = Bun.listen({ hostname, port: 0, socket: { data() {} } });
+  const port = server.port;
+  server.stop(true);
+  return port;
+}
+
+/** Whether this host can listen on ::1. */
+export function ipv6LoopbackAvailable(): boolean {
+  try {
+    Bun.listen({ hostname: "::1", port: 0, socket: { data() {} } }).stop(true);
+    return true;
+  } catch {
+    return false;
+  }
+}
