@@ -105,8 +105,10 @@ export class FramedConnection {
   /** Drops the connection now. `reason` reaches onClose. */
   destroy(reason?: Error): void {
     if (this.closed) return;
-    this.channel?.destroy();
+    // Finish first: Bun's terminate() fires `close` synchronously, which would
+    // otherwise report the close without our reason.
     this.finish(reason);
+    this.channel?.destroy();
   }
 
   private attach(channel: Channel): void {
