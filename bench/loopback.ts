@@ -422,6 +422,7 @@ async function main(): Promise<number> {
       table(["tool", "MiB/s", "range", "wall s", "CPU s", "rx RSS MiB", "tx RSS MiB", "vs netcat"], rows),
     );
     console.log("(CPU s: user+sys of sender and receiver together, median; RSS: peak over the runs)");
+    if (cfg.smoke) console.log("(BENCH_SMOKE: at this size process start-up dominates; a correctness check, not a throughput figure)");
     if (cfg.rusage === "bun") {
       // Linux carries a process's RSS high-water mark across exec, and Bun forks from this process.
       const own = (process.memoryUsage().rss / MIB).toFixed(0);
