@@ -7,7 +7,8 @@
  * receiver serving the right transmitter; a consumer that closes the
  * receiver's stdout early ends both ends with 6 (outputClosed); a taken port
  * (8, listen); garbage on the receiver's port does not stop it; a server that
- * is not viamillipede is recognised at once (5, protocol).
+ * is not viamillipede is recognised at once (5, protocol); unreadable input
+ * ends the transmitter with 7 and, told, the receiver with 10.
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import type { Socket } from "bun";
@@ -17,6 +18,7 @@ import {
   errorLines,
   freePort,
   killLeftovers,
+  MAIN,
   makeInput,
   makeTempDir,
   runCli,
@@ -193,6 +195,25 @@ test(
     } finally {
       server.stop(true);
     }
+  },
+  DEADLINE_MS,
+);
+
+test(
+  "unreadable input: tx exits 7 (input) and tells the receiver, which exits 10 (peerLost)",
+  async () => {
+    const receiver = await startReceiver(["rx", "0", "bind", "127.0.0.1"]);
+    // A directory on stdin (Bun.spawn refuses one, the shell does not): the first read fails with EISDIR.
+    const proc = Bun.spawn(["sh", "-c", `exec "$0" "$1" tx 127.0.0.1 ${receiver.port} < "$2"`, process.execPath, MAIN, temp.path], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [exit, stdout, stderr] = await within(10_000, "tx reading a directory", Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]));
+    expect({ exit, stdout }).toEqual({ exit: EXIT_CODES.input, stdout: "" });
+    expectOneLineError(stderr, /cannot read stdin: EISDIR/);
+    const rx = await within(10_000, "rx after the transmitter's abort", receiver.done());
+    expect({ exit: rx.exitCode, bytes: rx.stdoutBytes }).toEqual({ exit: EXIT_CODES.peerLost, bytes: 0 });
+    expectOneLineError(rx.stderr.replace(listeningOnly(receiver.port), ""), /transmitter aborted: cannot read stdin/);
   },
   DEADLINE_MS,
 );
