@@ -23,6 +23,8 @@ export class FramedConnection {
   private channel: Channel | undefined;
   private readonly decoder: RecordDecoder;
   private queue: Uint8Array[] = [];
+  /** Callbacks to run once the queue entry at the same index is written (or dropped). */
+  private written: ((() => void) | undefined)[] = [];
   private queueHead = 0;
   private queued = 0;
   private closed = false;
@@ -77,14 +79,28 @@ export class FramedConnection {
     this.decoder.maxRecordBytes = limit;
   }
 
-  /** Queues the pieces of one or more records, in order, and writes what the transport takes. */
-  send(pieces: readonly Uint8Array[]): void {
-    if (this.closed) return;
+  /** Memory for records that span reads (a buffer pool's, once the foot size is known). */
+  set allocate(allocate: (bytes: number) => Uint8Array) {
+    this.decoder.allocate = allocate;
+  }
+
+  /**
+   * Queues the pieces of one or more records, in order, and writes what the
+   * transport takes. `onWritten` runs once all of them are handed to the
+   * transport, or dropped because the connection closed: either way this
+   * connection holds no reference to them afterwards.
+   */
+  send(pieces: readonly Uint8Array[], onWritten?: () => void): void {
+    if (this.closed) {
+      onWritten?.();
+      return;
+    }
     for (const piece of pieces) {
-      if (piece.length === 0) continue;
       this.queue.push(piece);
+      this.written.push(undefined);
       this.queued += piece.length;
     }
+    this.written[this.written.length - 1] = onWritten;
     this.flush();
   }
 
@@ -143,15 +159,19 @@ export class FramedConnection {
     if (channel === undefined || this.closed) return;
     while (this.queueHead < this.queue.length) {
       const piece = this.queue[this.queueHead]!;
-      const taken = channel.write(piece);
+      const taken = piece.length === 0 ? 0 : channel.write(piece);
       this.queued -= taken;
       if (taken < piece.length) {
         this.queue[this.queueHead] = piece.subarray(taken);
         return; // the rest goes on drain
       }
+      const done = this.written[this.queueHead];
       this.queueHead++;
+      done?.();
+      if (this.closed) return;
     }
     this.queue = [];
+    this.written = [];
     this.queueHead = 0;
     if (this.shutdownWhenIdle) channel.shutdown();
     this.handlers.onIdle();
@@ -160,9 +180,12 @@ export class FramedConnection {
   private finish(error?: Error): void {
     if (this.closed) return;
     this.closed = true;
+    const dropped = this.written.slice(this.queueHead);
     this.queue = [];
+    this.written = [];
     this.queueHead = 0;
     this.queued = 0;
+    for (const done of dropped) done?.();
     this.handlers.onClose(error);
   }
 }

@@ -36,6 +36,8 @@ export function toRecord(body: Uint8Array): Uint8Array {
 export class RecordDecoder {
   /** Largest record accepted; the connection layer tightens it after the handshake. */
   maxRecordBytes: number;
+  /** Memory for a record that spans chunks (a pool can supply it; see BufferPool). */
+  allocate: (bytes: number) => Uint8Array = (bytes) => Buffer.allocUnsafe(bytes);
 
   private readonly markBytes = new Uint8Array(RECORD_MARK_BYTES);
   private markFill = 0;
@@ -103,16 +105,16 @@ export class RecordDecoder {
   private finishFragment(records: Uint8Array[]): void {
     this.fragmentRemaining = -1;
     if (!this.lastFragment) return;
-    records.push(joinPieces(this.pieces, this.recordBytes));
+    records.push(joinPieces(this.pieces, this.recordBytes, this.allocate));
     this.pieces = [];
     this.recordBytes = 0;
   }
 }
 
 /** One contiguous view of `pieces`: the piece itself when there is one, else one copy. */
-function joinPieces(pieces: Uint8Array[], totalBytes: number): Uint8Array {
+function joinPieces(pieces: Uint8Array[], totalBytes: number, allocate: (bytes: number) => Uint8Array): Uint8Array {
   if (pieces.length === 1) return pieces[0]!;
-  const joined = Buffer.allocUnsafe(totalBytes);
+  const joined = allocate(totalBytes);
   let at = 0;
   for (const piece of pieces) {
     joined.set(piece, at);

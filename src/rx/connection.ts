@@ -109,6 +109,7 @@ export class RxConnection implements SessionLink {
     }
     this.session = admission.session;
     this.framed.maxRecordBytes = this.session.footBytes + FOOT_RECORD_OVERHEAD_BYTES;
+    this.framed.allocate = this.session.allocate;
     this.session.join(this);
   }
 

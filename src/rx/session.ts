@@ -22,16 +22,20 @@ import {
   AbortCode,
   ChecksumKind,
   DigestKind,
+  FOOT_RECORD_OVERHEAD_BYTES,
   FrameKind,
   RetransmitReason,
   type EndOfStream,
   type Foot,
 } from "../protocol/xdr.generated.ts";
+import { BufferPool } from "../net/buffer-pool.ts";
 import { Sequencer } from "./sequencer.ts";
 import type { ByteSink } from "./stdout.ts";
 
 /** Times one foot may fail its checksum before the transfer is declared corrupt. */
 export const MAX_CHECKSUM_FAILURES_PER_FOOT = 8;
+/** Pooled record buffers kept beyond the window, for records still arriving. */
+const RECORDS_IN_ASSEMBLY = 8;
 
 /** What the session needs from a connection. */
 export interface SessionLink {
@@ -49,6 +53,8 @@ export interface SessionEvents {
 
 export class Session {
   private readonly sequencer: Sequencer;
+  /** Memory for foot records; each goes back once written (or dropped). */
+  readonly pool: BufferPool;
   private readonly digest = new StreamDigest();
   private readonly links = new Map<number, SessionLink>();
   private readonly checksumFailures = new Map<bigint, number>();
@@ -64,7 +70,13 @@ export class Session {
     private readonly events: SessionEvents,
   ) {
     this.sequencer = new Sequencer(windowFeet);
+    // Records are at most a foot plus its header; a few beyond the window are being assembled.
+    this.pool = new BufferPool(footBytes + FOOT_RECORD_OVERHEAD_BYTES, windowFeet + RECORDS_IN_ASSEMBLY);
   }
+
+  /** Allocator for connections' record decoders: pooled when a record fits a pool buffer. */
+  readonly allocate = (bytes: number): Uint8Array =>
+    bytes <= this.pool.bufferBytes ? this.pool.take().subarray(0, bytes) : Buffer.allocUnsafe(bytes);
 
   get isOpen(): boolean {
     return this.state === "open";
@@ -125,6 +137,7 @@ export class Session {
     }
     const checksum = footChecksum(payload);
     if (header.sum.kind === ChecksumKind.CHECKSUM_XXH3_64 && header.sum.xxh3 !== checksum) {
+      this.pool.give(payload);
       return this.onBadChecksum(link, id);
     }
     const result = this.sequencer.accept({ id, payload, checksum, connectionId: link.id, offset: header.streamOffset });
@@ -136,6 +149,7 @@ export class Session {
       ack: { deliveredBelow: this.sequencer.deliveredBelow, received: [id] },
     } as ControlFrame);
     if (result === "accepted") void this.writeLoop();
+    else this.pool.give(payload); // a duplicate: the copy already held wins
   }
 
   private onBadChecksum(link: SessionLink, id: bigint): void {
@@ -179,6 +193,7 @@ export class Session {
         }
         await this.sink.write(foot.payload);
         if (this.state !== "open") return;
+        this.pool.give(foot.payload);
         this.sequencer.written();
         this.digest.add(foot.checksum, foot.payload.length);
         this.sendCredit(foot.connectionId);

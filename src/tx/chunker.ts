@@ -20,6 +20,11 @@ export class Chunker {
   constructor(
     private readonly source: ByteSource,
     private readonly footBytes: number,
+    /** Where foot memory comes from (a pool); `release` takes back an unused one. */
+    private readonly memory: { take(): Uint8Array; give(buffer: Uint8Array): void } = {
+      take: () => Buffer.allocUnsafe(footBytes),
+      give: () => {},
+    },
   ) {}
 
   /** Feet cut so far. */
@@ -35,7 +40,7 @@ export class Chunker {
   /** The next foot, or undefined once the input has ended. */
   async next(): Promise<Cut | undefined> {
     if (this.ended) return undefined;
-    const buffer = Buffer.allocUnsafe(this.footBytes);
+    const buffer = this.memory.take();
     let fill = 0;
     while (fill < this.footBytes) {
       const n = await this.source.read(buffer.subarray(fill));
@@ -45,7 +50,10 @@ export class Chunker {
       }
       fill += n;
     }
-    if (fill === 0) return undefined;
+    if (fill === 0) {
+      this.memory.give(buffer);
+      return undefined;
+    }
     const cut: Cut = { id: this.nextId, offset: this.offset, payload: buffer.subarray(0, fill) };
     this.nextId++;
     this.offset += BigInt(fill);

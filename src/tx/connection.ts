@@ -129,7 +129,8 @@ export class TxConnection {
     return this.framed.queuedBytes === 0 && !this.framed.isClosed;
   }
 
-  sendFoot(foot: OutboundFoot, flags: number): void {
+  /** Queues a copy of the foot; `foot.copiesQueued` counts it until written or dropped. */
+  sendFoot(foot: OutboundFoot, flags: number, onWritten: () => void): void {
     const header = {
       footId: foot.id,
       streamOffset: foot.offset,
@@ -137,7 +138,11 @@ export class TxConnection {
       sum: { kind: ChecksumKind.CHECKSUM_XXH3_64, xxh3: foot.checksum },
       flags,
     };
-    this.framed.send(encodeFootRecord(header as Parameters<typeof encodeFootRecord>[0], foot.payload));
+    foot.copiesQueued++;
+    this.framed.send(encodeFootRecord(header as Parameters<typeof encodeFootRecord>[0], foot.payload), () => {
+      foot.copiesQueued--;
+      onWritten();
+    });
   }
 
   sendControl(frame: ControlFrame): void {

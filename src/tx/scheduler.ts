@@ -19,6 +19,9 @@ export interface OutboundFoot {
   sends: number;
   /** Connection carrying the latest copy, until acknowledged. */
   connectionId: number | undefined;
+  /** Copies sitting in connections' write queues (the payload is referenced there). */
+  copiesQueued: number;
+  acknowledged: boolean;
 }
 
 export class SendScheduler {
@@ -29,6 +32,9 @@ export class SendScheduler {
   private window = 0n;
   private acknowledgedBelow = 0n;
   private nextRead = 0n;
+
+  /** `onAcknowledged` learns of each foot the receiver now holds: the transmitter may recycle it. */
+  constructor(private readonly onAcknowledged: (foot: OutboundFoot) => void = () => {}) {}
 
   /** The transmitter may read and send feet with ids below this. */
   get windowEnd(): bigint {
@@ -77,10 +83,18 @@ export class SendScheduler {
   /** The receiver holds `received` and has written everything below `deliveredBelow`. */
   acknowledge(deliveredBelow: bigint, received: readonly bigint[]): void {
     if (deliveredBelow > this.acknowledgedBelow) {
-      for (let id = this.acknowledgedBelow; id < deliveredBelow; id++) this.held.delete(id);
+      for (let id = this.acknowledgedBelow; id < deliveredBelow; id++) this.release(id);
       this.acknowledgedBelow = deliveredBelow;
     }
-    for (const id of received) this.held.delete(id);
+    for (const id of received) this.release(id);
+  }
+
+  private release(id: bigint): void {
+    const foot = this.held.get(id);
+    if (foot === undefined) return;
+    this.held.delete(id);
+    foot.acknowledged = true;
+    this.onAcknowledged(foot);
   }
 
   /** Re-queues the unacknowledged feet a lost connection carried. Returns how many. */

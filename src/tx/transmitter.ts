@@ -16,6 +16,7 @@
 import { VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { Network } from "../net/channel.ts";
+import { BufferPool } from "../net/buffer-pool.ts";
 import { bunNetwork } from "../net/bun-network.ts";
 import type { TransmitterOptions } from "../options.ts";
 import { footChecksum, StreamDigest } from "../protocol/digest.ts";
@@ -33,12 +34,14 @@ import {
 } from "../protocol/xdr.generated.ts";
 import { Chunker } from "./chunker.ts";
 import { DialFailure, TxConnection } from "./connection.ts";
-import { SendScheduler } from "./scheduler.ts";
+import { SendScheduler, type OutboundFoot } from "./scheduler.ts";
 import { stdinSource, type ByteSource } from "./stdin.ts";
 
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
 const PATIENCE_CHECK_MS = 250;
+/** Foot buffers kept for reuse; never more than the window ever needed at once. */
+const MAX_POOLED_FEET = 256;
 
 export interface TransmitterIo {
   network: Network;
@@ -59,7 +62,8 @@ export async function transmit(options: TransmitterOptions, io: Partial<Transmit
 }
 
 class Transmitter {
-  private readonly scheduler = new SendScheduler();
+  private readonly scheduler = new SendScheduler((foot) => this.recycle(foot));
+  private readonly pool: BufferPool;
   private readonly digest = new StreamDigest();
   private readonly chunker: Chunker;
   private readonly connections = new Map<number, TxConnection>();
@@ -83,7 +87,8 @@ class Transmitter {
     private readonly options: TransmitterOptions,
     private readonly io: TransmitterIo,
   ) {
-    this.chunker = new Chunker(io.source, options.footBytes);
+    this.pool = new BufferPool(options.footBytes, MAX_POOLED_FEET);
+    this.chunker = new Chunker(io.source, options.footBytes, this.pool);
     this.hello = {
       magic: VM_MAGIC,
       protocolVersion: VM_PROTOCOL_VERSION,
@@ -206,7 +211,7 @@ class Transmitter {
       if (cut === undefined) break;
       const checksum = footChecksum(cut.payload);
       this.digest.add(checksum, cut.payload.length);
-      this.scheduler.add({ ...cut, checksum, sends: 0, connectionId: undefined });
+      this.scheduler.add({ ...cut, checksum, sends: 0, connectionId: undefined, copiesQueued: 0, acknowledged: false });
       this.pump();
     }
     this.end = {
@@ -237,7 +242,7 @@ class Transmitter {
             if (!connection.isIdle) continue;
             const foot = this.scheduler.next(connection.id);
             if (foot === undefined) break;
-            connection.sendFoot(foot, foot.sends > 1 ? FOOT_FLAG_RETRANSMIT : 0);
+            connection.sendFoot(foot, foot.sends > 1 ? FOOT_FLAG_RETRANSMIT : 0, () => this.recycle(foot));
             progress = true;
           }
         }
@@ -246,6 +251,11 @@ class Transmitter {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** A foot's memory goes back to the pool once the receiver has it and no queue still refers to it. */
+  private recycle(foot: OutboundFoot): void {
+    if (foot.acknowledged && foot.copiesQueued === 0) this.pool.give(foot.payload);
   }
 
   private sendEndIfDue(): void {

@@ -3,7 +3,16 @@
 import { describe, expect, test } from "bun:test";
 import { SendScheduler, type OutboundFoot } from "../../src/tx/scheduler.ts";
 
-const foot = (id: number): OutboundFoot => ({ id: BigInt(id), offset: BigInt(id) * 4n, payload: new Uint8Array(4), checksum: 0n, sends: 0, connectionId: undefined });
+const foot = (id: number): OutboundFoot => ({
+  id: BigInt(id),
+  offset: BigInt(id) * 4n,
+  payload: new Uint8Array(4),
+  checksum: 0n,
+  sends: 0,
+  connectionId: undefined,
+  copiesQueued: 0,
+  acknowledged: false,
+});
 
 function withFeet(count: number, window = 16): SendScheduler {
   const s = new SendScheduler();
