@@ -13,6 +13,11 @@ export const DEFAULT_WINDOW_FEET = 32;
 export const MAX_VERBOSE = 20;
 /** How long either end keeps going while no connection is up (a router reboot fits). */
 export const DEFAULT_PATIENCE_S = 300;
+/** A connection that hears nothing for this long is dead (heartbeats go 4 times as often). */
+export const DEFAULT_TIMEOUT_S = 5;
+export const MIN_TIMEOUT_S = 1;
+export const MAX_TIMEOUT_S = 3600;
+export const MAX_CHAOS_EVERY = 1_000_000;
 
 /** One `tx HOST PORT` clause, in the user's order of preference. */
 export interface TxTarget {
@@ -32,6 +37,10 @@ export interface CommonOptions {
    * dialling, the receiver keeps its session. 0 means forever.
    */
   patienceS: number;
+  /** Seconds of silence (or of no write progress) after which a connection is declared dead. */
+  timeoutS: number;
+  /** Every this many feet, inject a fault (close, reset, stall) on a connection; 0 = never. */
+  chaosEvery: number;
 }
 
 export interface TransmitterOptions extends CommonOptions {

@@ -14,6 +14,7 @@ import pkg from "../../package.json";
 import { EXIT_CODES } from "../errors.ts";
 import {
   DEFAULT_PATIENCE_S,
+  DEFAULT_TIMEOUT_S,
   DEFAULT_THREADS,
   MAX_THREADS,
   MAX_VERBOSE,
@@ -106,11 +107,16 @@ Keywords (any order; numbers in decimal or 0x-hex):
   bind ADDRESS       rx: listen on ADDRESS only (default every address)
   patience SECONDS   give up after SECONDS with no connection up (tx keeps
                      dialling, rx keeps its place); 0 = forever (default ${DEFAULT_PATIENCE_S})
+  timeout SECONDS    a connection that hears nothing (or cannot write) this
+                     long is dead and its feet go elsewhere (default ${DEFAULT_TIMEOUT_S})
+  chaos N            rehearse failures: every N feet, close, reset or stall a
+                     connection in turn; the output must stay identical
 
 Flags (the same options; --name VALUE or --name=VALUE):
   --rx PORT, --port PORT   --threads N   --verbose N   --checkphrase WORD
   --tx HOST:PORT (repeatable; IPv6 in brackets: --tx [::1]:8834)
-  --checksums   --bind ADDRESS   --patience SECONDS
+  --checksums   --bind ADDRESS   --patience SECONDS   --timeout SECONDS
+  --chaos N
   -h, --help       show this help
   -v, --version    print the version (only on its own)
 

@@ -20,6 +20,10 @@ import {
   DEFAULT_FOOT_BYTES,
   DEFAULT_PATIENCE_S,
   DEFAULT_THREADS,
+  DEFAULT_TIMEOUT_S,
+  MAX_CHAOS_EVERY,
+  MAX_TIMEOUT_S,
+  MIN_TIMEOUT_S,
   DEFAULT_WINDOW_FEET,
   MAX_THREADS,
   MAX_VERBOSE,
@@ -42,14 +46,12 @@ export const MAX_PATIENCE_S = 2_147_483;
  * feature lands.
  */
 export const NOT_YET_SUPPORTED: readonly string[] = [
-  "chaos",
   "prbs",
   "leglimit",
   "delayus",
   "charmode",
   "initiate",
   "terminate",
-  "timeout",
 ];
 
 /** The keywords understood today, in the order the help text lists them. */
@@ -62,6 +64,8 @@ export const KEYWORDS = [
   "checksums",
   "bind",
   "patience",
+  "timeout",
+  "chaos",
 ] as const;
 type Keyword = (typeof KEYWORDS)[number];
 
@@ -78,6 +82,8 @@ export const FLAG_ARGS = {
   checksums: { type: "boolean", description: "accepted for compatibility; always on" },
   bind: { type: "string", valueHint: "ADDRESS", description: "rx: listen on this address only" },
   patience: { type: "string", valueHint: "SECONDS", description: "give up after this long with no connection up; 0 = never" },
+  timeout: { type: "string", valueHint: "SECONDS", description: "a connection silent this long is dead" },
+  chaos: { type: "string", valueHint: "N", description: "rehearse: close, reset or stall a connection every N feet" },
 } as const satisfies ArgsDef & Record<Keyword, unknown>;
 
 /** `--rx (--port), --tx, ...`: the flag list for error messages. */
@@ -209,6 +215,8 @@ interface Clauses {
   checksums: boolean;
   bind: string | undefined;
   patienceS: number | undefined;
+  timeoutS: number | undefined;
+  chaosEvery: number | undefined;
 }
 
 /** Reads keyword clauses left to right; keywords may come in any order. */
@@ -224,6 +232,8 @@ function readClauses(tokens: readonly Token[]): Clauses {
     checksums: false,
     bind: undefined,
     patienceS: undefined,
+    timeoutS: undefined,
+    chaosEvery: undefined,
   };
   let i = 0;
   /** The next token if it can be a value (not a flag's keyword), consuming it. */
@@ -275,6 +285,12 @@ function readClauses(tokens: readonly Token[]): Clauses {
       case "patience":
         seen.patienceS = once("patience", seen.patienceS, parseNumber(required("patience", "SECONDS"), "patience", 0, MAX_PATIENCE_S));
         break;
+      case "timeout":
+        seen.timeoutS = once("timeout", seen.timeoutS, parseNumber(required("timeout", "SECONDS"), "timeout", MIN_TIMEOUT_S, MAX_TIMEOUT_S));
+        break;
+      case "chaos":
+        seen.chaosEvery = once("chaos", seen.chaosEvery, parseNumber(required("chaos", "N"), "chaos", 1, MAX_CHAOS_EVERY));
+        break;
       case "checkphrase": {
         const phrase = required("checkphrase", "WORD");
         const bytes = new TextEncoder().encode(phrase).length;
@@ -320,6 +336,8 @@ export function parseArguments(argv: readonly string[]): Invocation {
     checkphrase: seen.checkphrase ?? "",
     checksums: true,
     patienceS: seen.patienceS ?? DEFAULT_PATIENCE_S,
+    timeoutS: seen.timeoutS ?? DEFAULT_TIMEOUT_S,
+    chaosEvery: seen.chaosEvery ?? 0,
   };
 
   if (seen.rx) {

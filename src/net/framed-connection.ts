@@ -29,12 +29,39 @@ export class FramedConnection {
   private queued = 0;
   private closed = false;
   private shutdownWhenIdle = false;
+  /** Set by `stall()`: neither read nor write any more (chaos rehearses a dead path). */
+  private stalled = false;
+  /** When bytes last arrived, and when the transport last took bytes or had nothing queued. */
+  private lastReceivedMs: number;
+  private lastWriteProgressMs: number;
 
   constructor(
     maxRecordBytes: number,
     private readonly handlers: FramedHandlers,
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.decoder = new RecordDecoder(maxRecordBytes);
+    this.lastReceivedMs = this.lastWriteProgressMs = now();
+  }
+
+  /**
+   * Why this connection should be considered dead, if it should: nothing
+   * received for `timeoutMs` (the peer sends heartbeats more often than
+   * that), or queued bytes the transport has not taken for `timeoutMs`.
+   */
+  stallReason(timeoutMs: number): string | undefined {
+    const now = this.now();
+    if (now - this.lastReceivedMs > timeoutMs) return `nothing received for ${((now - this.lastReceivedMs) / 1000).toFixed(1)}s`;
+    if (this.queued > 0 && now - this.lastWriteProgressMs > timeoutMs) {
+      return `no write progress for ${((now - this.lastWriteProgressMs) / 1000).toFixed(1)}s`;
+    }
+    return undefined;
+  }
+
+  /** Stops all traffic but keeps the socket open, like a path that died silently. */
+  stall(): void {
+    this.stalled = true;
+    this.channel?.pause();
   }
 
   /** Dials out and returns the connection once open. */
@@ -140,7 +167,8 @@ export class FramedConnection {
   }
 
   private receive(bytes: Uint8Array): void {
-    if (this.closed) return;
+    if (this.closed || this.stalled) return;
+    this.lastReceivedMs = this.now();
     let records: Uint8Array[];
     try {
       records = this.decoder.push(bytes);
@@ -156,11 +184,13 @@ export class FramedConnection {
 
   private flush(): void {
     const channel = this.channel;
-    if (channel === undefined || this.closed) return;
+    if (channel === undefined || this.closed || this.stalled) return;
+    if (this.queued === 0) this.lastWriteProgressMs = this.now();
     while (this.queueHead < this.queue.length) {
       const piece = this.queue[this.queueHead]!;
       const taken = piece.length === 0 ? 0 : channel.write(piece);
       this.queued -= taken;
+      if (taken > 0) this.lastWriteProgressMs = this.now();
       if (taken < piece.length) {
         this.queue[this.queueHead] = piece.subarray(taken);
         return; // the rest goes on drain

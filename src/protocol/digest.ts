@@ -3,15 +3,26 @@
  * whole-stream digest. Pure (Bun.hash is a computation, not I/O).
  *
  * Stream digest (DIGEST_XXH3_CHAIN): d0 = 0; for each foot in id order,
- * d(n+1) = XXH3-64( be64(d(n)) || be64(xxh3(payload n)) || be64(length n) ).
+ * d(n+1) = XXH3-64( be64(d(n)) || be64(checksum n) || be64(length n) ),
+ * where checksum n is the foot's CHECKSUM_XXH3_64 value.
  * It binds every foot's content, length and position at the cost of one
  * 24-byte hash per foot, so it never limits throughput the way a
  * cryptographic hash over every byte would.
  */
 
-/** XXH3 64-bit, seed 0, as CHECKSUM_XXH3_64 specifies. */
-export function footChecksum(payload: Uint8Array): bigint {
-  return Bun.hash.xxHash3(payload);
+const headerWords = new DataView(new ArrayBuffer(24));
+
+/**
+ * CHECKSUM_XXH3_64 of a foot: XXH3-64 of the payload, seeded with XXH3-64 of
+ * its id, offset and length, so a corrupted header field fails the check just
+ * as a corrupted payload byte does (see viamillipede.x).
+ */
+export function footChecksum(footId: bigint, streamOffset: bigint, payload: Uint8Array): bigint {
+  headerWords.setBigUint64(0, footId);
+  headerWords.setBigUint64(8, streamOffset);
+  headerWords.setBigUint64(16, BigInt(payload.length));
+  const seed = Bun.hash.xxHash3(headerWords);
+  return Bun.hash.xxHash3(payload, seed);
 }
 
 export class StreamDigest {

@@ -119,11 +119,13 @@ export type RefuseReason = Infer<typeof RefuseReason>;
 
 // /* rx -> tx: the connection joins the session. */
 // struct welcome {
+//     unsigned hyper receiver_nonce;          /* random per receiver session: a change means rx restarted */
 //     unsigned hyper delivered_below;         /* every foot id below this is on rx's stdout */
 //     unsigned hyper window_end;              /* tx may send feet with id below this */
 //     unsigned int capabilities;              /* CAP_* bits both ends use */
 // };
 export const Welcome = struct("Welcome", {
+  receiverNonce: uint64(),
   deliveredBelow: uint64(),
   windowEnd: uint64(),
   capabilities: uint32(),
@@ -162,9 +164,15 @@ export type HelloReply = Infer<typeof HelloReply>;
 
 // /* ---- data: tx -> rx ----------------------------------------------------- */
 //
+// /*
+//  * CHECKSUM_XXH3_64 binds the header to the payload, so a corrupted foot id,
+//  * offset or length is caught like a corrupted payload byte:
+//  *   seed = XXH3-64(be64(foot_id) || be64(stream_offset) || be64(length)), seed 0
+//  *   sum  = XXH3-64(payload) with that seed
+//  */
 // enum checksum_kind {
 //     CHECKSUM_NONE = 0,
-//     CHECKSUM_XXH3_64 = 1                    /* XXH3 64-bit, seed 0, over the payload */
+//     CHECKSUM_XXH3_64 = 1
 // };
 export const ChecksumKind = enumType("ChecksumKind", {
   CHECKSUM_NONE: 0,
@@ -192,7 +200,7 @@ export type Checksum = Infer<typeof Checksum>;
 //     unsigned hyper foot_id;                 /* 0, 1, 2 ... in stream order */
 //     unsigned hyper stream_offset;           /* position of the first byte in the stream */
 //     unsigned int length;                    /* stream bytes carried; at most hello.foot_bytes */
-//     checksum sum;                           /* over the payload */
+//     checksum sum;                           /* over header fields and payload, see checksum_kind */
 //     unsigned int flags;                     /* FOOT_FLAG_* */
 // };
 export const FootHeader = struct("FootHeader", {

@@ -7,7 +7,9 @@
  */
 import { log } from "../log.ts";
 import type { Channel, ChannelHandlers } from "../net/channel.ts";
+import { inject, type Chaos } from "../net/chaos.ts";
 import { FramedConnection } from "../net/framed-connection.ts";
+import { Heartbeat } from "../net/heartbeat.ts";
 import {
   decodeFrame,
   decodeHello,
@@ -18,6 +20,7 @@ import {
 } from "../protocol/messages.ts";
 import {
   FOOT_RECORD_OVERHEAD_BYTES,
+  FrameKind,
   HelloStatus,
   MAX_HELLO_RECORD_BYTES,
   VM_PROTOCOL_VERSION,
@@ -39,12 +42,14 @@ export class RxConnection implements SessionLink {
   readonly channelHandlers: ChannelHandlers;
   private session: Session | undefined;
   private helloTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly heartbeat = new Heartbeat();
 
   constructor(
     readonly id: number,
     channel: Channel,
     private readonly admit: (connection: RxConnection, hello: Hello) => Admission,
     private readonly onGone: (connection: RxConnection) => void,
+    private readonly chaos: Chaos,
   ) {
     const accepted = FramedConnection.accept(channel, MAX_HELLO_RECORD_BYTES, {
       onRecord: (record) => this.receive(record),
@@ -75,6 +80,23 @@ export class RxConnection implements SessionLink {
     this.framed.destroy();
   }
 
+  /** Joined to a session: heartbeats and liveness apply (see TxConnection.watch). */
+  get isJoined(): boolean {
+    return this.session !== undefined;
+  }
+
+  /** Sends a ping when due; returns why the connection is dead, if it is. */
+  watch(timeoutMs: number): string | undefined {
+    const ping = this.heartbeat.due(timeoutMs);
+    if (ping !== undefined) this.send(ping);
+    return this.framed.stallReason(timeoutMs);
+  }
+
+  kill(reason: Error): void {
+    log.warn(`connection ${this.id} from ${this.remoteAddress} ${reason.message}; dropped`);
+    this.framed.destroy(reason);
+  }
+
   private receive(record: Uint8Array): void {
     if (this.session === undefined) return this.receiveHello(record);
     let frame;
@@ -85,7 +107,15 @@ export class RxConnection implements SessionLink {
       this.framed.destroy();
       return;
     }
+    if (frame.kind === FrameKind.FRAME_PING) return this.send({ kind: FrameKind.FRAME_PONG, pong: frame.ping });
+    if (frame.kind === FrameKind.FRAME_PONG) return this.heartbeat.answered(frame.pong);
     this.session.onFrame(this, frame);
+    if (frame.kind !== FrameKind.FRAME_FOOT) return;
+    const fault = this.chaos.tick();
+    if (fault !== undefined) {
+      log.warn(`chaos: ${fault} on connection ${this.id}`);
+      inject(fault, this.framed);
+    }
   }
 
   private receiveHello(record: Uint8Array): void {
@@ -97,7 +127,7 @@ export class RxConnection implements SessionLink {
           reply: {
             status: HelloStatus.HELLO_REFUSE,
             refused: { reason: decoded.reason, receiverVersion: VM_PROTOCOL_VERSION, text: wireText(decoded.text) },
-          } as HelloReply,
+          },
         };
     this.framed.send([encodeHelloReply(admission.reply)]);
     if (admission.session === undefined) {

@@ -22,15 +22,16 @@ import {
   RefuseReason,
   VM_PROTOCOL_VERSION,
   type Hello,
-  type HelloReply,
 } from "../protocol/xdr.generated.ts";
+import { Chaos } from "../net/chaos.ts";
 import { RxConnection, type Admission } from "./connection.ts";
 import { Session } from "./session.ts";
 import { stdoutSink, type ByteSink } from "./stdout.ts";
 
 /** After the end, how long to wait for the transmitter to close its side. */
 export const LINGER_MS = 5_000;
-const PATIENCE_CHECK_MS = 250;
+/** How often the watchdog looks at connections, the output and patience. */
+const TICK_MS = 250;
 
 export interface ReceiverIo {
   network: Network;
@@ -60,7 +61,8 @@ class Receiver {
   private started = 0;
   private outcome: { error?: VmError } | undefined;
   private aloneSince = 0;
-  private patienceTimer: ReturnType<typeof setInterval> | undefined;
+  private ticker: ReturnType<typeof setInterval> | undefined;
+  private readonly chaos: Chaos;
   private settle!: { resolve: (s: ReceiveSummary) => void; reject: (e: VmError) => void };
 
   constructor(
@@ -68,6 +70,7 @@ class Receiver {
     private readonly io: ReceiverIo,
   ) {
     this.checkphrase = new TextEncoder().encode(options.checkphrase);
+    this.chaos = new Chaos(options.chaosEvery);
   }
 
   async run(): Promise<ReceiveSummary> {
@@ -76,18 +79,24 @@ class Receiver {
     log.info(`listening on port ${this.listening.port}`);
     this.io.onListening?.(this.listening.port);
     this.io.signal?.addEventListener("abort", () => this.interrupt(String(this.io.signal?.reason ?? "signal")));
-    this.patienceTimer = setInterval(() => this.checkPatience(), PATIENCE_CHECK_MS);
+    this.ticker = setInterval(() => this.tick(), TICK_MS);
     try {
       return await done;
     } finally {
-      clearInterval(this.patienceTimer);
+      clearInterval(this.ticker);
       this.listening.close();
     }
   }
 
   private async listen(): Promise<Listening> {
     const accept = (channel: Parameters<Parameters<Network["listen"]>[2]>[0]) => {
-      const connection = new RxConnection(this.nextConnectionId++, channel, (c, hello) => this.admit(c, hello), (c) => this.gone(c));
+      const connection = new RxConnection(
+        this.nextConnectionId++,
+        channel,
+        (c, hello) => this.admit(c, hello),
+        (c) => this.gone(c),
+        this.chaos,
+      );
       this.connections.add(connection);
       return connection.channelHandlers;
     };
@@ -108,11 +117,11 @@ class Receiver {
   // ---- 2. admission ----------------------------------------------------------------
 
   private admit(connection: RxConnection, hello: Hello): Admission {
-    const refuse = (reason: number, text: string): Admission => ({
+    const refuse = (reason: RefuseReason, text: string): Admission => ({
       reply: {
         status: HelloStatus.HELLO_REFUSE,
         refused: { reason, receiverVersion: VM_PROTOCOL_VERSION, text: wireText(text) },
-      } as HelloReply,
+      },
     });
     if (!sameBytes(hello.checkphrase, this.checkphrase)) {
       return refuse(RefuseReason.REFUSE_CHECKPHRASE, "checkphrase mismatch");
@@ -131,7 +140,7 @@ class Receiver {
         ? refuse(RefuseReason.REFUSE_SESSION_BUSY, "this receiver is busy with another transfer")
         : refuse(RefuseReason.REFUSE_SESSION_OVER, "this receiver's transfer has ended");
     }
-    if (!session.isOpen) return refuse(RefuseReason.REFUSE_SESSION_OVER, "this transfer has ended");
+    if (!session.isOpen && !session.isComplete) return refuse(RefuseReason.REFUSE_SESSION_OVER, "this transfer has ended");
     if (hello.footBytes !== session.footBytes) {
       return refuse(RefuseReason.REFUSE_FOOT_SIZE, `foot size ${hello.footBytes} differs from the session's ${session.footBytes}`);
     }
@@ -142,8 +151,8 @@ class Receiver {
     return {
       reply: {
         status: HelloStatus.HELLO_ACCEPT,
-        accepted: { deliveredBelow: session.deliveredBelow, windowEnd: session.windowEnd, capabilities: CAP_NONE },
-      } as HelloReply,
+        accepted: { receiverNonce: session.nonce, deliveredBelow: session.deliveredBelow, windowEnd: session.windowEnd, capabilities: CAP_NONE },
+      },
       session,
     };
   }
@@ -174,6 +183,18 @@ class Receiver {
     for (const connection of this.connections) connection.close();
     if (outcome.error !== undefined) this.settle.reject(outcome.error);
     else this.settle.resolve({ bytes: this.session?.bytesWritten ?? 0n, seconds: (performance.now() - this.started) / 1000 });
+  }
+
+  /** Every TICK_MS: heartbeats and stalls, the missing foot, patience. */
+  private tick(): void {
+    const timeoutMs = this.options.timeoutS * 1000;
+    for (const connection of [...this.connections]) {
+      if (!connection.isJoined) continue;
+      const stall = connection.watch(timeoutMs);
+      if (stall !== undefined) connection.kill(new Error(`declared dead: ${stall}`));
+    }
+    this.session?.requestMissing(timeoutMs / 2);
+    this.checkPatience();
   }
 
   // ---- 5. patience --------------------------------------------------------------------

@@ -52,6 +52,8 @@ export interface SessionEvents {
 }
 
 export class Session {
+  /** Random per session: a transmitter that sees it change knows this receiver restarted. */
+  readonly nonce = crypto.getRandomValues(new BigUint64Array(1))[0]!;
   private readonly sequencer: Sequencer;
   /** Memory for foot records; each goes back once written (or dropped). */
   readonly pool: BufferPool;
@@ -61,6 +63,10 @@ export class Session {
   private end: EndOfStream | undefined;
   private writing = false;
   private state: "open" | "complete" | "failed" = "open";
+  private confirmation: ControlFrame | undefined;
+  /** When the output last moved (a foot written), and when we last asked for the foot it waits on. */
+  private lastWrittenMs = performance.now();
+  private lastMissingRequestMs = 0;
 
   constructor(
     readonly sessionId: bigint,
@@ -99,6 +105,8 @@ export class Session {
 
   join(link: SessionLink): void {
     this.links.set(link.id, link);
+    // A transmitter that lost every connection just before the confirmation comes back for it.
+    if (this.confirmation !== undefined) link.send(this.confirmation);
   }
 
   leave(link: SessionLink): void {
@@ -113,10 +121,6 @@ export class Session {
         return this.onFoot(link, frame.foot);
       case FrameKind.FRAME_END:
         return this.onEnd(frame.end);
-      case FrameKind.FRAME_PING:
-        return link.send({ kind: FrameKind.FRAME_PONG, pong: frame.ping } as ControlFrame);
-      case FrameKind.FRAME_PONG:
-        return;
       case FrameKind.FRAME_ABORT:
         return this.fail(new VmError("peerLost", `transmitter aborted: ${readText(frame.abort.text)}`), false);
       default:
@@ -135,7 +139,7 @@ export class Session {
     if (this.end !== undefined && id >= this.end.totalFeet) {
       return this.fail(new VmError("protocol", `foot ${id} is beyond the announced end (${this.end.totalFeet} feet)`));
     }
-    const checksum = footChecksum(payload);
+    const checksum = footChecksum(id, header.streamOffset, payload);
     if (header.sum.kind === ChecksumKind.CHECKSUM_XXH3_64 && header.sum.xxh3 !== checksum) {
       this.pool.give(payload);
       return this.onBadChecksum(link, id);
@@ -147,7 +151,7 @@ export class Session {
     link.send({
       kind: FrameKind.FRAME_ACK,
       ack: { deliveredBelow: this.sequencer.deliveredBelow, received: [id] },
-    } as ControlFrame);
+    });
     if (result === "accepted") void this.writeLoop();
     else this.pool.give(payload); // a duplicate: the copy already held wins
   }
@@ -162,7 +166,7 @@ export class Session {
     link.send({
       kind: FrameKind.FRAME_RETRANSMIT,
       retransmit: { reason: RetransmitReason.RETRANSMIT_CHECKSUM, footIds: [id] },
-    } as ControlFrame);
+    });
   }
 
   private onEnd(end: EndOfStream): void {
@@ -194,6 +198,7 @@ export class Session {
         await this.sink.write(foot.payload);
         if (this.state !== "open") return;
         this.pool.give(foot.payload);
+        this.lastWrittenMs = performance.now();
         this.sequencer.written();
         this.digest.add(foot.checksum, foot.payload.length);
         this.sendCredit(foot.connectionId);
@@ -209,9 +214,26 @@ export class Session {
 
   /** Credit goes back on the connection that brought the foot, or any open one. */
   private sendCredit(preferred: number): void {
-    const frame = { kind: FrameKind.FRAME_CREDIT, credit: { windowEnd: this.sequencer.windowEnd } } as ControlFrame;
+    const frame = { kind: FrameKind.FRAME_CREDIT, credit: { windowEnd: this.sequencer.windowEnd } };
     const link = this.links.get(preferred) ?? this.links.values().next().value;
     link?.send(frame);
+  }
+
+  /**
+   * Called on every watchdog tick. When later feet are here but the one the
+   * output waits on is not, and the output has not moved for `afterMs`, ask
+   * for it: the transmitter re-sends it on another connection.
+   */
+  requestMissing(afterMs: number): void {
+    const now = performance.now();
+    if (this.state !== "open" || this.writing || this.sequencer.heldCount === 0) return;
+    if (now - this.lastWrittenMs < afterMs || now - this.lastMissingRequestMs < afterMs) return;
+    const link = this.links.values().next().value;
+    if (link === undefined) return;
+    this.lastMissingRequestMs = now;
+    const missing = this.sequencer.deliveredBelow;
+    log.info(`output waits on foot ${missing}; asking for it again`);
+    link.send({ kind: FrameKind.FRAME_RETRANSMIT, retransmit: { reason: RetransmitReason.RETRANSMIT_MISSING, footIds: [missing] } });
   }
 
   // ---- 4: the end ------------------------------------------------------------------
@@ -227,10 +249,11 @@ export class Session {
       return this.fail(new VmError("integrity", "the stream digest does not match: the output is not what was sent"));
     }
     this.state = "complete";
-    const confirm = {
+    const confirm: ControlFrame = {
       kind: FrameKind.FRAME_CONFIRM,
       confirm: { totalFeet: end.totalFeet, totalBytes: end.totalBytes, digest: end.digest },
-    } as ControlFrame;
+    };
+    this.confirmation = confirm;
     for (const link of this.links.values()) link.send(confirm);
     this.events.onComplete();
   }
@@ -245,7 +268,7 @@ export class Session {
         : error.code === "integrity" ? AbortCode.ABORT_INTEGRITY
         : error.code === "interrupted" ? AbortCode.ABORT_INTERRUPTED
         : AbortCode.ABORT_PROTOCOL;
-      const notice = { kind: FrameKind.FRAME_ABORT, abort: { code, text: wireText(error.message) } } as ControlFrame;
+      const notice = { kind: FrameKind.FRAME_ABORT, abort: { code, text: wireText(error.message) } };
       for (const link of this.links.values()) link.send(notice);
     }
     this.events.onFail(error);

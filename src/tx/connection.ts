@@ -4,7 +4,9 @@
  */
 import { VmError } from "../errors.ts";
 import type { Network } from "../net/channel.ts";
+import { inject, type ChaosFault } from "../net/chaos.ts";
 import { FramedConnection } from "../net/framed-connection.ts";
+import { Heartbeat } from "../net/heartbeat.ts";
 import {
   decodeFrame,
   decodeHelloReply,
@@ -76,6 +78,7 @@ export class TxConnection {
   private framed!: FramedConnection;
   private accepted = false;
   private closeReported = false;
+  private readonly heartbeat = new Heartbeat();
 
   private constructor(
     readonly id: number,
@@ -149,6 +152,31 @@ export class TxConnection {
     this.framed.send([encodeControlFrame(frame)]);
   }
 
+  /**
+   * Called on every watchdog tick: sends a ping when one is due and says why
+   * the connection is dead, if it is (see FramedConnection.stallReason).
+   */
+  watch(timeoutMs: number): string | undefined {
+    const ping = this.heartbeat.due(timeoutMs);
+    if (ping !== undefined) this.sendControl(ping);
+    return this.framed.stallReason(timeoutMs);
+  }
+
+  /** Smoothed heartbeat round trip, once a pong came back. */
+  get roundTripMs(): number | undefined {
+    return this.heartbeat.roundTripMs;
+  }
+
+  /** Declares the connection dead: it closes and the owner hears `onClose` with `reason`. */
+  kill(reason: Error): void {
+    this.framed.destroy(reason);
+  }
+
+  /** Injects a rehearsed fault (`chaos N`). */
+  chaos(fault: ChaosFault): void {
+    inject(fault, this.framed);
+  }
+
   /** Sends one last frame, then half-closes once it is written. */
   sendFinal(frame: ControlFrame): void {
     this.closeReported = true;
@@ -194,7 +222,9 @@ export class TxConnection {
       this.framed.destroy(new VmError("protocol", `${this.target} sent a foot to the transmitter`));
       return;
     }
-    this.events.onFrame(this, frame as ControlFrame);
+    if (frame.kind === FrameKind.FRAME_PING) return this.sendControl({ kind: FrameKind.FRAME_PONG, pong: frame.ping });
+    if (frame.kind === FrameKind.FRAME_PONG) return this.heartbeat.answered(frame.pong);
+    this.events.onFrame(this, frame);
   }
 
   private closed(error: Error | undefined, settle: { reject: (f: DialFailure) => void }): void {

@@ -22,7 +22,14 @@ export interface OutboundFoot {
   /** Copies sitting in connections' write queues (the payload is referenced there). */
   copiesQueued: number;
   acknowledged: boolean;
+  /** When the latest copy was handed to a connection (ms, scheduler clock). */
+  lastSentMs: number;
+  /** Extra copies sent because this foot held up the receiver's output. */
+  hedges: number;
 }
+
+/** Weight of a new sample in the foot round-trip average. */
+const ROUND_TRIP_WEIGHT = 0.125;
 
 export class SendScheduler {
   private readonly held = new Map<bigint, OutboundFoot>();
@@ -33,8 +40,19 @@ export class SendScheduler {
   private acknowledgedBelow = 0n;
   private nextRead = 0n;
 
+  /** Average time from handing a foot to a connection to its acknowledgement. */
+  private roundTripMs: number | undefined;
+
   /** `onAcknowledged` learns of each foot the receiver now holds: the transmitter may recycle it. */
-  constructor(private readonly onAcknowledged: (foot: OutboundFoot) => void = () => {}) {}
+  constructor(
+    private readonly onAcknowledged: (foot: OutboundFoot) => void = () => {},
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Smoothed send-to-acknowledgement time of a foot, once one has been measured. */
+  get footRoundTripMs(): number | undefined {
+    return this.roundTripMs;
+  }
 
   /** The transmitter may read and send feet with ids below this. */
   get windowEnd(): bigint {
@@ -75,25 +93,51 @@ export class SendScheduler {
   next(connectionId: number): OutboundFoot | undefined {
     const foot = this.take(this.resend) ?? this.take(this.fresh);
     if (foot === undefined) return undefined;
+    this.assign(foot, connectionId);
+    return foot;
+  }
+
+  /**
+   * The foot the receiver's output waits on, if it was sent and has not been
+   * acknowledged for `afterMs`: a straggler worth a second copy.
+   */
+  straggler(afterMs: number): OutboundFoot | undefined {
+    const foot = this.held.get(this.acknowledgedBelow);
+    if (foot === undefined || foot.sends === 0) return undefined;
+    return this.now() - foot.lastSentMs >= afterMs ? foot : undefined;
+  }
+
+  /** Records an extra copy of `foot` going out on `connectionId` (the first copy to arrive wins). */
+  hedge(foot: OutboundFoot, connectionId: number): void {
+    foot.hedges++;
+    this.assign(foot, connectionId);
+  }
+
+  private assign(foot: OutboundFoot, connectionId: number): void {
     foot.sends++;
     foot.connectionId = connectionId;
-    return foot;
+    foot.lastSentMs = this.now();
   }
 
   /** The receiver holds `received` and has written everything below `deliveredBelow`. */
   acknowledge(deliveredBelow: bigint, received: readonly bigint[]): void {
     if (deliveredBelow > this.acknowledgedBelow) {
-      for (let id = this.acknowledgedBelow; id < deliveredBelow; id++) this.release(id);
+      for (let id = this.acknowledgedBelow; id < deliveredBelow; id++) this.release(id, false);
       this.acknowledgedBelow = deliveredBelow;
     }
-    for (const id of received) this.release(id);
+    for (const id of received) this.release(id, true);
   }
 
-  private release(id: bigint): void {
+  /** Drops a foot the receiver holds; a direct acknowledgement also times its round trip. */
+  private release(id: bigint, timed: boolean): void {
     const foot = this.held.get(id);
     if (foot === undefined) return;
     this.held.delete(id);
     foot.acknowledged = true;
+    if (timed) {
+      const sample = this.now() - foot.lastSentMs;
+      this.roundTripMs = this.roundTripMs === undefined ? sample : this.roundTripMs + ROUND_TRIP_WEIGHT * (sample - this.roundTripMs);
+    }
     this.onAcknowledged(foot);
   }
 

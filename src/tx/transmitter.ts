@@ -27,6 +27,7 @@ import {
   DigestKind,
   FOOT_FLAG_RETRANSMIT,
   FrameKind,
+  RetransmitReason,
   VM_MAGIC,
   VM_PROTOCOL_VERSION,
   type EndOfStream,
@@ -35,11 +36,18 @@ import {
 import { Chunker } from "./chunker.ts";
 import { DialFailure, TxConnection } from "./connection.ts";
 import { SendScheduler, type OutboundFoot } from "./scheduler.ts";
+import { Chaos } from "../net/chaos.ts";
 import { stdinSource, type ByteSource } from "./stdin.ts";
 
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
-const PATIENCE_CHECK_MS = 250;
+/** How often the watchdog looks at connections, patience and stragglers. */
+const TICK_MS = 250;
+/** A straggler is copied after this many foot round trips (and never sooner than HEDGE_MIN_MS). */
+const HEDGE_ROUND_TRIPS = 4;
+const HEDGE_MIN_MS = 50;
+/** Extra copies of one straggling foot, at most. */
+const MAX_HEDGES_PER_FOOT = 2;
 /** Foot buffers kept for reuse; never more than the window ever needed at once. */
 const MAX_POOLED_FEET = 256;
 
@@ -71,7 +79,8 @@ class Transmitter {
   private readonly started = performance.now();
 
   private end: EndOfStream | undefined;
-  private endSentOn: number | undefined;
+  /** Connections that carried end-of-stream. */
+  private readonly endSentOn = new Set<number>();
   private finished = false;
   private everConnected = false;
   private downSince = performance.now();
@@ -80,7 +89,10 @@ class Transmitter {
   private pumping = false;
   private pumpAgain = false;
   private wakeReader: (() => void) | undefined;
-  private patienceTimer: ReturnType<typeof setInterval> | undefined;
+  private ticker: ReturnType<typeof setInterval> | undefined;
+  private readonly chaos: Chaos;
+  /** The receiver session we talk to; a different one in a later welcome means it restarted. */
+  private receiverNonce: bigint | undefined;
   private settle!: { resolve: (s: TransferSummary) => void; reject: (e: VmError) => void };
 
   constructor(
@@ -88,6 +100,7 @@ class Transmitter {
     private readonly io: TransmitterIo,
   ) {
     this.pool = new BufferPool(options.footBytes, MAX_POOLED_FEET);
+    this.chaos = new Chaos(options.chaosEvery);
     this.chunker = new Chunker(io.source, options.footBytes, this.pool);
     this.hello = {
       magic: VM_MAGIC,
@@ -102,7 +115,7 @@ class Transmitter {
 
   run(): Promise<TransferSummary> {
     const done = new Promise<TransferSummary>((resolve, reject) => (this.settle = { resolve, reject }));
-    this.patienceTimer = setInterval(() => this.checkPatience(), PATIENCE_CHECK_MS);
+    this.ticker = setInterval(() => this.tick(), TICK_MS);
     this.io.signal?.addEventListener("abort", () => this.interrupt(String(this.io.signal?.reason ?? "signal")));
     for (let slot = 0; slot < this.options.threads; slot++) void this.runSlot(slot);
     this.readLoop().catch((error) => this.fail(error));
@@ -149,6 +162,12 @@ class Transmitter {
         connection.close();
         return "fatal";
       }
+      this.receiverNonce ??= welcome.receiverNonce;
+      if (welcome.receiverNonce !== this.receiverNonce) {
+        connection.close();
+        this.fail(new VmError("peerLost", "the receiver restarted and lost the stream it had received; start the transfer again"));
+        return "fatal";
+      }
       const closed = new Promise<void>((resolve) => this.closeWaiters.set(connection.id, resolve));
       this.connections.set(connection.id, connection);
       this.everConnected = true;
@@ -170,7 +189,7 @@ class Transmitter {
     this.closeWaiters.delete(connection.id);
     if (this.finished) return;
     const requeued = this.scheduler.connectionLost(connection.id);
-    if (this.endSentOn === connection.id) this.endSentOn = undefined;
+    this.endSentOn.delete(connection.id);
     log.warn(`connection ${connection.id} to ${connection.target} lost${error ? `: ${error.message}` : ""}; ${requeued} feet re-queued`);
     if (this.connections.size === 0) this.downSince = performance.now();
     this.pump();
@@ -209,9 +228,9 @@ class Transmitter {
       const cut = await this.chunker.next();
       if (this.finished) return;
       if (cut === undefined) break;
-      const checksum = footChecksum(cut.payload);
+      const checksum = footChecksum(cut.id, cut.offset, cut.payload);
       this.digest.add(checksum, cut.payload.length);
-      this.scheduler.add({ ...cut, checksum, sends: 0, connectionId: undefined, copiesQueued: 0, acknowledged: false });
+      this.scheduler.add({ ...cut, checksum, sends: 0, connectionId: undefined, copiesQueued: 0, acknowledged: false, lastSentMs: 0, hedges: 0 });
       this.pump();
     }
     this.end = {
@@ -242,10 +261,11 @@ class Transmitter {
             if (!connection.isIdle) continue;
             const foot = this.scheduler.next(connection.id);
             if (foot === undefined) break;
-            connection.sendFoot(foot, foot.sends > 1 ? FOOT_FLAG_RETRANSMIT : 0, () => this.recycle(foot));
+            this.sendFoot(connection, foot);
             progress = true;
           }
         }
+        this.hedgeStraggler();
         this.sendEndIfDue();
       } while (this.pumpAgain);
     } finally {
@@ -253,17 +273,63 @@ class Transmitter {
     }
   }
 
+  private sendFoot(connection: TxConnection, foot: OutboundFoot): void {
+    connection.sendFoot(foot, foot.sends > 1 ? FOOT_FLAG_RETRANSMIT : 0, () => this.recycle(foot));
+    const fault = this.chaos.tick();
+    if (fault !== undefined) {
+      log.warn(`chaos: ${fault} on connection ${connection.id}`);
+      connection.chaos(fault);
+    }
+  }
+
+  /**
+   * The receiver's output waits on one foot while a connection sits idle:
+   * after a few round trips, send another copy there. The first copy to
+   * arrive wins; the receiver drops the other.
+   */
+  private hedgeStraggler(): void {
+    const roundTripMs = this.scheduler.footRoundTripMs;
+    if (roundTripMs === undefined) return;
+    const delayMs = Math.min(Math.max(HEDGE_ROUND_TRIPS * roundTripMs, HEDGE_MIN_MS), this.options.timeoutS * 1000);
+    const foot = this.scheduler.straggler(delayMs);
+    if (foot === undefined || foot.hedges >= MAX_HEDGES_PER_FOOT) return;
+    for (const connection of this.connections.values()) {
+      if (!connection.isIdle || connection.id === foot.connectionId) continue;
+      log.debug(`foot ${foot.id} straggles on connection ${foot.connectionId}; another copy on ${connection.id}`);
+      this.scheduler.hedge(foot, connection.id);
+      this.sendFoot(connection, foot);
+      return;
+    }
+  }
+
+  /** Every TICK_MS: heartbeats and stalls, stragglers, patience. */
+  private tick(): void {
+    if (this.finished) return;
+    const timeoutMs = this.options.timeoutS * 1000;
+    for (const connection of [...this.connections.values()]) {
+      const stall = connection.watch(timeoutMs);
+      if (stall !== undefined) connection.kill(new Error(`declared dead: ${stall}`));
+    }
+    this.pump();
+    this.checkPatience();
+  }
+
   /** A foot's memory goes back to the pool once the receiver has it and no queue still refers to it. */
   private recycle(foot: OutboundFoot): void {
     if (foot.acknowledged && foot.copiesQueued === 0) this.pool.give(foot.payload);
   }
 
+  /**
+   * End-of-stream goes out on every connection (the receiver takes repeats
+   * as one), so one stalled connection cannot hold it back.
+   */
   private sendEndIfDue(): void {
-    if (this.end === undefined || this.endSentOn !== undefined) return;
-    const connection = this.connections.values().next().value;
-    if (connection === undefined) return;
-    connection.sendControl({ kind: FrameKind.FRAME_END, end: this.end } as ControlFrame);
-    this.endSentOn = connection.id;
+    if (this.end === undefined) return;
+    for (const connection of this.connections.values()) {
+      if (this.endSentOn.has(connection.id)) continue;
+      connection.sendControl({ kind: FrameKind.FRAME_END, end: this.end });
+      this.endSentOn.add(connection.id);
+    }
   }
 
   // ---- 4. control frames ---------------------------------------------------------
@@ -279,15 +345,11 @@ class Transmitter {
         break;
       case FrameKind.FRAME_RETRANSMIT: {
         const count = this.scheduler.retransmit(frame.retransmit.footIds);
-        log.warn(`receiver asked for ${count} feet again (reason ${frame.retransmit.reason})`);
+        const why = frame.retransmit.reason === RetransmitReason.RETRANSMIT_CHECKSUM ? "failed checksum" : "missing";
+        log.info(`receiver asked for ${count} feet again (${why})`);
         this.pump();
         break;
       }
-      case FrameKind.FRAME_PING:
-        connection.sendControl({ kind: FrameKind.FRAME_PONG, pong: frame.ping } as ControlFrame);
-        break;
-      case FrameKind.FRAME_PONG:
-        break;
       case FrameKind.FRAME_CONFIRM:
         this.onConfirm(frame.confirm);
         break;
@@ -321,7 +383,7 @@ class Transmitter {
     if (!fromReceiver) {
       // Tell the receiver why, so it stops waiting and exits with a reason too.
       const code = vmError.code === "input" ? AbortCode.ABORT_INPUT : vmError.code === "interrupted" ? AbortCode.ABORT_INTERRUPTED : AbortCode.ABORT_PROTOCOL;
-      const notice = { kind: FrameKind.FRAME_ABORT, abort: { code, text: wireText(vmError.message) } } as ControlFrame;
+      const notice = { kind: FrameKind.FRAME_ABORT, abort: { code, text: wireText(vmError.message) } };
       for (const connection of this.connections.values()) connection.sendFinal(notice);
     }
     // Told by the receiver: drop the connections. Telling it: they close after the notice.
@@ -332,7 +394,7 @@ class Transmitter {
   /** Stops everything; `closeConnections` drops them (after a failure they close after their final frame). */
   private finish(closeConnections = true): void {
     this.finished = true;
-    clearInterval(this.patienceTimer);
+    clearInterval(this.ticker);
     this.wakeReader?.();
     if (closeConnections) for (const connection of this.connections.values()) connection.close();
     this.connections.clear();

@@ -35,6 +35,10 @@ class MemoryEnd implements Channel {
 
   write(bytes: Uint8Array): number {
     if (this.closed || this.peer.closed) return 0;
+    if (this.faults.blackholed) {
+      this.blockedWriter = true;
+      return 0; // a dead path: the send buffer is full and never drains
+    }
     const room = DIRECTION_CAPACITY - this.peer.inbound.buffered;
     const n = Math.min(room, bytes.length);
     if (n < bytes.length) this.blockedWriter = true;
@@ -87,7 +91,7 @@ class MemoryEnd implements Channel {
   /** Hands the next piece of queued bytes to our handlers. */
   private deliver(): void {
     const inbound = this.inbound;
-    if (this.closed || this.paused) return;
+    if (this.closed || this.paused || this.faults.blackholed || this.peer.faults.blackholed) return;
     if (inbound.queue.length === 0) {
       if (this.peer.faults.endAfterQueue) this.reset(new Error("peer closed"));
       return;
@@ -118,12 +122,19 @@ export class ConnectionFaults {
   resetAfterBytes: number | undefined;
   /** Flip one byte at this stream position. */
   corruptAtByte: number | undefined;
+  /** Stop carrying anything either way once this many bytes have been carried (the socket stays open). */
+  stallAfterBytes: number | undefined;
+  blackholed = false;
 
   apply(sender: MemoryEnd, piece: Uint8Array, startByte: number): void {
     const end = startByte + piece.length;
     if (this.corruptAtByte !== undefined && this.corruptAtByte >= startByte && this.corruptAtByte < end) {
       piece[this.corruptAtByte - startByte]! ^= 0xff;
       this.corruptAtByte = undefined;
+    }
+    if (this.stallAfterBytes !== undefined && end >= this.stallAfterBytes) {
+      this.stallAfterBytes = undefined;
+      this.blackholed = true;
     }
     if (this.resetAfterBytes !== undefined && end >= this.resetAfterBytes) {
       this.resetAfterBytes = undefined;
@@ -136,7 +147,7 @@ export class MemoryNetwork implements Network {
   private readonly listeners = new Map<number, (channel: Channel) => ChannelHandlers>();
   private nextPort = 40000;
   /** Faults for the next dialled connections' transmit direction, in dial order. */
-  readonly dialFaults: Partial<Pick<ConnectionFaults, "resetAfterBytes" | "corruptAtByte">>[] = [];
+  readonly dialFaults: Partial<Pick<ConnectionFaults, "resetAfterBytes" | "corruptAtByte" | "stallAfterBytes">>[] = [];
   dials = 0;
 
   async dial(host: string, port: number, handlers: ChannelHandlers): Promise<Channel> {

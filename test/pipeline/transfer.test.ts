@@ -24,22 +24,34 @@ function pattern(size: number): Uint8Array {
   return bytes;
 }
 
-const common = { verbose: 0, checkphrase: "", checksums: true, patienceS: 5 };
+const common = { verbose: 0, checkphrase: "", checksums: true, patienceS: 5, timeoutS: 2, chaosEvery: 0 };
 
 async function run(
   input: Uint8Array,
-  opts: { threads?: number; network?: MemoryNetwork; txPhrase?: string; sink?: ByteSink; chunks?: number[] } = {},
+  opts: {
+    threads?: number;
+    network?: MemoryNetwork;
+    txPhrase?: string;
+    sink?: ByteSink;
+    chunks?: number[];
+    timeoutS?: number;
+    txChaos?: number;
+    rxChaos?: number;
+  } = {},
 ) {
   const network = opts.network ?? new MemoryNetwork();
   const sink = memorySink();
   let port = 0;
-  const rxOptions: ReceiverOptions = { ...common, port: 0, bind: undefined, windowFeet: 8 };
+  const timeoutS = opts.timeoutS ?? common.timeoutS;
+  const rxOptions: ReceiverOptions = { ...common, timeoutS, chaosEvery: opts.rxChaos ?? 0, port: 0, bind: undefined, windowFeet: 8 };
   let listening!: () => void;
   const ready = new Promise<void>((resolve) => (listening = resolve));
   const rx = receive(rxOptions, { network, sink: opts.sink ?? sink, onListening: (p) => ((port = p), listening()) });
   await ready;
   const txOptions: TransmitterOptions = {
     ...common,
+    timeoutS,
+    chaosEvery: opts.txChaos ?? 0,
     checkphrase: opts.txPhrase ?? "",
     targets: [{ host: "memory", port }],
     threads: opts.threads ?? 4,
@@ -89,6 +101,45 @@ describe("in-process transfer over the memory network", () => {
     expect(txResult.status).toBe("fulfilled");
     expect(Buffer.from(output).equals(Buffer.from(input))).toBe(true);
   });
+
+  test("a connection that goes silent is declared dead within the timeout and replaced", async () => {
+    const network = new MemoryNetwork();
+    // One connection only: nothing can hedge around the stall, so only the stall timeout saves the transfer.
+    network.dialFaults.push({ stallAfterBytes: 300_000 });
+    const input = pattern(40 * FOOT);
+    const started = performance.now();
+    const { txResult, rxResult, output } = await run(input, { network, threads: 1, timeoutS: 1 });
+    const seconds = (performance.now() - started) / 1000;
+    expect(txResult.status).toBe("fulfilled");
+    expect(rxResult.status).toBe("fulfilled");
+    expect(Buffer.from(output).equals(Buffer.from(input))).toBe(true);
+    expect(network.dials).toBe(2);
+    // Detected within timeout + 1 s (plus the re-dial backoff of at most 150 ms).
+    expect(seconds).toBeGreaterThan(1);
+    expect(seconds).toBeLessThan(2.5);
+  });
+
+  test("a straggling foot is copied to an idle connection long before any timeout", async () => {
+    const network = new MemoryNetwork();
+    network.dialFaults.push({ stallAfterBytes: 100_000 });
+    const input = pattern(40 * FOOT);
+    const started = performance.now();
+    const { txResult, output } = await run(input, { network, threads: 3, timeoutS: 60 });
+    expect(txResult.status).toBe("fulfilled");
+    expect(Buffer.from(output).equals(Buffer.from(input))).toBe(true);
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  for (const side of ["tx", "rx"] as const) {
+    test(`chaos on ${side}: closes, resets and stalls every 4 feet change nothing in the output`, async () => {
+      const input = pattern(40 * FOOT + 99);
+      const chaos = side === "tx" ? { txChaos: 4 } : { rxChaos: 4 };
+      const { txResult, rxResult, output } = await run(input, { threads: 3, timeoutS: 1, ...chaos });
+      expect(txResult.status).toBe("fulfilled");
+      expect(rxResult.status).toBe("fulfilled");
+      expect(Buffer.from(output).equals(Buffer.from(input))).toBe(true);
+    }, 30_000);
+  }
 
   test("a wrong checkphrase is refused: the transmitter fails with its code", async () => {
     const network = new MemoryNetwork();

@@ -31,8 +31,8 @@ export type GoldenFrame =
 const ascii = (text: string) => new TextEncoder().encode(text);
 const words = (...groups: string[]) => groups.join(" ");
 
-/** XXH3-64 of "hello", seed 0 (any 64-bit value would do for the codec; the test rechecks it). */
-export const XXH3_OF_HELLO = 0x9555e8555c62dcfdn;
+/** CHECKSUM_XXH3_64 of the golden foot: id 7, offset 0x7000, payload "hello" (the test rechecks it). */
+export const CHECKSUM_OF_HELLO_FOOT = 0x0f7d4b996914e29an;
 
 const digest = { kind: DigestKind.DIGEST_XXH3_CHAIN, xxh3Chain: 0x0011223344556677n } as const;
 const heartbeat = { nonce: 0x8000000000000001n, sentUs: 1_000_000n };
@@ -66,10 +66,11 @@ export const GOLDEN_FRAMES: GoldenFrame[] = [
     schema: "HelloReply",
     value: {
       status: HelloStatus.HELLO_ACCEPT,
-      accepted: { deliveredBelow: (1n << 32n) + 2n, windowEnd: (1n << 32n) + 66n, capabilities: 0 },
+      accepted: { receiverNonce: 0xfedcba9876543210n, deliveredBelow: (1n << 32n) + 2n, windowEnd: (1n << 32n) + 66n, capabilities: 0 },
     },
     hex: words(
       "00000000", // status HELLO_ACCEPT
+      "fedcba98 76543210", // accepted.receiver_nonce
       "00000001 00000002", // accepted.delivered_below 2^32 + 2: the high word is used
       "00000001 00000042", // accepted.window_end 2^32 + 66
       "00000000", // accepted.capabilities
@@ -100,7 +101,7 @@ export const GOLDEN_FRAMES: GoldenFrame[] = [
           footId: 7n,
           streamOffset: 7n * 4096n,
           length: 5,
-          sum: { kind: ChecksumKind.CHECKSUM_XXH3_64, xxh3: XXH3_OF_HELLO },
+          sum: { kind: ChecksumKind.CHECKSUM_XXH3_64, xxh3: CHECKSUM_OF_HELLO_FOOT },
           flags: 0,
         },
         payload: ascii("hello"),
@@ -112,7 +113,7 @@ export const GOLDEN_FRAMES: GoldenFrame[] = [
       "00000000 00007000", // header.stream_offset 7 * 4096 = 0x7000
       "00000005", // header.length 5
       "00000001", // header.sum.kind CHECKSUM_XXH3_64
-      "9555e855 5c62dcfd", // header.sum.xxh3
+      "0f7d4b99 6914e29a", // header.sum.xxh3 (header-seeded, see viamillipede.x)
       "00000000", // header.flags
       "00000005", // payload: length 5
       "68656c6c 6f000000", // "hell" "o" + 3 bytes of padding

@@ -5,7 +5,8 @@
 import { describe, expect, test } from "bun:test";
 import { XdrError } from "@stellar/js-xdr";
 import { Frame, Hello, HelloReply, MAX_TEXT_BYTES } from "../../src/protocol/xdr.generated.ts";
-import { GOLDEN_FRAMES, XXH3_OF_HELLO } from "./golden-frames.ts";
+import { footChecksum } from "../../src/protocol/digest.ts";
+import { GOLDEN_FRAMES, CHECKSUM_OF_HELLO_FOOT } from "./golden-frames.ts";
 import type { GoldenFrame } from "./golden-frames.ts";
 
 /** "00000001 0000abcd" → bytes; refuses anything but whole 4-byte words, as XDR has no others. */
@@ -45,8 +46,8 @@ describe("golden frames", () => {
     });
   }
 
-  test("the XXH3 vector carries the real checksum of its payload", () => {
-    expect(Bun.hash.xxHash3(new TextEncoder().encode("hello"))).toBe(XXH3_OF_HELLO);
+  test("the XXH3 vector carries the real checksum of its header and payload", () => {
+    expect(footChecksum(7n, 7n * 4096n, new TextEncoder().encode("hello"))).toBe(CHECKSUM_OF_HELLO_FOOT);
   });
 
   test("every message kind has a vector", () => {

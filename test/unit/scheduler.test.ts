@@ -12,6 +12,8 @@ const foot = (id: number): OutboundFoot => ({
   connectionId: undefined,
   copiesQueued: 0,
   acknowledged: false,
+  lastSentMs: 0,
+  hedges: 0,
 });
 
 function withFeet(count: number, window = 16): SendScheduler {
@@ -78,6 +80,44 @@ describe("SendScheduler", () => {
     s.acknowledge(1n, []);
     expect(s.next(2)?.id).toBe(1n);
     expect(s.next(2)).toBeUndefined();
+  });
+
+  test("a straggler is the foot the receiver waits on, once it is overdue", () => {
+    let now = 1000;
+    const s = new SendScheduler(undefined, () => now);
+    s.credit(8n);
+    for (let id = 0; id < 3; id++) s.add(foot(id));
+    expect(s.straggler(0)).toBeUndefined(); // not sent yet: not a straggler
+    s.next(1); // 0 on connection 1
+    now += 10;
+    s.next(2); // 1 on connection 2
+    s.acknowledge(0n, [1n]); // 1 arrived after 0ms; 0 did not
+    expect(s.footRoundTripMs).toBe(0);
+    expect(s.straggler(50)).toBeUndefined();
+    now += 50;
+    const straggler = s.straggler(50)!;
+    expect(straggler.id).toBe(0n);
+    s.hedge(straggler, 2);
+    expect([straggler.hedges, straggler.sends, straggler.connectionId]).toEqual([1, 2, 2]);
+    expect(s.straggler(50)).toBeUndefined(); // the copy restarts its clock
+    s.acknowledge(2n, []);
+    expect(s.straggler(0)).toBeUndefined();
+  });
+
+  test("acknowledgements time the foot round trip (smoothed)", () => {
+    let now = 0;
+    const s = new SendScheduler(undefined, () => now);
+    s.credit(8n);
+    s.add(foot(0));
+    s.add(foot(1));
+    s.next(1);
+    s.next(1);
+    now = 80;
+    s.acknowledge(0n, [0n]);
+    expect(s.footRoundTripMs).toBe(80);
+    now = 160;
+    s.acknowledge(0n, [1n]);
+    expect(s.footRoundTripMs).toBe(90); // 80 + (160 - 80) / 8
   });
 
   test("reading out of order is a bug, caught", () => {
