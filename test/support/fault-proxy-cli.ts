@@ -5,19 +5,21 @@
  *   bun test/support/fault-proxy-cli.ts --target 127.0.0.1:PORT --seed 1 \
  *     [--reset-min B --reset-max B] [--blackhole-every N [--blackhole-after B | --blackhole-after-min B --blackhole-after-max B]] \
  *     [--delay-ms MS] [--throttle BYTES_PER_S] [--flip-every B | --flip-probability P] \
- *     [--outage-after-bytes B --outage-ms MS] [--outage-mode refuse|reset] [--buffer-bytes B] [--verbose]
+ *     [--outage-after-bytes B --outage-ms MS] [--outage-mode refuse|reset] [--buffer-bytes B] [--verbose] [--control-stdin]
  *
- * It prints `fault-proxy: listening on port N` on stderr (stdout stays empty),
- * `fault-proxy: <event json>` for each fault with --verbose, and reads
- * commands, one per line, on stdin: `outage-start`, `outage-end`, `stats`
- * (answered with `fault-proxy: stats <json>`). SIGTERM, SIGINT or the end of
- * stdin print the stats line and exit 0; a bad flag exits 2 with one line.
+ * It prints `fault-proxy: listening on port N` on stderr (stdout stays empty)
+ * and `fault-proxy: <event json>` for each fault with --verbose. SIGTERM or
+ * SIGINT print `fault-proxy: stats <json>` and exit 0; a bad flag exits 2
+ * with one line. With --control-stdin it reads commands, one per line, on
+ * stdin: `outage-start [MS]`, `outage-end`, `stats` (each confirmed on
+ * stderr), and the end of stdin ends it like SIGTERM, so a proxy whose parent
+ * died does not linger.
  *
  * `spawnFaultProxy(args)` runs it from a test: it waits for the listening line
  * and returns the port, `command()`, `stats()` and `stop()`.
  */
 import { parseArgs } from "node:util";
-import { startFaultProxy, type FaultProxyOptions, type FaultProxyStats } from "./fault-proxy.ts";
+import { startFaultProxy, type FaultProxy, type FaultProxyOptions, type FaultProxyStats } from "./fault-proxy.ts";
 
 const PREFIX = "fault-proxy:";
 const LISTENING_LINE = /^fault-proxy: listening on port (\d+)$/m;
@@ -26,7 +28,7 @@ const STATS_LINE = /^fault-proxy: stats (\{.*\})$/gm;
 class UsageError extends Error {}
 
 /** Maps the command line onto proxy options (pure). */
-export function parseProxyArgs(argv: readonly string[]): { options: FaultProxyOptions; verbose: boolean } {
+export function parseProxyArgs(argv: readonly string[]): { options: FaultProxyOptions; verbose: boolean; controlStdin: boolean } {
   const { values } = parseArgs({
     args: [...argv],
     strict: true,
@@ -49,6 +51,7 @@ export function parseProxyArgs(argv: readonly string[]): { options: FaultProxyOp
       "outage-mode": { type: "string" },
       "buffer-bytes": { type: "string" },
       verbose: { type: "boolean" },
+      "control-stdin": { type: "boolean" },
     },
   });
   const number = (flag: keyof typeof values): number | undefined => {
@@ -86,7 +89,7 @@ export function parseProxyArgs(argv: readonly string[]): { options: FaultProxyOp
   if (mode !== undefined && mode !== "refuse" && mode !== "reset") throw new UsageError(`--outage-mode is refuse or reset, not "${mode}"`);
   if (mode !== undefined) options.outageMode = mode;
   options.bufferBytes = number("buffer-bytes");
-  return { options, verbose: values.verbose ?? false };
+  return { options, verbose: values.verbose ?? false, controlStdin: values["control-stdin"] ?? false };
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -110,28 +113,38 @@ async function main(argv: readonly string[]): Promise<number> {
   const finished = new Promise<void>((resolve) => (finish = resolve));
   process.on("SIGTERM", finish);
   process.on("SIGINT", finish);
-  void (async () => {
-    const decoder = new TextDecoder();
-    let pending = "";
-    for await (const chunk of Bun.stdin.stream()) {
-      pending += decoder.decode(chunk, { stream: true });
-      let newline: number;
-      while ((newline = pending.indexOf("\n")) >= 0) {
-        const command = pending.slice(0, newline).trim();
-        pending = pending.slice(newline + 1);
-        if (command === "outage-start") proxy.startOutage();
-        else if (command === "outage-end") await proxy.endOutage();
-        else if (command === "stats") printStats();
-        else if (command !== "") say(`unknown command "${command}" (outage-start, outage-end, stats)`);
-        if (command === "outage-start" || command === "outage-end") say(`${command} done`);
-      }
-    }
-    finish();
-  })();
+  if (parsed.controlStdin) void readCommands(proxy, say, printStats).then(finish);
   await finished;
   printStats();
   proxy.close();
   return 0;
+}
+
+/** Runs the commands read on stdin until it ends. */
+async function readCommands(proxy: FaultProxy, say: (line: string) => void, printStats: () => void): Promise<void> {
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const chunk of Bun.stdin.stream()) {
+    pending += decoder.decode(chunk, { stream: true });
+    let newline: number;
+    while ((newline = pending.indexOf("\n")) >= 0) {
+      const [command = "", argument] = pending.slice(0, newline).trim().split(/\s+/);
+      pending = pending.slice(newline + 1);
+      if (command === "outage-start") {
+        proxy.startOutage(argument === undefined ? undefined : Number(argument));
+        say("outage-start done");
+      } else if (command === "outage-end") {
+        await proxy.endOutage().then(
+          () => say("outage-end done"),
+          (error: Error) => say(`outage-end failed: ${error.message}`),
+        );
+      } else if (command === "stats") {
+        printStats();
+      } else if (command !== "") {
+        say(`unknown command "${command}" (outage-start [MS], outage-end, stats)`);
+      }
+    }
+  }
 }
 
 // ---- running it from a test --------------------------------------------------------------
@@ -139,16 +152,16 @@ async function main(argv: readonly string[]): Promise<number> {
 export interface FaultProxyProcess {
   port: number;
   proc: Bun.Subprocess<"pipe", "pipe", "pipe">;
-  /** Sends a command line and resolves once the proxy confirmed it (`stats` resolves with the numbers). */
-  command(command: "outage-start" | "outage-end"): Promise<void>;
+  /** Sends a command and resolves once the proxy confirmed it; `outage-start` may carry a duration. */
+  command(command: "outage-start" | "outage-end", durationMs?: number): Promise<void>;
   stats(): Promise<FaultProxyStats>;
   /** SIGTERM, then the exit code, the final stats and the whole stderr. */
   stop(): Promise<{ exitCode: number | null; stats: FaultProxyStats | null; stderr: string }>;
 }
 
-/** Spawns the CLI with `args` (no --target needed twice) and waits for its listening line. */
+/** Spawns the CLI with `args` and --control-stdin, and waits for its listening line. */
 export async function spawnFaultProxy(args: readonly string[], listenTimeoutMs = 10_000): Promise<FaultProxyProcess> {
-  const proc = Bun.spawn([process.execPath, import.meta.path, ...args], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, import.meta.path, ...args, "--control-stdin"], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
   let stderr = "";
   const waiters: Array<() => void> = [];
   const reading = (async () => {
@@ -185,10 +198,11 @@ export async function spawnFaultProxy(args: readonly string[], listenTimeoutMs =
   return {
     port,
     proc,
-    async command(command) {
+    async command(command, durationMs) {
       const from = stderr.length;
-      await send(command);
-      await waitFor(new RegExp(`^fault-proxy: ${command} done$`, "m"), from, `confirmation of ${command}`);
+      await send(durationMs === undefined ? command : `${command} ${durationMs}`);
+      const answer = await waitFor(new RegExp(`^fault-proxy: ${command} (done|failed: .*)$`, "m"), from, `confirmation of ${command}`);
+      if (answer[1] !== "done") throw new Error(`fault proxy: ${command} ${answer[1]}`);
     },
     async stats() {
       const from = stderr.length;

@@ -178,8 +178,8 @@ export interface FaultProxy {
   stats(): FaultProxyStats;
   /** A snapshot of every connection accepted so far, in accept order. */
   connections(): ConnectionRecord[];
-  /** Resets every open connection and refuses (or resets) new ones until `endOutage()`. */
-  startOutage(): void;
+  /** Resets every open connection and refuses (or resets) new ones until `endOutage()`, or for `durationMs`. */
+  startOutage(durationMs?: number): void;
   /** Accepts connections again; in "refuse" mode resolves once listening on the same port. */
   endOutage(): Promise<void>;
   /** Terminates every socket and stops listening. */
@@ -361,14 +361,20 @@ class Pipe {
       const chunk = this.queue[this.head]!;
       if (chunk.releaseAt > now) {
         now = performance.now();
-        if (chunk.releaseAt > now) return this.wakeAt(chunk.releaseAt);
+        if (chunk.releaseAt > now) {
+          this.wakeAt(chunk.releaseAt);
+          break;
+        }
       }
       let length = chunk.bytes.length - chunk.offset;
       if (rate > 0) {
         this.tokens = Math.min(this.burst, this.tokens + ((now - this.refilledAt) * rate) / 1000);
         this.refilledAt = now;
         const want = Math.min(length, Math.max(1, Math.floor(this.burst / 2)));
-        if (this.tokens < want) return this.wakeAt(now + ((want - this.tokens) * 1000) / rate);
+        if (this.tokens < want) {
+          this.wakeAt(now + ((want - this.tokens) * 1000) / rate);
+          break;
+        }
         length = Math.min(length, Math.floor(this.tokens));
       }
       const written = Math.max(0, dest.write(chunk.bytes.subarray(chunk.offset, chunk.offset + length)));
@@ -527,7 +533,7 @@ class Connection {
     this.up.push(forward);
     if (start + bytes.length < cut) return;
     // The cut lies in (or at the end of) this chunk: the first fault there wins.
-    if (cut === outageAt) this.core.startOutage();
+    if (cut === outageAt) this.core.startOutage(this.core.options.outage!.durationMs, true);
     else if (cut === resetAt) this.reset();
     else this.blackhole();
   }
@@ -564,13 +570,17 @@ class Connection {
       if (this.clientClosed && this.serverClosed) this.end("blackholed");
       return;
     }
+    const from = role === "client" ? this.up : this.down;
+    const toward = role === "client" ? this.down : this.up;
     const ended = role === "client" ? this.clientEnded : this.serverEnded;
-    if (error !== undefined || !ended) {
+    // Bun reports a FIN that arrives after our own shutdown() as a close without `end`.
+    if (error !== undefined || !(ended || toward.finSent)) {
       this.core.stats.peerResets++;
       return this.end("peer-reset");
     }
-    // It sent FIN and is gone: nothing more can reach it; the other direction still flushes.
-    (role === "client" ? this.down : this.up).stop();
+    // Both FINs are through: nothing more can reach it; what it sent still flushes, then its FIN.
+    toward.stop();
+    if (!ended) from.finish();
     if (this.clientClosed && this.serverClosed) this.end("closed");
   }
 
@@ -703,10 +713,10 @@ class ProxyCore {
     conn.start();
   }
 
-  startOutage(): void {
+  startOutage(durationMs?: number, automatic = false): void {
     if (this.closed || this.outageActive) return;
     this.outageActive = true;
-    this.autoOutageDone = true;
+    if (automatic) this.autoOutageDone = true;
     this.stats.outages++;
     const dropped = [...this.live];
     for (const conn of dropped) conn.end("dropped");
@@ -716,8 +726,7 @@ class ProxyCore {
       this.listener = null;
     }
     this.emit({ type: "outage-start", dropped: dropped.length });
-    const durationMs = this.options.outage?.durationMs;
-    if (this.options.outage && this.stats.outages === 1 && durationMs !== undefined) {
+    if (durationMs !== undefined) {
       this.outageTimer = setTimeout(() => {
         this.outageTimer = null;
         this.endOutage().catch((error: Error) => this.emit({ type: "error", message: error.message }));
@@ -769,7 +778,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     stats: () => ({ ...core.stats, live: core.live.size }),
     connections: () => core.records.map((conn) => conn.record()),
-    startOutage: () => core.startOutage(),
+    startOutage: (durationMs) => core.startOutage(durationMs),
     endOutage: () => core.endOutage(),
     close: () => core.close(),
   };
