@@ -75,6 +75,8 @@ class Transmitter {
   private readonly digest = new StreamDigest();
   private readonly chunker: Chunker;
   private readonly connections = new Map<number, TxConnection>();
+  /** Per connection, what its slot awaits: the connection's end. */
+  private readonly closeWaiters = new Map<number, () => void>();
   private readonly hello: Hello;
   private readonly started = performance.now();
 
@@ -127,10 +129,9 @@ class Transmitter {
   private async runSlot(slot: number): Promise<void> {
     let backoffMs = FIRST_BACKOFF_MS;
     while (!this.finished) {
-      const closed = await this.connectOnce(slot);
-      if (this.finished) return;
-      if (closed === "fatal") return;
-      if (closed === "was-up") backoffMs = FIRST_BACKOFF_MS;
+      const outcome = await this.connectOnce(slot);
+      if (this.finished || outcome === "fatal") return;
+      if (outcome === "was-up") backoffMs = FIRST_BACKOFF_MS;
       // Jitter keeps a room full of slots from re-dialling in lockstep.
       await Bun.sleep(backoffMs * (0.5 + Math.random()));
       backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
@@ -180,8 +181,6 @@ class Transmitter {
     }
     return "failed";
   }
-
-  private readonly closeWaiters = new Map<number, () => void>();
 
   private onConnectionClosed(connection: TxConnection, error?: Error): void {
     this.connections.delete(connection.id);
@@ -398,6 +397,9 @@ class Transmitter {
     this.wakeReader?.();
     if (closeConnections) for (const connection of this.connections.values()) connection.close();
     this.connections.clear();
+    // Slots waiting on their connection's end return now.
+    for (const release of this.closeWaiters.values()) release();
+    this.closeWaiters.clear();
   }
 
   /** Stops on a signal: the receiver is told, then the caller exits. */
