@@ -15,12 +15,13 @@ const headerWords = new DataView(new ArrayBuffer(24));
 /**
  * CHECKSUM_XXH3_64 of a foot: XXH3-64 of the payload, seeded with XXH3-64 of
  * its id, offset and length, so a corrupted header field fails the check just
- * as a corrupted payload byte does (see viamillipede.x).
+ * as a corrupted payload byte does (see viamillipede.x). The receiver passes
+ * the header's `length`, so a corrupted length word is caught too.
  */
-export function footChecksum(footId: bigint, streamOffset: bigint, payload: Uint8Array): bigint {
+export function footChecksum(footId: bigint, streamOffset: bigint, payload: Uint8Array, length = payload.length): bigint {
   headerWords.setBigUint64(0, footId);
   headerWords.setBigUint64(8, streamOffset);
-  headerWords.setBigUint64(16, BigInt(payload.length));
+  headerWords.setBigUint64(16, BigInt(length));
   const seed = Bun.hash.xxHash3(headerWords);
   return Bun.hash.xxHash3(payload, seed);
 }

@@ -133,16 +133,18 @@ export class Session {
   private onFoot(link: SessionLink, foot: Foot): void {
     const { header, payload } = foot;
     const id = header.footId;
+    // The checksum comes first: it covers the header, so a foot damaged in
+    // transit is fetched again instead of being judged a protocol violation.
+    const checksum = footChecksum(id, header.streamOffset, payload, header.length);
+    if (header.sum.kind === ChecksumKind.CHECKSUM_XXH3_64 && header.sum.xxh3 !== checksum) {
+      this.pool.give(payload);
+      return this.onBadChecksum(link, id);
+    }
     if (header.length !== payload.length || payload.length > this.footBytes || payload.length === 0) {
       return this.fail(new VmError("protocol", `foot ${id}: length ${header.length} does not fit payload ${payload.length} (foot size ${this.footBytes})`));
     }
     if (this.end !== undefined && id >= this.end.totalFeet) {
       return this.fail(new VmError("protocol", `foot ${id} is beyond the announced end (${this.end.totalFeet} feet)`));
-    }
-    const checksum = footChecksum(id, header.streamOffset, payload);
-    if (header.sum.kind === ChecksumKind.CHECKSUM_XXH3_64 && header.sum.xxh3 !== checksum) {
-      this.pool.give(payload);
-      return this.onBadChecksum(link, id);
     }
     const result = this.sequencer.accept({ id, payload, checksum, connectionId: link.id, offset: header.streamOffset });
     if (result === "outside-window") {

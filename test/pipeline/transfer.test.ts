@@ -102,6 +102,18 @@ describe("in-process transfer over the memory network", () => {
     expect(Buffer.from(output).equals(Buffer.from(input))).toBe(true);
   });
 
+  test("a corrupted foot header is caught by the checksum too, and the foot fetched again", async () => {
+    const network = new MemoryNetwork();
+    // The hello is a 36-byte record; the first foot's record mark and kind follow (8 bytes),
+    // then its 8-byte id: byte 51 is the id's last byte. Foot 0 arrives claiming to be foot 255.
+    network.dialFaults.push({ corruptAtByte: 51 });
+    const input = pattern(10 * FOOT);
+    const { txResult, rxResult, output } = await run(input, { network, threads: 1, timeoutS: 1 });
+    expect(txResult.status).toBe("fulfilled");
+    expect(rxResult.status).toBe("fulfilled");
+    expect(Buffer.from(output).equals(Buffer.from(input))).toBe(true);
+  });
+
   test("a connection that goes silent is declared dead within the timeout and replaced", async () => {
     const network = new MemoryNetwork();
     // One connection only: nothing can hedge around the stall, so only the stall timeout saves the transfer.
