@@ -13,7 +13,10 @@
  * - `runTransmitter(args, input)` runs `tx ...` to its exit with stdin from a
  *   file, from nothing, or from a pipe the test feeds; it returns exit code,
  *   stdout, stderr and the elapsed milliseconds.
+ * - `startTransmitter(args, input)` is `runTransmitter` for a test that needs
+ *   the process while it runs (its pid, to sample memory or send a signal).
  * - `runCli(args)` runs any command line to its exit (e.g. a second `rx`).
+ * - `peakRssSampler(proc)` polls a running process's VmHWM (Linux /proc).
  * - `makeInput(dir, bytes, seed)` writes deterministic, incompressible bytes
  *   (the AES-256-CTR keystream of a seed) to a file and returns its sha256.
  * - `freePort()`, `ipv6LoopbackAvailable()`, `makeTempDir()`, `within()` (a
@@ -23,7 +26,7 @@
  *   kills, by its own pid, any that a failed test left running.
  */
 import { createCipheriv, createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -104,6 +107,8 @@ export interface Receiver {
   proc: Bun.Subprocess;
   /** The stderr text so far. */
   stderrSoFar(): string;
+  /** Bytes read from its stdout so far. */
+  stdoutBytesSoFar(): number;
   /** Resolves once the process has exited and its streams are read. */
   done(): Promise<ReceiverOutcome>;
 }
@@ -119,7 +124,11 @@ export interface ReceiverOptions {
   listenTimeoutMs?: number;
 }
 
-async function drainStdout(stream: ReadableStream<Uint8Array>, options: ReceiverOptions): Promise<{ sha256: string; bytes: number }> {
+async function drainStdout(
+  stream: ReadableStream<Uint8Array>,
+  options: ReceiverOptions,
+  onBytes: (bytes: number) => void = () => {},
+): Promise<{ sha256: string; bytes: number }> {
   const hasher = new Bun.CryptoHasher("sha256");
   let bytes = 0;
   const reader = stream.getReader();
@@ -129,6 +138,7 @@ async function drainStdout(stream: ReadableStream<Uint8Array>, options: Receiver
     if (done) break;
     hasher.update(value);
     bytes += value.length;
+    onBytes(bytes);
     if (bytes >= limit) {
       // The consumer has seen enough and goes away: the receiver's stdout is now a closed pipe.
       await reader.cancel();
@@ -152,7 +162,8 @@ export async function startReceiver(args: readonly string[], options: ReceiverOp
     const match = LISTENING_LINE.exec(soFar);
     if (match) announce(Number(match[1]));
   });
-  const stdout = drainStdout(proc.stdout, options);
+  let stdoutBytes = 0;
+  const stdout = drainStdout(proc.stdout, options, (bytes) => (stdoutBytes = bytes));
   const outcome = (async (): Promise<ReceiverOutcome> => {
     const [text, out, exitCode] = await Promise.all([stderr, stdout, proc.exited]);
     return { exitCode, signalCode: proc.signalCode, stderr: text, stdoutSha256: out.sha256, stdoutBytes: out.bytes };
@@ -161,7 +172,7 @@ export async function startReceiver(args: readonly string[], options: ReceiverOp
     throw new Error(`receiver ${args.join(" ")} exited (${o.exitCode}) before listening; stderr:\n${o.stderr}`);
   });
   const port = await within(options.listenTimeoutMs ?? 10_000, `receiver's listening line (${args.join(" ")})`, Promise.race([announced, exitedFirst]));
-  return { port, proc, stderrSoFar: () => stderrText, done: () => outcome };
+  return { port, proc, stderrSoFar: () => stderrText, stdoutBytesSoFar: () => stdoutBytes, done: () => outcome };
 }
 
 // ---- the transmitter and other command lines ---------------------------------------
@@ -195,6 +206,35 @@ export async function runTransmitter(args: readonly string[], input: Transmitter
       : Promise.resolve();
   const [stdout, stderr, exitCode] = await Promise.all([readText(proc.stdout), readText(proc.stderr), proc.exited, feeding]);
   return { exitCode, signalCode: proc.signalCode, stdout, stderr, elapsedMs: performance.now() - started };
+}
+
+export interface Transmitter {
+  proc: Bun.Subprocess;
+  /** Resolves once the process has exited and its streams are read (as `runTransmitter`). */
+  done(): Promise<CliOutcome>;
+}
+
+/** Spawns `viamillipede ...args` with the given stdin and returns at once; `done()` waits for its exit. */
+export function startTransmitter(args: readonly string[], input: TransmitterInput): Transmitter {
+  const started = performance.now();
+  const stdin = "file" in input ? Bun.file(input.file) : "feed" in input ? "pipe" : "ignore";
+  const proc = spawnCli(args, { stdin, stdout: "pipe" });
+  const feeding =
+    "feed" in input
+      ? (async () => {
+          const sink = proc.stdin as Bun.FileSink;
+          try {
+            await input.feed(sink);
+          } finally {
+            await sink.end();
+          }
+        })()
+      : Promise.resolve();
+  const outcome = (async (): Promise<CliOutcome> => {
+    const [stdout, stderr, exitCode] = await Promise.all([readText(proc.stdout), readText(proc.stderr), proc.exited, feeding]);
+    return { exitCode, signalCode: proc.signalCode, stdout, stderr, elapsedMs: performance.now() - started };
+  })();
+  return { proc, done: () => outcome };
 }
 
 /** Runs any command line with empty stdin to its exit. */
@@ -260,6 +300,39 @@ export function freePort(hostname = "127.0.0.1"): number {
   const port = server.port;
   server.stop(true);
   return port;
+}
+
+// ---- memory --------------------------------------------------------------------------
+
+/** How often `peakRssSampler` reads /proc. */
+const RSS_SAMPLE_MS = 100;
+
+/**
+ * Polls `/proc/PID/status` of a running process every 100 ms and keeps the
+ * largest VmHWM (the kernel's own peak RSS, so spikes between polls count).
+ * `stop()` returns the peak in bytes, or null where /proc is not available.
+ */
+export function peakRssSampler(proc: Bun.Subprocess): { stop(): number | null } {
+  let peak: number | null = null;
+  const sample = () => {
+    try {
+      const status = readFileSync(`/proc/${proc.pid}/status`, "utf8");
+      const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+      if (match) peak = Math.max(peak ?? 0, Number(match[1]) * 1024);
+    } catch {
+      // Gone already, or no /proc here.
+    }
+  };
+  sample();
+  const timer = setInterval(() => {
+    if (proc.exitCode === null && proc.signalCode === null) sample();
+  }, RSS_SAMPLE_MS);
+  return {
+    stop() {
+      clearInterval(timer);
+      return peak;
+    },
+  };
 }
 
 /** Whether this host can listen on ::1. */
