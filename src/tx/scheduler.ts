@@ -39,6 +39,8 @@ export class SendScheduler {
   private window = 0n;
   private acknowledgedBelow = 0n;
   private nextRead = 0n;
+  /** Per connection, how many unacknowledged feet it carries. */
+  private readonly carried = new Map<number, number>();
 
   /** Average time from handing a foot to a connection to its acknowledgement. */
   private roundTripMs: number | undefined;
@@ -102,7 +104,9 @@ export class SendScheduler {
    * acknowledged for `afterMs`: a straggler worth a second copy.
    */
   straggler(afterMs: number): OutboundFoot | undefined {
-    const foot = this.held.get(this.acknowledgedBelow);
+    // `held` keeps read order, so its first foot is the oldest unacknowledged one:
+    // the one the receiver's output waits on (feet it holds were acknowledged).
+    const foot = this.held.values().next().value;
     if (foot === undefined || foot.sends === 0) return undefined;
     return this.now() - foot.lastSentMs >= afterMs ? foot : undefined;
   }
@@ -114,9 +118,21 @@ export class SendScheduler {
   }
 
   private assign(foot: OutboundFoot, connectionId: number): void {
+    this.moveCarrier(foot, connectionId);
     foot.sends++;
-    foot.connectionId = connectionId;
     foot.lastSentMs = this.now();
+  }
+
+  /** Unacknowledged feet whose latest copy went out on `connectionId`. */
+  carriedBy(connectionId: number): number {
+    return this.carried.get(connectionId) ?? 0;
+  }
+
+  /** Keeps the per-connection counts in step with `foot.connectionId`. */
+  private moveCarrier(foot: OutboundFoot, connectionId: number | undefined): void {
+    if (foot.connectionId !== undefined) this.carried.set(foot.connectionId, this.carriedBy(foot.connectionId) - 1);
+    foot.connectionId = connectionId;
+    if (connectionId !== undefined) this.carried.set(connectionId, this.carriedBy(connectionId) + 1);
   }
 
   /** The receiver holds `received` and has written everything below `deliveredBelow`. */
@@ -133,6 +149,7 @@ export class SendScheduler {
     const foot = this.held.get(id);
     if (foot === undefined) return;
     this.held.delete(id);
+    this.moveCarrier(foot, undefined);
     foot.acknowledged = true;
     if (timed) {
       const sample = this.now() - foot.lastSentMs;
@@ -146,7 +163,7 @@ export class SendScheduler {
     const lost: bigint[] = [];
     for (const foot of this.held.values()) {
       if (foot.connectionId === connectionId) {
-        foot.connectionId = undefined;
+        this.moveCarrier(foot, undefined);
         lost.push(foot.id);
       }
     }

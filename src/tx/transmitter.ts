@@ -41,11 +41,15 @@ import { stdinSource, type ByteSource } from "./stdin.ts";
 
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
+/** A connection that lasted less than this is treated like a failed dial when re-dialling. */
+const SHORT_LIVED_MS = 50;
 /** How often the watchdog looks at connections, patience and stragglers. */
 const TICK_MS = 250;
 /** A straggler is copied after this many foot round trips (and never sooner than HEDGE_MIN_MS). */
 const HEDGE_ROUND_TRIPS = 4;
 const HEDGE_MIN_MS = 50;
+/** A connection may always carry this many unacknowledged feet, whatever its share of the window. */
+const MIN_FEET_PER_CONNECTION = 2;
 /** Extra copies of one straggling foot, at most. */
 const MAX_HEDGES_PER_FOOT = 2;
 /** Foot buffers kept for reuse; never more than the window ever needed at once. */
@@ -129,9 +133,15 @@ class Transmitter {
   private async runSlot(slot: number): Promise<void> {
     let backoffMs = FIRST_BACKOFF_MS;
     while (!this.finished) {
+      const dialledAt = performance.now();
       const outcome = await this.connectOnce(slot);
       if (this.finished || outcome === "fatal") return;
-      if (outcome === "was-up") backoffMs = FIRST_BACKOFF_MS;
+      if (outcome === "was-up") {
+        backoffMs = FIRST_BACKOFF_MS;
+        // A connection that worked for a while and broke is re-dialled at once; one that
+        // dies as soon as it is up (a receiver dropping us) backs off like a failed dial.
+        if (performance.now() - dialledAt >= SHORT_LIVED_MS) continue;
+      }
       // Jitter keeps a room full of slots from re-dialling in lockstep.
       await Bun.sleep(backoffMs * (0.5 + Math.random()));
       backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
@@ -256,8 +266,9 @@ class Transmitter {
         let progress = true;
         while (progress) {
           progress = false;
+          const share = this.shareOfWindow();
           for (const connection of this.connections.values()) {
-            if (!connection.isIdle) continue;
+            if (!connection.isIdle || this.scheduler.carriedBy(connection.id) >= share) continue;
             const foot = this.scheduler.next(connection.id);
             if (foot === undefined) break;
             this.sendFoot(connection, foot);
@@ -270,6 +281,17 @@ class Transmitter {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * Unacknowledged feet one connection may carry: its share of the window
+   * (at least 2, so a connection always has the next foot ready). A kernel
+   * buffer can swallow many feet; without the cap one connection would carry
+   * most of the window, and a reset would send it all again.
+   */
+  private shareOfWindow(): number {
+    const window = Number(this.scheduler.windowEnd - this.scheduler.deliveredBelow);
+    return Math.max(MIN_FEET_PER_CONNECTION, Math.ceil(window / Math.max(1, this.connections.size)));
   }
 
   private sendFoot(connection: TxConnection, foot: OutboundFoot): void {
