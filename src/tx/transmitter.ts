@@ -42,7 +42,7 @@ import { stdinSource, type ByteSource } from "./stdin.ts";
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
 /** A connection that lasted less than this is treated like a failed dial when re-dialling. */
-const SHORT_LIVED_MS = 50;
+const SHORT_LIVED_MS = 10;
 /** How often the watchdog looks at connections, patience and stragglers. */
 const TICK_MS = 250;
 /** A straggler is copied after this many foot round trips (and never sooner than HEDGE_MIN_MS). */
@@ -50,6 +50,7 @@ const HEDGE_ROUND_TRIPS = 4;
 const HEDGE_MIN_MS = 50;
 /** A connection may always carry this many unacknowledged feet, whatever its share of the window. */
 const MIN_FEET_PER_CONNECTION = 2;
+const MAX_FEET_PER_CONNECTION = 4;
 /** Extra copies of one straggling foot, at most. */
 const MAX_HEDGES_PER_FOOT = 2;
 /** Foot buffers kept for reuse; never more than the window ever needed at once. */
@@ -291,7 +292,7 @@ class Transmitter {
    */
   private shareOfWindow(): number {
     const window = Number(this.scheduler.windowEnd - this.scheduler.deliveredBelow);
-    return Math.max(MIN_FEET_PER_CONNECTION, Math.ceil(window / Math.max(1, this.connections.size)));
+    return Math.min(MAX_FEET_PER_CONNECTION, Math.max(MIN_FEET_PER_CONNECTION, Math.ceil(window / Math.max(1, this.connections.size))));
   }
 
   private sendFoot(connection: TxConnection, foot: OutboundFoot): void {
