@@ -153,6 +153,44 @@ describe("in-process transfer over the memory network", () => {
     }, 30_000);
   }
 
+  test("a second transmitter is refused while a session is active (busy), and the first completes", async () => {
+    const network = new MemoryNetwork();
+    const sink = memorySink();
+    let port = 0;
+    let listening!: () => void;
+    const ready = new Promise<void>((resolve) => (listening = resolve));
+    const rx = receive({ ...common, port: 0, bind: undefined, windowFeet: 8 }, { network, sink, onListening: (p) => ((port = p), listening()) });
+    await ready;
+    // The first transmitter's input stalls after one foot until released: its session stays open.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let stalled!: () => void;
+    const stalling = new Promise<void>((resolve) => (stalled = resolve));
+    const input = pattern(3 * FOOT);
+    const memoryReader = memorySource(input, [FOOT]);
+    let reads = 0;
+    const slowSource = {
+      async read(into: Uint8Array) {
+        if (reads++ === 1) {
+          stalled();
+          await held;
+        }
+        return memoryReader.read(into);
+      },
+    };
+    const first = transmit({ ...common, targets: [{ host: "memory", port }], threads: 2, footBytes: FOOT }, { network, source: slowSource });
+    await stalling;
+    const second = await transmit(
+      { ...common, targets: [{ host: "memory", port }], threads: 2, footBytes: FOOT },
+      { network, source: memorySource(pattern(10)) },
+    ).catch((e) => e);
+    expect((second as VmError).code).toBe("busy");
+    release();
+    expect((await first).bytes).toBe(BigInt(input.length));
+    await rx;
+    expect(Buffer.from(sink.bytes()).equals(Buffer.from(input))).toBe(true);
+  });
+
   test("a wrong checkphrase is refused: the transmitter fails with its code", async () => {
     const network = new MemoryNetwork();
     const sink = memorySink();
