@@ -22,6 +22,7 @@ import { randomFillSync } from "node:crypto";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { BenchError, median, positiveInt } from "./common.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const ENTRY = join(ROOT, "src/cli/main.ts");
@@ -42,17 +43,7 @@ const DEADLINE_FLOOR_MIB_S = 5;
 const PEER_GRACE_MS = 10_000;
 const TIME_BIN = "/usr/bin/time";
 
-class BenchError extends Error {}
-
 // ---- configuration ----------------------------------------------------------------------
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value <= 0) throw new BenchError(`${name}=${raw}: expected a positive integer`);
-  return value;
-}
 
 interface Config {
   bytes: number;
@@ -326,12 +317,6 @@ async function sha256(path: string): Promise<string> {
 }
 
 // ---- report -----------------------------------------------------------------------------
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 function mibPerS(bytes: number, seconds: number): number {
   return bytes / MIB / seconds;

@@ -22,6 +22,7 @@
 import { spawnFaultProxy } from "../test/support/fault-proxy-cli.ts";
 import { startFaultProxy, type FaultProxyStats } from "../test/support/fault-proxy.ts";
 import { makeInput, makeTempDir, startReceiver, startTransmitter, within, type Input } from "../test/support/spawn.ts";
+import { BenchError, median, positiveInt } from "./common.ts";
 
 const HOST = "127.0.0.1";
 const MIB = 1024 * 1024;
@@ -38,22 +39,6 @@ const DETECT_BLACKHOLE_AFTER_BYTES = 5 * MIB;
 const DETECT_TIMEOUTS_S = [5, 2];
 /** One transfer's deadline. */
 const RUN_DEADLINE_MS = 120_000;
-
-class BenchError extends Error {}
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value <= 0) throw new BenchError(`${name}=${raw}: expected a positive integer`);
-  return value;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
 
 function range(values: readonly number[], digits: number): string {
   return `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;

@@ -189,23 +189,8 @@ export interface CliOutcome {
 export type TransmitterInput = { file: string } | { empty: true } | { feed: (sink: Bun.FileSink) => Promise<void> };
 
 /** Runs `viamillipede ...args` with the given stdin to its exit. */
-export async function runTransmitter(args: readonly string[], input: TransmitterInput): Promise<CliOutcome> {
-  const started = performance.now();
-  const stdin = "file" in input ? Bun.file(input.file) : "feed" in input ? "pipe" : "ignore";
-  const proc = spawnCli(args, { stdin, stdout: "pipe" });
-  const feeding =
-    "feed" in input
-      ? (async () => {
-          const sink = proc.stdin as Bun.FileSink;
-          try {
-            await input.feed(sink);
-          } finally {
-            await sink.end();
-          }
-        })()
-      : Promise.resolve();
-  const [stdout, stderr, exitCode] = await Promise.all([readText(proc.stdout), readText(proc.stderr), proc.exited, feeding]);
-  return { exitCode, signalCode: proc.signalCode, stdout, stderr, elapsedMs: performance.now() - started };
+export function runTransmitter(args: readonly string[], input: TransmitterInput): Promise<CliOutcome> {
+  return startTransmitter(args, input).done();
 }
 
 export interface Transmitter {
