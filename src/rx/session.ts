@@ -67,6 +67,7 @@ export class Session {
   /** When the output last moved (a foot written), and when we last asked for the foot it waits on. */
   private lastWrittenMs = performance.now();
   private lastMissingRequestMs = 0;
+  private missingRequests = 0;
 
   constructor(
     readonly sessionId: bigint,
@@ -230,7 +231,9 @@ export class Session {
     const now = performance.now();
     if (this.state !== "open" || this.writing || this.sequencer.heldCount === 0) return;
     if (now - this.lastWrittenMs < afterMs || now - this.lastMissingRequestMs < afterMs) return;
-    const link = this.links.values().next().value;
+    // Each request goes out on the next connection in turn: the first may be the dead one.
+    const links = [...this.links.values()];
+    const link = links[this.missingRequests++ % Math.max(1, links.length)];
     if (link === undefined) return;
     this.lastMissingRequestMs = now;
     const missing = this.sequencer.deliveredBelow;

@@ -46,7 +46,7 @@ export interface DialTarget {
 }
 
 /** Turns a refusal into the error the user sees; `fatal` ends the transfer. */
-function refusalError(reason: number, text: string, target: string): { error: VmError; fatal: boolean } {
+function refusalError(reason: RefuseReason, text: string, target: string): { error: VmError; fatal: boolean } {
   switch (reason) {
     case RefuseReason.REFUSE_CHECKPHRASE:
       return {
