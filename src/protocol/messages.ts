@@ -9,6 +9,7 @@ import { Reader, Writer } from "@stellar/js-xdr";
 import { VmError } from "../errors.ts";
 import { RECORD_MARK_BYTES, toRecord, writeRecordMark } from "./records.ts";
 import {
+  AbortCode,
   FootHeader,
   Frame,
   FrameKind,
@@ -47,6 +48,22 @@ export function wireText(text: string): Uint8Array {
 
 export function readText(bytes: Uint8Array): string {
   return new TextDecoder("utf-8", { fatal: false }).decode(bytes);
+}
+
+/** Which abort code tells the peer about `error`. */
+const ABORT_CODES: Partial<Record<VmError["code"], AbortCode>> = {
+  outputClosed: AbortCode.ABORT_OUTPUT_CLOSED,
+  integrity: AbortCode.ABORT_INTEGRITY,
+  input: AbortCode.ABORT_INPUT,
+  interrupted: AbortCode.ABORT_INTERRUPTED,
+};
+
+/** The frame that tells the peer this end stops because of `error`. */
+export function abortFrame(error: VmError): ControlFrame {
+  return {
+    kind: FrameKind.FRAME_ABORT,
+    abort: { code: ABORT_CODES[error.code] ?? AbortCode.ABORT_PROTOCOL, text: wireText(error.message) },
+  };
 }
 
 // ---- handshake ---------------------------------------------------------------

@@ -17,9 +17,8 @@
 import { VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import { footChecksum, StreamDigest } from "../protocol/digest.ts";
-import { readText, wireText, type ControlFrame } from "../protocol/messages.ts";
+import { abortFrame, readText, type ControlFrame } from "../protocol/messages.ts";
 import {
-  AbortCode,
   ChecksumKind,
   DigestKind,
   FOOT_RECORD_OVERHEAD_BYTES,
@@ -268,12 +267,7 @@ export class Session {
     if (this.state !== "open") return;
     this.state = "failed";
     if (tellPeer) {
-      const code =
-        error.code === "outputClosed" ? AbortCode.ABORT_OUTPUT_CLOSED
-        : error.code === "integrity" ? AbortCode.ABORT_INTEGRITY
-        : error.code === "interrupted" ? AbortCode.ABORT_INTERRUPTED
-        : AbortCode.ABORT_PROTOCOL;
-      const notice = { kind: FrameKind.FRAME_ABORT, abort: { code, text: wireText(error.message) } };
+      const notice = abortFrame(error);
       for (const link of this.links.values()) link.send(notice);
     }
     this.events.onFail(error);

@@ -13,14 +13,14 @@
  *     receiver's confirmation ends the transfer with success.
  *  6. When no connection has been up for `patience` seconds, give up.
  */
-import { VmError } from "../errors.ts";
+import { asVmError, VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { Network } from "../net/channel.ts";
 import { BufferPool } from "../net/buffer-pool.ts";
 import { bunNetwork } from "../net/bun-network.ts";
 import type { TransmitterOptions } from "../options.ts";
 import { footChecksum, StreamDigest } from "../protocol/digest.ts";
-import { readText, wireText, type ControlFrame } from "../protocol/messages.ts";
+import { abortFrame, readText, type ControlFrame } from "../protocol/messages.ts";
 import {
   AbortCode,
   CAP_NONE,
@@ -401,11 +401,10 @@ class Transmitter {
 
   private fail(error: unknown, fromReceiver = false): void {
     if (this.finished) return;
-    const vmError = error instanceof VmError ? error : new VmError("internal", String((error as Error)?.message ?? error));
+    const vmError = asVmError(error);
     if (!fromReceiver) {
       // Tell the receiver why, so it stops waiting and exits with a reason too.
-      const code = vmError.code === "input" ? AbortCode.ABORT_INPUT : vmError.code === "interrupted" ? AbortCode.ABORT_INTERRUPTED : AbortCode.ABORT_PROTOCOL;
-      const notice = { kind: FrameKind.FRAME_ABORT, abort: { code, text: wireText(vmError.message) } };
+      const notice = abortFrame(vmError);
       for (const connection of this.connections.values()) connection.sendFinal(notice);
     }
     // Told by the receiver: drop the connections. Telling it: they close after the notice.
