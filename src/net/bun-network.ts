@@ -6,16 +6,13 @@
  * already accepted (see BUN-NOTES.md); shutdown() half-closes instead.
  */
 import type { Socket } from "bun";
+import { formatAddress } from "./address.ts";
 import type { Channel, ChannelHandlers, Listening, Network } from "./channel.ts";
 
 /** Per-socket state: the handlers, and whether onClose already fired. */
 interface SocketState {
   handlers: ChannelHandlers | undefined;
   closed: boolean;
-}
-
-function formatAddress(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 function wrap(socket: Socket<SocketState>, remote: string): Channel {

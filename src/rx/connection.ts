@@ -15,6 +15,7 @@ import {
   decodeHello,
   encodeControlFrame,
   encodeHelloReply,
+  readText,
   wireText,
   type ControlFrame,
 } from "../protocol/messages.ts";
@@ -131,7 +132,7 @@ export class RxConnection implements SessionLink {
         };
     this.framed.send([encodeHelloReply(admission.reply)]);
     if (admission.session === undefined) {
-      const text = admission.reply.status === HelloStatus.HELLO_REFUSE ? new TextDecoder().decode(admission.reply.refused.text) : "";
+      const text = admission.reply.status === HelloStatus.HELLO_REFUSE ? readText(admission.reply.refused.text) : "";
       log.warn(`refused connection from ${this.remoteAddress}: ${text}`);
       this.framed.shutdown();
       setTimeout(() => this.framed.destroy(), REFUSED_LINGER_MS).unref?.();

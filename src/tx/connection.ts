@@ -4,6 +4,7 @@
  */
 import { VmError } from "../errors.ts";
 import type { Network } from "../net/channel.ts";
+import { formatAddress } from "../net/address.ts";
 import { inject, type ChaosFault } from "../net/chaos.ts";
 import { FramedConnection } from "../net/framed-connection.ts";
 import { Heartbeat } from "../net/heartbeat.ts";
@@ -97,7 +98,7 @@ export class TxConnection {
     hello: Hello,
     events: TxConnectionEvents,
   ): Promise<{ connection: TxConnection; welcome: Welcome }> {
-    const label = target.host.includes(":") ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+    const label = formatAddress(target.host, target.port);
     const connection = new TxConnection(id, label, events);
     let settle!: { resolve: (w: Welcome) => void; reject: (f: DialFailure) => void };
     const answered = new Promise<Welcome>((resolve, reject) => (settle = { resolve, reject }));

@@ -16,6 +16,7 @@
 import { asVmError, VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { Network } from "../net/channel.ts";
+import { formatAddress } from "../net/address.ts";
 import { BufferPool } from "../net/buffer-pool.ts";
 import { bunNetwork } from "../net/bun-network.ts";
 import type { TransmitterOptions } from "../options.ts";
@@ -218,7 +219,7 @@ class Transmitter {
     if (this.finished || this.connections.size > 0 || this.options.patienceS === 0) return;
     const downS = (performance.now() - this.downSince) / 1000;
     if (downS < this.options.patienceS) return;
-    const targets = this.options.targets.map((t) => `${t.host}:${t.port}`).join(", ");
+    const targets = this.options.targets.map((t) => formatAddress(t.host, t.port)).join(", ");
     this.fail(
       this.everConnected
         ? new VmError("peerLost", `lost every connection to the receiver (${targets}) for ${this.options.patienceS}s: ${this.lastDialError || "no answer"}`)
