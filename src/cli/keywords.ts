@@ -252,6 +252,9 @@ function readClauses(tokens: readonly Token[]): Clauses {
     if (previous !== undefined) throw usage(`${keyword} is given twice; give it once`);
     return value;
   };
+  /** `keyword NUMBER`, given at most once, within min..max. */
+  const numberFor = (keyword: string, hint: string, min: number, max: number, previous: number | undefined): number =>
+    once(keyword, previous, parseNumber(required(keyword, hint), keyword, min, max));
 
   while (i < tokens.length) {
     const keyword = tokens[i++]?.text ?? "";
@@ -277,19 +280,19 @@ function readClauses(tokens: readonly Token[]): Clauses {
         break;
       }
       case "threads":
-        seen.threads = once("threads", seen.threads, parseNumber(required("threads", "N"), "threads", MIN_THREADS, MAX_THREADS));
+        seen.threads = numberFor("threads", "N", MIN_THREADS, MAX_THREADS, seen.threads);
         break;
       case "verbose":
-        seen.verbose = once("verbose", seen.verbose, parseNumber(required("verbose", "N"), "verbose", 0, MAX_VERBOSE));
+        seen.verbose = numberFor("verbose", "N", 0, MAX_VERBOSE, seen.verbose);
         break;
       case "patience":
-        seen.patienceS = once("patience", seen.patienceS, parseNumber(required("patience", "SECONDS"), "patience", 0, MAX_PATIENCE_S));
+        seen.patienceS = numberFor("patience", "SECONDS", 0, MAX_PATIENCE_S, seen.patienceS);
         break;
       case "timeout":
-        seen.timeoutS = once("timeout", seen.timeoutS, parseNumber(required("timeout", "SECONDS"), "timeout", MIN_TIMEOUT_S, MAX_TIMEOUT_S));
+        seen.timeoutS = numberFor("timeout", "SECONDS", MIN_TIMEOUT_S, MAX_TIMEOUT_S, seen.timeoutS);
         break;
       case "chaos":
-        seen.chaosEvery = once("chaos", seen.chaosEvery, parseNumber(required("chaos", "N"), "chaos", 1, MAX_CHAOS_EVERY));
+        seen.chaosEvery = numberFor("chaos", "N", 1, MAX_CHAOS_EVERY, seen.chaosEvery);
         break;
       case "checkphrase": {
         const phrase = required("checkphrase", "WORD");
