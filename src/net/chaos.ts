@@ -23,10 +23,6 @@ export class Chaos {
     if (this.operations % this.every !== 0) return undefined;
     return FAULT_CYCLE[this.faults++ % FAULT_CYCLE.length];
   }
-
-  get injected(): number {
-    return this.faults;
-  }
 }
 
 /** What a connection must offer for chaos to hit it. */

@@ -1,19 +1,18 @@
 /**
  * Heartbeats on the control channel. Each end pings every connection a few
  * times per timeout, so a live peer is never silent for a whole timeout even
- * when it has no data to send; the pong gives a round-trip estimate.
+ * when it has no data to send. A ping carries the sender's clock, which its
+ * pong echoes.
  */
 import type { Heartbeat as HeartbeatFrame } from "../protocol/xdr.generated.ts";
 import { FrameKind } from "../protocol/xdr.generated.ts";
 
 /** Pings per timeout: a live connection is heard from several times before it could be judged dead. */
 const PINGS_PER_TIMEOUT = 4;
-const RTT_WEIGHT = 0.25;
 
 export class Heartbeat {
   private lastPingMs: number;
   private nonce = 0n;
-  private rttMs: number | undefined;
 
   constructor(private readonly now: () => number = () => performance.now()) {
     this.lastPingMs = now();
@@ -28,14 +27,4 @@ export class Heartbeat {
     return { kind: FrameKind.FRAME_PING, ping: { nonce: this.nonce, sentUs: BigInt(Math.round(now * 1000)) } };
   }
 
-  /** A pong came back: fold its round trip into the estimate. */
-  answered(pong: HeartbeatFrame): void {
-    const sample = this.now() - Number(pong.sentUs) / 1000;
-    if (sample < 0) return; // not one of ours
-    this.rttMs = this.rttMs === undefined ? sample : this.rttMs + RTT_WEIGHT * (sample - this.rttMs);
-  }
-
-  get roundTripMs(): number | undefined {
-    return this.rttMs;
-  }
 }

@@ -109,7 +109,7 @@ export class RxConnection implements SessionLink {
       return;
     }
     if (frame.kind === FrameKind.FRAME_PING) return this.send({ kind: FrameKind.FRAME_PONG, pong: frame.ping });
-    if (frame.kind === FrameKind.FRAME_PONG) return this.heartbeat.answered(frame.pong);
+    if (frame.kind === FrameKind.FRAME_PONG) return; // its arrival is the proof of life
     this.session.onFrame(this, frame);
     if (frame.kind !== FrameKind.FRAME_FOOT) return;
     const fault = this.chaos.tick();

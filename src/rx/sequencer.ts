@@ -44,11 +44,6 @@ export class Sequencer {
     return this.held.size;
   }
 
-  /** Ids held beyond the written prefix: what an acknowledgement lists. */
-  has(id: bigint): boolean {
-    return id < this.released || this.held.has(id);
-  }
-
   accept(foot: SequencedFoot): AcceptResult {
     if (foot.id < this.released || this.held.has(foot.id)) return "duplicate";
     if (foot.id >= this.windowEnd) return "outside-window";

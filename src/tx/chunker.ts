@@ -27,16 +27,6 @@ export class Chunker {
     },
   ) {}
 
-  /** Feet cut so far. */
-  get feetCut(): bigint {
-    return this.nextId;
-  }
-
-  /** Bytes cut so far. */
-  get bytesCut(): bigint {
-    return this.offset;
-  }
-
   /** The next foot, or undefined once the input has ended. */
   async next(): Promise<Cut | undefined> {
     if (this.ended) return undefined;

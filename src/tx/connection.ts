@@ -163,11 +163,6 @@ export class TxConnection {
     return this.framed.stallReason(timeoutMs);
   }
 
-  /** Smoothed heartbeat round trip, once a pong came back. */
-  get roundTripMs(): number | undefined {
-    return this.heartbeat.roundTripMs;
-  }
-
   /** Declares the connection dead: it closes and the owner hears `onClose` with `reason`. */
   kill(reason: Error): void {
     this.framed.destroy(reason);
@@ -224,7 +219,7 @@ export class TxConnection {
       return;
     }
     if (frame.kind === FrameKind.FRAME_PING) return this.sendControl({ kind: FrameKind.FRAME_PONG, pong: frame.ping });
-    if (frame.kind === FrameKind.FRAME_PONG) return this.heartbeat.answered(frame.pong);
+    if (frame.kind === FrameKind.FRAME_PONG) return; // its arrival is the proof of life
     this.events.onFrame(this, frame);
   }
 
