@@ -48,6 +48,8 @@ export interface TransmitterOptions extends CommonOptions {
   /** Connections to keep, 1..64. */
   threads: number;
   footBytes: number;
+  /** Send what the input has without waiting for full feet (interactive traffic). */
+  charmode?: boolean;
 }
 
 export interface ReceiverOptions extends CommonOptions {

@@ -25,6 +25,8 @@ export class Chunker {
       take: () => Buffer.allocUnsafe(footBytes),
       give: () => {},
     },
+    /** `charmode`: hand over what the input has instead of waiting for a full foot. */
+    private readonly charmode = false,
   ) {}
 
   /** The next foot, or undefined once the input has ended. */

@@ -109,7 +109,7 @@ class Transmitter {
   ) {
     this.pool = new BufferPool(options.footBytes, MAX_POOLED_FEET);
     this.chaos = new Chaos(options.chaosEvery);
-    this.chunker = new Chunker(io.source, options.footBytes, this.pool);
+    this.chunker = new Chunker(io.source, options.footBytes, this.pool, options.charmode ?? false);
     this.hello = {
       magic: VM_MAGIC,
       protocolVersion: VM_PROTOCOL_VERSION,
