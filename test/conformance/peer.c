@@ -11,17 +11,22 @@
  *
  * Modes (stdout carries the stream or JSON only; diagnostics go to stderr):
  *
- *   peer rx [-c PHRASE] [-w FEET] [-s 64|32] [-t TIMEOUT_S] [-d DEADLINE_S] [-v]
+ *   peer rx [-c PHRASE] [-w FEET] [-s 64|32] [-p PACE_MS] [-t TIMEOUT_S] [-d DEADLINE_S] [-v]
  *       Listens on 127.0.0.1, port from the OS, and prints
  *       "peer: listening on port N" on stderr. Receives one stream over any
  *       number of connections (up to MAX_CONNECTIONS), writes it to stdout
  *       in order, confirms it and exits 0 once the transmitter hangs up.
  *   peer tx HOST PORT [-n CONNECTIONS] [-c PHRASE] [-b FOOT_BYTES] [-s 64|32]
- *                     [-f FRAGMENT_BYTES] [-t TIMEOUT_S] [-d DEADLINE_S] [-v]
+ *                     [-f FRAGMENT_BYTES] [-p PACE_MS] [-t TIMEOUT_S] [-d DEADLINE_S] [-v]
  *       Sends stdin to the receiver at HOST (an IPv4 address) over a fixed
  *       number of connections; -f sends every record as fragments of at most
  *       that many bytes (RFC 5531 allows it; receivers must reassemble).
  *       Exits 0 once the receiver confirmed the whole stream.
+ *   rx and tx: -s 32 cuts the checksum seed to 32 bits (see seed_bits); -p PACE_MS
+ *       moves at most one foot per PACE_MS (so a test can watch heartbeats);
+ *       -t sets the heartbeat (every TIMEOUT_S / 4) and the silence limit.
+ *       At a successful end one line "peer ROLE: stats: ..." goes to stderr
+ *       (feet per connection, pings answered, pongs received, connections lost).
  *   peer golden
  *       Reads lines "hello|hello_reply|frame HEX" and answers each with one
  *       JSON line: {"ok":true,"value":V,"hex":H[,"checksum":C]} where V is the
@@ -108,6 +113,33 @@ static const char *checkphrase = "";
  * still talk to a TypeScript end that inherits the truncation.
  */
 static int seed_bits = 64;
+/* -p: at most one foot per this many ms (tx sends, rx writes), so heartbeats get to run. */
+static int64_t pace_ms;
+static int64_t last_paced_ms;
+
+/* What the run did, printed on stderr at a successful end for the test to check. */
+#define MAX_COUNTED_CONNECTIONS 64
+static struct {
+    u_quad_t feet_by_conn[MAX_COUNTED_CONNECTIONS];
+    u_quad_t pings_answered, pongs_received, connections_lost;
+} stats;
+
+static void count_foot(u_int conn_id)
+{
+    if (conn_id < MAX_COUNTED_CONNECTIONS) stats.feet_by_conn[conn_id]++;
+}
+
+/* Waits for the pace; true when a foot may move now. */
+static bool paced(void)
+{
+    if (pace_ms == 0) return true;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (now - last_paced_ms < pace_ms) return false;
+    last_paced_ms = now;
+    return true;
+}
 
 static void die(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 static void die(int code, const char *fmt, ...)
@@ -275,10 +307,16 @@ static bool has_output(const struct conn *c)
     return c->out_head < c->out_bytes;
 }
 
+static bool session_over(void);
+
 static void close_conn(struct conn *c, const char *reason)
 {
     if (c->state == CONN_FREE) return;
     debug("connection %u closed: %s", c->id, reason);
+    if (c->state == CONN_JOINED && !session_over()) {
+        stats.connections_lost++;
+        fprintf(stderr, "peer %s: connection %u lost: %s\n", role, c->id, reason);
+    }
     close(c->fd);
     free(c->record);
     free(c->out);
@@ -514,6 +552,19 @@ static bool decode_frame(struct conn *c, const unsigned char *record, u_int leng
     return true;
 }
 
+/* One line: "peer ROLE: stats: feet per connection A,B,...; pings answered N; pongs received N; connections lost N". */
+static void print_stats(void)
+{
+    fprintf(stderr, "peer %s: stats: feet per connection ", role);
+    u_int last = 0;
+    for (u_int i = 0; i < MAX_COUNTED_CONNECTIONS; i++) {
+        if (stats.feet_by_conn[i] > 0) last = i;
+    }
+    for (u_int i = 1; i <= last; i++) fprintf(stderr, "%s%" PRIu64, i > 1 ? "," : "", (uint64_t)stats.feet_by_conn[i]);
+    fprintf(stderr, "; pings answered %" PRIu64 "; pongs received %" PRIu64 "; connections lost %" PRIu64 "\n",
+            (uint64_t)stats.pings_answered, (uint64_t)stats.pongs_received, (uint64_t)stats.connections_lost);
+}
+
 /* ---- receiver --------------------------------------------------------------------- */
 
 struct held_foot {
@@ -697,7 +748,7 @@ static void rx_write_in_order(void)
 {
     for (;;) {
         struct held_foot *h = &rx.held[rx.delivered_below % rx.window];
-        if (!h->present || h->id != rx.delivered_below || rx.linger_exit >= 0) break;
+        if (!h->present || h->id != rx.delivered_below || rx.linger_exit >= 0 || !paced()) break;
         if (h->offset != rx.bytes_written) {
             return rx_fail(EXIT_INTEGRITY, ABORT_INTEGRITY, "foot %" PRIu64 " claims offset %" PRIu64 " but the stream is at %" PRIu64,
                            (uint64_t)h->id, (uint64_t)h->offset, (uint64_t)rx.bytes_written);
@@ -772,6 +823,7 @@ static void rx_foot(struct conn *c, foot *ft)
         slot->checksum = sum;
         slot->payload = ft->payload.payload_val;
         slot->conn_id = c->id;
+        count_foot(c->id);
         ft->payload.payload_val = NULL;
         ft->payload.payload_len = 0;
     }
@@ -807,8 +859,11 @@ static void rx_record(struct conn *c, const unsigned char *record, u_int length)
         frame pong = {.kind = FRAME_PONG};
         pong.frame_u.pong = f.frame_u.ping;
         send_frame(c, &pong);
-    } else if (f.kind == FRAME_PONG || rx.linger_exit >= 0) {
-        /* a pong's arrival is the proof of life; after the end, stragglers are ignored */
+        stats.pings_answered++;
+    } else if (f.kind == FRAME_PONG) {
+        stats.pongs_received++; /* its arrival is the proof of life */
+    } else if (rx.linger_exit >= 0) {
+        /* after the end, stragglers are ignored */
     } else if (f.kind == FRAME_FOOT) {
         rx_foot(c, &f.frame_u.foot);
     } else if (f.kind == FRAME_END) {
@@ -850,8 +905,10 @@ static void rx_listen(void)
 
 static void rx_tick(void)
 {
+    if (rx.linger_exit < 0 && rx.started) rx_write_in_order(); /* feet held back by the pace */
     if (rx.linger_exit >= 0 && (open_count() == 0 || now_ms() >= rx.linger_until_ms)) {
         for (int i = 0; i < MAX_CONNECTIONS; i++) close_conn(&conns[i], "session over");
+        if (rx.linger_exit == EXIT_OK) print_stats();
         exit(rx.linger_exit);
     }
 }
@@ -970,9 +1027,14 @@ static void tx_read(void)
 static void tx_pump(void)
 {
     static int turn;
+    /* Every connection finishes its handshake first, so the feet spread over all of them. */
+    for (int i = 0; i < MAX_CONNECTIONS; i++) {
+        if (conns[i].state == CONN_HELLO_SENT) return;
+    }
     for (u_quad_t id = tx.base; id < tx.next_id; id++) {
         struct out_foot *f = &tx.feet[id % TX_HELD_FEET];
         if (!f->held || !f->pending) continue;
+        if (pace_ms > 0 && now_ms() - last_paced_ms < pace_ms) break;
         int chosen = -1;
         for (int k = 0; k < MAX_CONNECTIONS && chosen < 0; k++) {
             int i = (turn + k) % MAX_CONNECTIONS;
@@ -996,6 +1058,8 @@ static void tx_pump(void)
         f->pending = false;
         f->sends++;
         conns[chosen].carried++;
+        count_foot(conns[chosen].id);
+        last_paced_ms = now_ms();
         send_frame(&conns[chosen], &fr);
     }
     if (tx.end.digest.kind != DIGEST_XXH3_CHAIN) return;
@@ -1046,9 +1110,11 @@ static void tx_record(struct conn *c, const unsigned char *record, u_int length)
         frame pong = {.kind = FRAME_PONG};
         pong.frame_u.pong = f.frame_u.ping;
         send_frame(c, &pong);
+        stats.pings_answered++;
         break;
     }
     case FRAME_PONG:
+        stats.pongs_received++;
         break;
     case FRAME_ACK:
         tx_acknowledge(f.frame_u.ack.delivered_below, f.frame_u.ack.received.received_val,
@@ -1074,6 +1140,7 @@ static void tx_record(struct conn *c, const unsigned char *record, u_int length)
             tx_fail(EXIT_INTEGRITY, ABORT_INTEGRITY, "receiver confirmed a stream that differs from what was sent");
         }
         finished = true;
+        print_stats();
         debug("confirmed: %" PRIu64 " feet, %" PRIu64 " bytes", (uint64_t)k->total_feet, (uint64_t)k->total_bytes);
         for (int i = 0; i < MAX_CONNECTIONS; i++) close_conn(&conns[i], "transfer confirmed");
         exit(EXIT_OK);
@@ -1113,6 +1180,12 @@ static void tx_connect(const char *host, u_int port, int count)
 }
 
 /* ---- the event loop ---------------------------------------------------------------- */
+
+/* Connections closing now are expected: rx lingers after the end, tx confirmed or failed. */
+static bool session_over(void)
+{
+    return is_receiver ? rx.linger_exit >= 0 : finished;
+}
 
 static void on_record(struct conn *c, const unsigned char *record, u_int length)
 {
@@ -1178,7 +1251,12 @@ static void event_loop(void)
         if (now - last_tick >= TICK_MS) {
             last_tick = now;
             watch_connections();
-            if (is_receiver) rx_tick();
+            if (is_receiver) {
+                rx_tick();
+            } else {
+                tx_read(); /* feet held back by the pace */
+                tx_pump();
+            }
         }
         if (is_receiver && rx.linger_exit >= 0) rx_tick();
     }
@@ -1405,7 +1483,8 @@ static void usage(void)
             "usage: peer rx [-c PHRASE] [-w FEET] [-t TIMEOUT_S] [-d DEADLINE_S] [-v]\n"
             "       peer tx HOST PORT [-n CONNECTIONS] [-c PHRASE] [-b FOOT_BYTES] [-f FRAGMENT_BYTES]\n"
             "                         [-t TIMEOUT_S] [-d DEADLINE_S] [-v]\n"
-            "       (rx and tx: -s 32 cuts the checksum seed to 32 bits, as Bun.hash.xxHash3 does)\n"
+            "       (rx and tx: -s 32 cuts the checksum seed to 32 bits, as Bun.hash.xxHash3 does;\n"
+            "        -p MS moves at most one foot per MS milliseconds)\n"
             "       peer golden | peer info\n");
     exit(EXIT_INTERNAL);
 }
@@ -1447,7 +1526,7 @@ int main(int argc, char **argv)
     u_int deadline_s = 120;
     optind = first_option;
     int option;
-    while ((option = getopt(argc, argv, "c:w:n:b:f:s:t:d:v")) != -1) {
+    while ((option = getopt(argc, argv, "c:w:n:b:f:p:s:t:d:v")) != -1) {
         switch (option) {
         case 'c':
             if (strlen(optarg) > MAX_CHECKPHRASE_BYTES) usage();
@@ -1457,6 +1536,7 @@ int main(int argc, char **argv)
         case 'n': connections = (int)number(optarg, 1, MAX_CONNECTIONS); break;
         case 'b': tx.foot_bytes = number(optarg, MIN_FOOT_BYTES, MAX_FOOT_BYTES); break;
         case 'f': fragment_bytes = number(optarg, 1, FRAGMENT_LENGTH_MASK); break;
+        case 'p': pace_ms = number(optarg, 1, 60000); break;
         case 's':
             seed_bits = (int)number(optarg, 32, 64);
             if (seed_bits != 32 && seed_bits != 64) usage();

@@ -1,0 +1,526 @@
+/**
+ * Conformance: the protocol as an implementation we did not write in TypeScript sees it.
+ * `bun run conformance` runs this file; it is not part of `bun test`.
+ *
+ *  1. Build the C peer (test/conformance/peer.c) from protocol/viamillipede.x: `rpcgen -h` and
+ *     `rpcgen -c` make the XDR routines, gcc links them with libtirpc; natively, and for s390x
+ *     (big-endian) with s390x-linux-gnu-gcc, statically, against a libtirpc sysroot unpacked from
+ *     Debian's s390x packages (s390x-sysroot.sh), to run under qemu-s390x. Everything goes to
+ *     build/conformance/ (git-ignored).
+ *  2. Golden frames, on each peer: the C peer decodes the bytes TypeScript encodes for every vector
+ *     of test/protocol/golden-frames.ts to the same value, encodes that value to the same bytes,
+ *     and TypeScript decodes the C bytes back to the value; both refuse the same malformed input;
+ *     both compute the same CHECKSUM_XXH3_64 for the golden foot.
+ *  3. Interop, on each peer, over loopback with ports from the OS: the real CLI
+ *     (`bun src/cli/main.ts`) transmits to the C receiver and receives from the C transmitter,
+ *     a few MiB over 3 connections (once in 64 KiB record fragments; once paced so that PING and
+ *     PONG go both ways), and an empty stream, compared by sha256. The C peer's closing stats line
+ *     shows that feet used several connections, none was lost, and heartbeats were answered.
+ *  4. `N passed, N failed`. Whatever cannot run is reported as `skipped: WHAT because WHY`;
+ *     VM_CONFORMANCE_REQUIRE_S390X=1 (set by .ci/run) counts a skipped s390x peer as a failure.
+ *     Exit status 1 on any failure.
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { footChecksum } from "../../src/protocol/digest.ts";
+import { Frame, Hello, HelloReply } from "../../src/protocol/xdr.generated.ts";
+import { GOLDEN_FRAMES } from "../protocol/golden-frames.ts";
+import type { GoldenFrame } from "../protocol/golden-frames.ts";
+import { killLeftovers, makeInput, makeTempDir, ROOT, startReceiver, startTransmitter, within, type Input } from "../support/spawn.ts";
+
+const HERE = import.meta.dir;
+const BUILD = join(ROOT, "build", "conformance");
+const X_FILE = join(ROOT, "protocol", "viamillipede.x");
+const TIRPC_INCLUDE = "/usr/include/tirpc";
+const XXHASH_HEADER = "/usr/include/xxhash.h";
+const SYSROOT = process.env.VM_S390X_SYSROOT ?? join(BUILD, "s390x-sysroot");
+const REQUIRE_S390X = process.env.VM_CONFORMANCE_REQUIRE_S390X === "1";
+
+/** A few MiB: three full 2 MiB feet and a short one whose length needs 3 bytes of XDR padding. */
+const INPUT_BYTES = 7 * 1024 * 1024 + 4321;
+const CONNECTIONS = 3;
+const CHECKPHRASE = "sesame";
+/** Each step's deadline; an interop run under qemu takes a few seconds. */
+const STEP_DEADLINE_MS = 90_000;
+const BUILD_DEADLINE_MS = 180_000;
+
+// ---- reporting -------------------------------------------------------------------------
+
+let passed = 0;
+let failed = 0;
+
+function say(line: string): void {
+  console.log(line);
+}
+
+async function check(name: string, body: () => Promise<void> | void): Promise<boolean> {
+  const started = performance.now();
+  try {
+    await within(STEP_DEADLINE_MS, name, Promise.resolve().then(body));
+    passed++;
+    say(`ok    ${name} (${Math.round(performance.now() - started)} ms)`);
+    return true;
+  } catch (error) {
+    failed++;
+    say(`FAIL  ${name}: ${(error as Error).message}`);
+    await killLeftovers();
+    return false;
+  }
+}
+
+function skip(what: string, why: string): void {
+  say(`skipped: ${what} because ${why}`);
+}
+
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(message);
+}
+
+// ---- processes ---------------------------------------------------------------------------
+
+interface Ran {
+  exitCode: number | null;
+  stdout: Uint8Array;
+  stderr: string;
+}
+
+const peers = new Set<Bun.Subprocess>();
+
+/** Runs a command to its exit (with a deadline that kills it by pid). */
+async function run(cmd: string[], options: { stdin?: Uint8Array | string; cwd?: string; deadlineMs?: number } = {}): Promise<Ran> {
+  const proc = Bun.spawn(cmd, {
+    cwd: options.cwd ?? ROOT,
+    stdin: options.stdin === undefined ? "ignore" : new Blob([options.stdin]),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  peers.add(proc);
+  try {
+    const [stdout, stderr, exitCode] = await within(
+      options.deadlineMs ?? STEP_DEADLINE_MS,
+      cmd.join(" "),
+      Promise.all([new Response(proc.stdout).bytes(), new Response(proc.stderr).text(), proc.exited]),
+    );
+    return { exitCode, stdout, stderr };
+  } finally {
+    if (proc.exitCode === null) proc.kill("SIGKILL");
+    peers.delete(proc);
+  }
+}
+
+function runOrThrow(what: string, ran: Ran): Ran {
+  if (ran.exitCode !== 0) throw new Error(`${what} exited ${ran.exitCode}: ${ran.stderr.trim().split("\n").slice(-6).join(" | ")}`);
+  return ran;
+}
+
+interface PeerReceiver {
+  port: number;
+  done(): Promise<{ exitCode: number | null; stderr: string; sha256: string; bytes: number }>;
+}
+
+/** Starts `peer rx ...`; resolves with its port once it printed `peer: listening on port N`. */
+async function startPeerReceiver(cmd: string[]): Promise<PeerReceiver> {
+  const proc = Bun.spawn(cmd, { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  peers.add(proc);
+  void proc.exited.finally(() => peers.delete(proc));
+  let stderr = "";
+  let announce!: (port: number) => void;
+  const announced = new Promise<number>((resolve) => (announce = resolve));
+  const stderrDone = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stderr) {
+      stderr += decoder.decode(chunk, { stream: true });
+      const match = /^peer: listening on port (\d+)$/m.exec(stderr);
+      if (match) announce(Number(match[1]));
+    }
+    return stderr;
+  })();
+  const stdoutDone = (async () => {
+    const hasher = new Bun.CryptoHasher("sha256");
+    let bytes = 0;
+    for await (const chunk of proc.stdout) {
+      hasher.update(chunk);
+      bytes += chunk.length;
+    }
+    return { sha256: hasher.digest("hex"), bytes };
+  })();
+  const outcome = (async () => {
+    const [text, out, exitCode] = await Promise.all([stderrDone, stdoutDone, proc.exited]);
+    return { exitCode, stderr: text, ...out };
+  })();
+  const exitedFirst = outcome.then((o) => {
+    throw new Error(`${cmd.join(" ")} exited (${o.exitCode}) before listening: ${o.stderr.trim()}`);
+  });
+  const port = await within(10_000, "the C receiver's listening line", Promise.race([announced, exitedFirst]));
+  return { port, done: () => outcome };
+}
+
+async function killPeers(): Promise<void> {
+  const left = [...peers];
+  for (const proc of left) proc.kill("SIGKILL");
+  await Promise.all(left.map((proc) => proc.exited));
+}
+
+// ---- 1. building the C peer ----------------------------------------------------------------
+
+interface Peer {
+  /** "native" or "s390x". */
+  label: string;
+  /** The command that runs the peer binary (with qemu in front, for s390x). */
+  command: string[];
+}
+
+function which(...names: string[]): string | undefined {
+  for (const name of names) {
+    const found = Bun.which(name);
+    if (found !== null) return found;
+  }
+  return undefined;
+}
+
+/** rpcgen's header and XDR routines for the .x, next to a copy of xxhash.h; returns the directory. */
+async function generate(): Promise<string> {
+  const dir = join(BUILD, "generated");
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  // rpcgen names the header it #includes after its input, so the copy keeps the .x's name.
+  copyFileSync(X_FILE, join(dir, "viamillipede.x"));
+  copyFileSync(XXHASH_HEADER, join(dir, "xxhash.h"));
+  runOrThrow("rpcgen -h", await run(["rpcgen", "-h", "-o", "viamillipede.h", "viamillipede.x"], { cwd: dir }));
+  runOrThrow("rpcgen -c", await run(["rpcgen", "-c", "-o", "viamillipede_xdr.c", "viamillipede.x"], { cwd: dir }));
+  return dir;
+}
+
+/**
+ * Compiles peer.c (warnings are errors) and the generated routines (rpcgen's C has unused
+ * variables: warnings off), then links. `link` carries libtirpc and, for s390x, -static.
+ */
+async function compile(cc: string, generated: string, include: string, out: string, link: string[]): Promise<void> {
+  const dir = join(out, "..");
+  mkdirSync(dir, { recursive: true });
+  const common = ["-O2", "-std=gnu11", `-I${generated}`, `-I${include}`];
+  const peerObject = join(dir, "peer.o");
+  const xdrObject = join(dir, "viamillipede_xdr.o");
+  runOrThrow(`${cc} peer.c`, await run([cc, ...common, "-Wall", "-Wextra", "-Werror", "-c", "-o", peerObject, join(HERE, "peer.c")], { deadlineMs: BUILD_DEADLINE_MS }));
+  runOrThrow(`${cc} viamillipede_xdr.c`, await run([cc, ...common, "-w", "-c", "-o", xdrObject, join(generated, "viamillipede_xdr.c")], { deadlineMs: BUILD_DEADLINE_MS }));
+  runOrThrow(`${cc} link`, await run([cc, "-o", out, peerObject, xdrObject, ...link], { deadlineMs: BUILD_DEADLINE_MS }));
+}
+
+/** The peer binary's ELF header: 2 = big-endian (EI_DATA), 22 = EM_S390 (e_machine, in the file's byte order). */
+function elfHeader(path: string): { bigEndian: boolean; machine: number } {
+  const header = readFileSync(path).subarray(0, 20);
+  const bigEndian = header[5] === 2;
+  const view = new DataView(header.buffer, header.byteOffset, header.length);
+  return { bigEndian, machine: view.getUint16(18, !bigEndian) };
+}
+
+async function peerInfo(peer: Peer): Promise<string> {
+  const ran = runOrThrow(`${peer.label} peer info`, await run([...peer.command, "info"]));
+  return (JSON.parse(new TextDecoder().decode(ran.stdout)) as { byte_order: string }).byte_order;
+}
+
+async function buildPeers(): Promise<Peer[]> {
+  const missing = [
+    ["rpcgen", which("rpcgen") !== undefined, "apt: rpcsvc-proto"],
+    ["gcc", which("gcc") !== undefined, "apt: gcc"],
+    [`${TIRPC_INCLUDE}/rpc/rpc.h`, existsSync(join(TIRPC_INCLUDE, "rpc", "rpc.h")), "apt: libtirpc-dev"],
+    [XXHASH_HEADER, existsSync(XXHASH_HEADER), "apt: libxxhash-dev"],
+  ].filter(([, present]) => !present);
+  if (missing.length > 0) {
+    const why = missing.map(([what, , hint]) => `${what} is missing (${hint})`).join(", ");
+    skip("the C peer (native and s390x): every conformance check", why);
+    if (REQUIRE_S390X) failed++;
+    return [];
+  }
+  mkdirSync(BUILD, { recursive: true });
+  const peers: Peer[] = [];
+  let generated: string;
+  try {
+    generated = await generate();
+  } catch (error) {
+    failed++;
+    say(`FAIL  rpcgen on protocol/viamillipede.x: ${(error as Error).message}`);
+    return [];
+  }
+
+  await check("native: the C peer builds from the .x (rpcgen -h -c, gcc, libtirpc)", async () => {
+    const out = join(BUILD, "native", "peer");
+    await compile("gcc", generated, TIRPC_INCLUDE, out, ["-ltirpc"]);
+    peers.push({ label: "native", command: [out] });
+  });
+
+  const s390x = await s390xToolchain();
+  if (typeof s390x === "string") {
+    skip("s390x (big-endian) peer", s390x);
+    if (REQUIRE_S390X) {
+      failed++;
+      say("FAIL  s390x: required (VM_CONFORMANCE_REQUIRE_S390X=1) but skipped");
+    }
+    return peers;
+  }
+  await check("s390x: the C peer cross-compiles from the .x (s390x-linux-gnu-gcc -static, libtirpc.a from Debian s390x)", async () => {
+    const out = join(BUILD, "s390x", "peer");
+    await compile(s390x.cc, generated, join(SYSROOT, "usr", "include", "tirpc"), out, ["-static", join(SYSROOT, "usr", "lib", "s390x-linux-gnu", "libtirpc.a")]);
+    const elf = elfHeader(out);
+    assert(elf.bigEndian && elf.machine === 22, `the binary is not big-endian s390x (ELF data ${elf.bigEndian ? "MSB" : "LSB"}, machine ${elf.machine})`);
+    const peer = { label: "s390x", command: [s390x.qemu, out] };
+    const order = await peerInfo(peer);
+    assert(order === "big-endian", `under ${s390x.qemu} the peer reports ${order}`);
+    peers.push(peer);
+  });
+  return peers;
+}
+
+/** The cross compiler, qemu and the sysroot (made on demand), or why they are not available. */
+async function s390xToolchain(): Promise<{ cc: string; qemu: string } | string> {
+  const cc = which("s390x-linux-gnu-gcc");
+  if (cc === undefined) return "s390x-linux-gnu-gcc is not installed (apt: gcc-s390x-linux-gnu)";
+  const qemu = which("qemu-s390x-static", "qemu-s390x");
+  if (qemu === undefined) return "qemu-s390x-static is not installed (apt: qemu-user-static)";
+  if (!existsSync(join(SYSROOT, ".complete"))) {
+    say(`conformance: making the s390x libtirpc sysroot in ${SYSROOT} (test/conformance/s390x-sysroot.sh)`);
+    const ran = await run(["bash", join(HERE, "s390x-sysroot.sh"), SYSROOT], { deadlineMs: BUILD_DEADLINE_MS });
+    if (ran.exitCode !== 0) {
+      const reason = ran.stderr.trim().split("\n").filter((line) => line.startsWith("s390x-sysroot:")).pop();
+      return `no libtirpc for s390x: ${reason ?? `s390x-sysroot.sh exited ${ran.exitCode}`}`;
+    }
+  }
+  return { cc, qemu };
+}
+
+// ---- 2. golden frames ----------------------------------------------------------------------
+
+const SCHEMAS = { Hello: "hello", HelloReply: "hello_reply", Frame: "frame" } as const;
+const CODECS = { Hello, HelloReply, Frame } as const;
+
+/** Malformed encodings both implementations must refuse (js-xdr's cases in golden.test.ts). */
+const MALFORMED: { name: string; hex: string }[] = [
+  { name: "an unknown union discriminant", hex: "0000000a0000000000000005" },
+  { name: "truncated input", hex: "000000040000000000" },
+  { name: "trailing bytes", hex: "00000004000000000000000500000000" },
+  { name: "a string above its maximum", hex: `0000000900000001${(257).toString(16).padStart(8, "0")}` },
+  { name: "an array above its maximum", hex: `00000003000000000000000500000041${"0000000000000001".repeat(65)}` },
+];
+
+function encodeGolden(v: GoldenFrame): Uint8Array {
+  switch (v.schema) {
+    case "Hello":
+      return Hello.encode(v.value);
+    case "HelloReply":
+      return HelloReply.encode(v.value);
+    case "Frame":
+      return Frame.encode(v.value);
+  }
+}
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+
+/** A TypeScript value as the C peer prints it: .x field names, hypers as decimal strings, bytes as hex. */
+function canonical(value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof Uint8Array) return hex(value);
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), canonical(item)]),
+    );
+  }
+  return value;
+}
+
+interface GoldenAnswer {
+  ok: boolean;
+  error?: string;
+  value?: unknown;
+  hex?: string;
+  checksum?: string;
+  checksum_seed32?: string;
+}
+
+async function askGolden(peer: Peer, lines: string[]): Promise<GoldenAnswer[]> {
+  const ran = runOrThrow(`${peer.label} peer golden`, await run([...peer.command, "golden"], { stdin: `${lines.join("\n")}\n` }));
+  const answers = new TextDecoder().decode(ran.stdout).trim().split("\n").map((line) => JSON.parse(line) as GoldenAnswer);
+  assert(answers.length === lines.length, `asked ${lines.length} questions, got ${answers.length} answers`);
+  return answers;
+}
+
+/** How the checksum seed must be cut for the C peer to talk to this TypeScript build. */
+type SeedMode = { args: string[]; label: string };
+
+async function goldenChecks(peer: Peer): Promise<SeedMode | undefined> {
+  const vectors = GOLDEN_FRAMES.map((v) => ({ v, bytes: encodeGolden(v) }));
+  let answers: GoldenAnswer[];
+  try {
+    answers = await askGolden(peer, [
+      ...vectors.map(({ v, bytes }) => `${SCHEMAS[v.schema]} ${hex(bytes)}`),
+      ...MALFORMED.map((m) => `frame ${m.hex}`),
+    ]);
+  } catch (error) {
+    failed++;
+    say(`FAIL  ${peer.label}: golden frames: ${(error as Error).message}`);
+    return undefined;
+  }
+  for (const [i, { v, bytes }] of vectors.entries()) {
+    const answer = answers[i]!;
+    await check(`${peer.label}: golden "${v.name}": C decodes TypeScript's bytes to the value, encodes it to the same bytes, TypeScript decodes them`, () => {
+      assert(hex(bytes).replace(/(.{8})(?!$)/g, "$1 ") === v.hex, "TypeScript's own encoding is not the golden hex (see test/protocol/golden.test.ts)");
+      assert(answer.ok, `the C peer refused the bytes: ${answer.error}`);
+      const expected = JSON.stringify(canonical(v.value));
+      assert(Bun.deepEquals(answer.value, canonical(v.value)), `C decoded ${JSON.stringify(answer.value)}, expected ${expected}`);
+      assert(answer.hex === hex(bytes), `C encoded ${answer.hex}, TypeScript ${hex(bytes)}`);
+      const back = CODECS[v.schema].decode(Buffer.from(answer.hex!, "hex"));
+      assert(JSON.stringify(canonical(back)) === expected, `TypeScript decoded the C bytes to ${JSON.stringify(canonical(back))}`);
+    });
+  }
+  for (const [i, m] of MALFORMED.entries()) {
+    const answer = answers[vectors.length + i]!;
+    await check(`${peer.label}: malformed frame, ${m.name}: refused by C and by TypeScript`, () => {
+      assert(!answer.ok, `the C peer accepted it as ${JSON.stringify(answer.value)}`);
+      let refused = false;
+      try {
+        Frame.decode(Buffer.from(m.hex, "hex"));
+      } catch {
+        refused = true;
+      }
+      assert(refused, "TypeScript accepted it");
+    });
+  }
+
+  // CHECKSUM_XXH3_64 of the golden foot: the C peer (the xxHash reference code) against footChecksum.
+  const footIndex = GOLDEN_FRAMES.findIndex((v) => v.schema === "Frame" && v.value.kind === 1 && "foot" in v.value && v.value.foot.header.sum.kind === 1);
+  const golden = GOLDEN_FRAMES[footIndex]!;
+  const answer = answers[footIndex]!;
+  const foot = golden.schema === "Frame" && "foot" in golden.value ? golden.value.foot : undefined;
+  if (foot === undefined || answer.checksum === undefined) return undefined;
+  const ours = footChecksum(foot.header.footId, foot.header.streamOffset, foot.payload, foot.header.length);
+  const spec = BigInt(answer.checksum);
+  const seed32 = BigInt(answer.checksum_seed32 ?? "-1");
+  await check(`${peer.label}: CHECKSUM_XXH3_64 of the golden foot: TypeScript footChecksum equals XXH3_64bits_withSeed with the 64-bit seed of viamillipede.x`, () => {
+    if (ours === spec) return;
+    const why =
+      ours === seed32
+        ? "TypeScript's seed is cut to its low 32 bits: Bun.hash.xxHash3(data, seed) truncates seeds (Bun 1.4.5; oven-sh/bun#32833), so src/protocol/digest.ts does not compute what viamillipede.x and protocol/README.md define; CHECKSUM_OF_HELLO_FOOT in test/protocol/golden-frames.ts carries the truncated value"
+        : "the values differ in a way a truncated seed does not explain";
+    throw new Error(`C (spec) 0x${spec.toString(16)}, TypeScript 0x${ours.toString(16)}, seed cut to 32 bits 0x${seed32.toString(16)}: ${why}`);
+  });
+  if (ours === spec) return { args: [], label: "" };
+  if (ours === seed32) return { args: ["-s", "32"], label: " [C peer with the seed cut to 32 bits, as TypeScript does]" };
+  return { args: [], label: "" };
+}
+
+// ---- 3. interop ------------------------------------------------------------------------------
+
+interface PeerStats {
+  feetByConnection: number[];
+  pingsAnswered: number;
+  pongsReceived: number;
+  connectionsLost: number;
+}
+
+/** The C peer's closing "stats:" line (see peer.c, print_stats). */
+function peerStats(stderr: string): PeerStats {
+  const match = /stats: feet per connection ([\d,]*); pings answered (\d+); pongs received (\d+); connections lost (\d+)$/m.exec(stderr);
+  if (match === null) throw new Error(`the C peer printed no stats line: ${stderr.trim()}`);
+  return {
+    feetByConnection: match[1] === "" ? [] : match[1]!.split(",").map(Number),
+    pingsAnswered: Number(match[2]),
+    pongsReceived: Number(match[3]),
+    connectionsLost: Number(match[4]),
+  };
+}
+
+/** What a run must show besides identical bytes. */
+interface Expect {
+  /** At least this many connections carried feet. */
+  connections: number;
+  /** Both ends exchanged heartbeats: the C peer answered pings and got pongs back. */
+  heartbeats: boolean;
+}
+
+function checkStats(stderr: string, expect: Expect): void {
+  const stats = peerStats(stderr);
+  const carrying = stats.feetByConnection.filter((feet) => feet > 0).length;
+  assert(carrying >= expect.connections, `feet went over ${carrying} connection(s) (${stats.feetByConnection.join(",")}), expected at least ${expect.connections}`);
+  assert(stats.connectionsLost === 0, `${stats.connectionsLost} connection(s) were lost`);
+  if (expect.heartbeats) {
+    assert(stats.pingsAnswered > 0 && stats.pongsReceived > 0, `no heartbeats: ${stats.pingsAnswered} pings answered, ${stats.pongsReceived} pongs received`);
+  }
+}
+
+const PLAIN: Expect = { connections: 2, heartbeats: false };
+const NOTHING: Expect = { connections: 0, heartbeats: false };
+/**
+ * One foot per 300 ms with a 1 s timeout on both ends (pings every 250 ms): the run lasts long
+ * enough for PING and PONG to go both ways, and a wrong answer would cost a connection.
+ */
+const PACED = { peer: ["-p", "300", "-t", "1"], bun: ["timeout", "1"], expect: { connections: 2, heartbeats: true } };
+
+/** The real CLI transmits to the C receiver. */
+async function bunToC(peer: Peer, input: Input, seed: SeedMode, expect: Expect, peerArgs: string[] = [], bunArgs: string[] = []): Promise<void> {
+  const rx = await startPeerReceiver([...peer.command, "rx", "-c", CHECKPHRASE, ...seed.args, ...peerArgs]);
+  const tx = startTransmitter(["tx", "127.0.0.1", String(rx.port), "threads", String(CONNECTIONS), "checkphrase", CHECKPHRASE, ...bunArgs], { file: input.path });
+  const [sent, received] = await Promise.all([tx.done(), rx.done()]);
+  assert(sent.exitCode === 0, `bun tx exited ${sent.exitCode}: ${sent.stderr.trim()}`);
+  assert(received.exitCode === 0, `C rx exited ${received.exitCode}: ${received.stderr.trim()}`);
+  assert(received.bytes === input.bytes && received.sha256 === input.sha256, `C rx wrote ${received.bytes} bytes, sha256 ${received.sha256}; sent ${input.bytes}, ${input.sha256}`);
+  checkStats(received.stderr, expect);
+}
+
+/** The C transmitter sends to the real CLI's receiver. */
+async function cToBun(peer: Peer, input: Input, seed: SeedMode, expect: Expect, peerArgs: string[] = [], bunArgs: string[] = []): Promise<void> {
+  const rx = await startReceiver(["rx", "0", "checkphrase", CHECKPHRASE, ...bunArgs]);
+  const tx = run([...peer.command, "tx", "127.0.0.1", String(rx.port), "-n", String(CONNECTIONS), "-c", CHECKPHRASE, ...seed.args, ...peerArgs], {
+    stdin: input.bytes === 0 ? "" : new Uint8Array(readFileSync(input.path)),
+  });
+  const [sent, received] = await Promise.all([tx, rx.done()]);
+  assert(sent.exitCode === 0, `C tx exited ${sent.exitCode}: ${sent.stderr.trim()}`);
+  assert(received.exitCode === 0, `bun rx exited ${received.exitCode}: ${received.stderr.trim()}`);
+  assert(received.stdoutBytes === input.bytes && received.stdoutSha256 === input.sha256, `bun rx wrote ${received.stdoutBytes} bytes, sha256 ${received.stdoutSha256}; sent ${input.bytes}, ${input.sha256}`);
+  checkStats(sent.stderr, expect);
+}
+
+async function interop(peer: Peer, seed: SeedMode, inputs: { big: Input; empty: Input }): Promise<void> {
+  const mib = (INPUT_BYTES / 1024 / 1024).toFixed(1);
+  const over = `${mib} MiB over ${CONNECTIONS} connections`;
+  await check(`${peer.label}: Bun tx -> C rx, ${over}, sha256 identical${seed.label}`, () => bunToC(peer, inputs.big, seed, PLAIN));
+  await check(`${peer.label}: C tx -> Bun rx, ${over}, sha256 identical${seed.label}`, () => cToBun(peer, inputs.big, seed, PLAIN));
+  await check(`${peer.label}: C tx -> Bun rx, ${over}, records in 64 KiB fragments${seed.label}`, () => cToBun(peer, inputs.big, seed, PLAIN, ["-f", "65536"]));
+  await check(`${peer.label}: Bun tx -> C rx, paced, heartbeats answered both ways${seed.label}`, () => bunToC(peer, inputs.big, seed, PACED.expect, [...PACED.peer, "-w", "2"], PACED.bun));
+  await check(`${peer.label}: C tx -> Bun rx, paced, heartbeats answered both ways${seed.label}`, () => cToBun(peer, inputs.big, seed, PACED.expect, PACED.peer, PACED.bun));
+  await check(`${peer.label}: empty stream both ways`, async () => {
+    await bunToC(peer, inputs.empty, seed, NOTHING);
+    await cToBun(peer, inputs.empty, seed, NOTHING);
+  });
+}
+
+// ---- 4. the run ------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  const started = performance.now();
+  say("conformance: the C peer from protocol/viamillipede.x against the TypeScript implementation");
+  const temp = makeTempDir("conformance");
+  try {
+    const built = await buildPeers();
+    const inputs = { big: await makeInput(temp.path, INPUT_BYTES, "conformance"), empty: await makeInput(temp.path, 0, "empty") };
+    for (const peer of built) {
+      const seed = await goldenChecks(peer);
+      if (seed === undefined) {
+        skip(`${peer.label}: interop runs`, "the golden checks could not run");
+        continue;
+      }
+      await interop(peer, seed, inputs);
+    }
+  } catch (error) {
+    failed++;
+    say(`FAIL  conformance run: ${(error as Error).stack ?? error}`);
+  } finally {
+    await killPeers();
+    await killLeftovers();
+    temp.remove();
+  }
+  say(`conformance: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  say(`${passed} passed, ${failed} failed`);
+  return failed === 0 ? 0 : 1;
+}
+
+process.exit(await main());
