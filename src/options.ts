@@ -18,6 +18,12 @@ export const DEFAULT_TIMEOUT_S = 5;
 export const MIN_TIMEOUT_S = 1;
 export const MAX_TIMEOUT_S = 3600;
 export const MAX_CHAOS_EVERY = 1_000_000;
+/** `leglimit`: at most 2^32 feet (8 PiB of 2 MiB feet). */
+export const MAX_LEG_LIMIT = 2 ** 32;
+/** `delayus`: at most a minute before each foot. */
+export const MAX_DELAY_US = 60_000_000;
+/** `ratelimit`: 1 byte/s .. 1 TiB/s. */
+export const MAX_RATE_BYTES_PER_S = 2 ** 40;
 
 /** One `tx HOST PORT` clause, in the user's order of preference. */
 export interface TxTarget {
@@ -50,6 +56,18 @@ export interface TransmitterOptions extends CommonOptions {
   footBytes: number;
   /** Send what the input has without waiting for full feet (interactive traffic). */
   charmode?: boolean;
+  /**
+   * The rest shape the input before the chunker (src/tx/input.ts builds it);
+   * the transmitter itself never reads them.
+   * `prbs SEED`: send the prbs stream of this 16-bit seed instead of stdin.
+   */
+  prbsSeed?: number;
+  /** `leglimit N`: end the input after N feet' worth of bytes. */
+  legLimit?: number;
+  /** `delayus N`: wait N microseconds before each foot's worth of input. */
+  delayUs?: number;
+  /** `ratelimit RATE`: read the input at most this many bytes per second (one bucket for every connection). */
+  rateBytesPerS?: number;
 }
 
 export interface ReceiverOptions extends CommonOptions {
@@ -57,13 +75,24 @@ export interface ReceiverOptions extends CommonOptions {
   /** Address to listen on; undefined means every address (IPv4 and IPv6). */
   bind: string | undefined;
   windowFeet: number;
+  /** `prbs SEED`: check the stream is the prbs stream of this seed (it is still written out). */
+  prbsSeed?: number;
 }
 
 /**
+ * A TCP tunnel over a full-duplex pipe (both roles). `terminate`: accept one
+ * local connection on `port` (loopback) and carry it; `initiate`: once the
+ * pipe is up, connect to the service at host:port and carry that connection.
+ */
+export type TunnelOptions = { kind: "terminate"; port: number } | { kind: "initiate"; host: string; port: number };
+
+/**
  * A parsed command line: what to run. At least one role is present; both at
- * once (a full-duplex pipe) is refused by the CLI until that feature lands.
+ * once is a full-duplex pipe (stdin → tx, rx → stdout), or, with `tunnel`,
+ * a TCP connection carried both ways.
  */
 export interface Invocation {
   transmit?: TransmitterOptions;
   receive?: ReceiverOptions;
+  tunnel?: TunnelOptions;
 }

@@ -93,6 +93,7 @@ What tx reads from stdin, rx writes to stdout, in order.
 Usage:
   ${name} rx PORT [KEYWORD...]
   ${name} tx HOST PORT [tx HOST PORT...] [KEYWORD...]
+  ${name} rx PORT tx HOST PORT [KEYWORD...]    (full duplex)
 
 Keywords (any order; numbers in decimal or 0x-hex):
   rx PORT            receive on PORT and write the stream to stdout;
@@ -111,12 +112,30 @@ Keywords (any order; numbers in decimal or 0x-hex):
                      long is dead and its feet go elsewhere (default ${DEFAULT_TIMEOUT_S})
   chaos N            rehearse failures: every N feet, close, reset or stall a
                      connection in turn; the output must stay identical
+  prbs SEED          tx: send the pseudorandom stream of a 16-bit SEED instead
+                     of stdin (endless without leglimit); rx: check that stream
+                     (a mismatch fails naming the foot) and still write it
+  leglimit N         tx: stop after N feet (N x 2 MiB of input)
+  delayus N          tx: wait N microseconds before each foot
+  ratelimit RATE     tx: read the input at most RATE bytes/s, all connections
+                     together (50M = 50 MiB/s; K, M, G, T are powers of 1024)
+  charmode           tx: send what the input has at once instead of waiting
+                     for a full foot (interactive use)
+
+Full duplex and tunnels (rx and tx in one process):
+  rx PORT tx HOST PORT   stdin goes to HOST PORT, what arrives on PORT goes
+                         to stdout; both directions at once
+  terminate PORT     accept one TCP connection on loopback PORT (0: pick one
+                     and print it) and carry it over the pipe
+  initiate HOST PORT the other side: connect to the service at HOST PORT once
+                     the pipe is up; the tunnel ends when both sides close
 
 Flags (the same options; --name VALUE or --name=VALUE):
   --rx PORT, --port PORT   --threads N   --verbose N   --checkphrase WORD
   --tx HOST:PORT (repeatable; IPv6 in brackets: --tx [::1]:8834)
   --checksums   --bind ADDRESS   --patience SECONDS   --timeout SECONDS
-  --chaos N
+  --chaos N   --prbs SEED   --leglimit N   --delayus N   --ratelimit RATE
+  --charmode   --terminate PORT   --initiate HOST:PORT
   -h, --help       show this help
   -v, --version    print the version (only on its own)
 
@@ -131,6 +150,11 @@ Examples:
   ${name} --tx 192.0.2.7:8834 --threads 4 --patience 0
   zfs send tank@snap | ${name} tx backup.example 8834
   ${name} rx 8834 | zfs receive pool/copy
+  ${name} rx 8834 prbs 0x1234 > /dev/null
+  ${name} tx host 8834 prbs 0x1234 leglimit 500 ratelimit 100M
+  echo hi | ${name} rx 4545 tx localhost 4545
+  ${name} rx 7788 tx host2 9900 terminate 2222   # ssh -p 2222 localhost
+  ${name} rx 9900 tx host1 7788 initiate localhost 22
 
 Exit status:
 ${EXIT_STATUSES}

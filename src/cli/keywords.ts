@@ -6,12 +6,15 @@
  *   viamillipede verbose 3 tx host 8834 threads 0x10
  *   viamillipede tx a.example 8834 tx b.example 8834
  *   viamillipede rx --port 8834 --verbose 5
+ *   viamillipede tx host 8834 prbs 0x1234 leglimit 100 ratelimit 50M
+ *   viamillipede rx 7788 tx host2 9900 terminate 2222
  *
  * 1. Each flag is rewritten as the keyword it stands for (`--threads 8` is
  *    `threads 8`, `--tx h:1` is `tx h 1`), so both forms meet one parser.
  * 2. Keywords are read left to right in any order; `tx HOST PORT` repeats.
- * 3. The clauses are checked against each other (one role, role-only keywords)
- *    and defaults are filled in.
+ * 3. The clauses are checked against each other (role-only keywords, what a
+ *    tunnel needs) and defaults are filled in. rx and tx together are a
+ *    full-duplex pipe.
  * Every problem is a VmError("usage") whose one-line message names the fix.
  */
 import type { ArgsDef } from "citty";
@@ -25,12 +28,18 @@ import {
   MAX_TIMEOUT_S,
   MIN_TIMEOUT_S,
   DEFAULT_WINDOW_FEET,
+  MAX_DELAY_US,
+  MAX_LEG_LIMIT,
+  MAX_RATE_BYTES_PER_S,
   MAX_THREADS,
   MAX_VERBOSE,
   MIN_THREADS,
   type Invocation,
+  type TransmitterOptions,
+  type TunnelOptions,
   type TxTarget,
 } from "../options.ts";
+import { MAX_PRBS_SEED } from "../tx/prbs.ts";
 
 export const MIN_PORT = 1;
 export const MAX_PORT = 65535;
@@ -40,19 +49,8 @@ export const MAX_CHECKPHRASE_BYTES = 64;
 /** The longest wait a JS timer can express (2^31 - 1 ms), in whole seconds. */
 export const MAX_PATIENCE_S = 2_147_483;
 
-/**
- * Keywords of the original that later features will bring back. They get
- * "not supported yet" rather than "unknown keyword"; remove an entry when its
- * feature lands.
- */
-export const NOT_YET_SUPPORTED: readonly string[] = [
-  "prbs",
-  "leglimit",
-  "delayus",
-  "charmode",
-  "initiate",
-  "terminate",
-];
+/** `ratelimit` suffixes: powers of 1024. */
+const RATE_UNITS: Readonly<Record<string, number>> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
 /** The keywords understood today, in the order the help text lists them. */
 export const KEYWORDS = [
@@ -66,6 +64,13 @@ export const KEYWORDS = [
   "patience",
   "timeout",
   "chaos",
+  "prbs",
+  "leglimit",
+  "delayus",
+  "ratelimit",
+  "charmode",
+  "terminate",
+  "initiate",
 ] as const;
 type Keyword = (typeof KEYWORDS)[number];
 
@@ -84,6 +89,13 @@ export const FLAG_ARGS = {
   patience: { type: "string", valueHint: "SECONDS", description: "give up after this long with no connection up; 0 = never" },
   timeout: { type: "string", valueHint: "SECONDS", description: "a connection silent this long is dead" },
   chaos: { type: "string", valueHint: "N", description: "rehearse: close, reset or stall a connection every N feet" },
+  prbs: { type: "string", valueHint: "SEED", description: "tx: send the prbs stream of SEED; rx: check it" },
+  leglimit: { type: "string", valueHint: "N", description: "tx: stop after N feet" },
+  delayus: { type: "string", valueHint: "N", description: "tx: wait N microseconds before each foot" },
+  ratelimit: { type: "string", valueHint: "RATE", description: "tx: read at most RATE bytes/s (50M = 50 MiB/s)" },
+  charmode: { type: "boolean", description: "tx: send what the input has at once (interactive)" },
+  terminate: { type: "string", valueHint: "PORT", description: "tunnel: carry one local connection accepted on PORT" },
+  initiate: { type: "string", valueHint: "HOST:PORT", description: "tunnel: connect the pipe to the service at HOST:PORT" },
 } as const satisfies ArgsDef & Record<Keyword, unknown>;
 
 /** `--rx (--port), --tx, ...`: the flag list for error messages. */
@@ -126,21 +138,34 @@ function unbracket(host: string): string {
   return /^\[.*\]$/.test(host) ? host.slice(1, -1) : host;
 }
 
-function parseHost(text: string): string {
+function parseHost(text: string, keyword = "tx"): string {
   const host = unbracket(text);
-  if (host === "") throw usage(`tx needs a HOST, got '${text}'; e.g. 'tx 127.0.0.1 8834'`);
+  if (host === "") throw usage(`${keyword} needs a HOST, got '${text}'; e.g. '${keyword} 127.0.0.1 8834'`);
   return host;
 }
 
-/** `--tx HOST:PORT`, with IPv6 literals in brackets: `[::1]:8834`. */
-function splitHostPort(text: string): [host: string, port: string] {
+/** `50M` → 52428800: bytes per second, decimal or 0x-hex, with an optional K, M, G or T (powers of 1024). */
+export function parseRate(text: string): number {
+  const match = /^(0[xX][0-9a-fA-F]+|[0-9]+)([kKmMgGtT]?)$/.exec(text);
+  if (match === null) {
+    throw usage(`ratelimit '${text}' is not a rate; write bytes per second, e.g. 'ratelimit 50M' (K, M, G, T are powers of 1024)`);
+  }
+  const rate = Number(match[1]) * (RATE_UNITS[(match[2] ?? "").toLowerCase()] ?? 1);
+  if (!Number.isSafeInteger(rate) || rate < 1 || rate > MAX_RATE_BYTES_PER_S) {
+    throw usage(`ratelimit ${text} is out of range; use 1..${MAX_RATE_BYTES_PER_S} bytes per second (1T)`);
+  }
+  return rate;
+}
+
+/** `--tx HOST:PORT` (or `--initiate`), with IPv6 literals in brackets: `[::1]:8834`. */
+function splitHostPort(text: string, flag: string): [host: string, port: string] {
   const bracketed = /^\[([^\]]*)\]:(.*)$/.exec(text);
   if (bracketed) return [bracketed[1] ?? "", bracketed[2] ?? ""];
   const colon = text.lastIndexOf(":");
-  if (colon < 0) throw usage(`--tx needs HOST:PORT, got '${text}'; e.g. '--tx 127.0.0.1:8834'`);
+  if (colon < 0) throw usage(`--${flag} needs HOST:PORT, got '${text}'; e.g. '--${flag} 127.0.0.1:8834'`);
   const host = text.slice(0, colon);
   if (host.includes(":")) {
-    throw usage(`--tx '${text}' is ambiguous; put an IPv6 address in brackets: '--tx [::1]:8834'`);
+    throw usage(`--${flag} '${text}' is ambiguous; put an IPv6 address in brackets: '--${flag} [::1]:8834'`);
   }
   return [host, text.slice(colon + 1)];
 }
@@ -172,7 +197,6 @@ function flagsToKeywords(argv: readonly string[]): Token[] {
     const match = /^--([^=]+)(?:=(.*))?$/s.exec(token);
     const name = match?.[1];
     if (name === undefined) throw usage(`unknown flag '${token}'; flags are ${FLAG_LIST}`);
-    if (NOT_YET_SUPPORTED.includes(name)) throw usage(`flag '--${name}' is not supported yet`);
     const keyword = FLAG_TO_KEYWORD.get(name);
     if (keyword === undefined) throw usage(`unknown flag '--${name}'; flags are ${FLAG_LIST}`);
     const inline = match?.[2];
@@ -193,8 +217,8 @@ function flagsToKeywords(argv: readonly string[]): Token[] {
       throw usage(`flag '--${name}' needs a value: '--${name} ${FLAG_ARGS[keyword].valueHint}'`);
     }
     out.push({ kind: "keyword", text: keyword });
-    if (keyword === "tx") {
-      const [host, port] = splitHostPort(value);
+    if (keyword === "tx" || keyword === "initiate") {
+      const [host, port] = splitHostPort(value, keyword);
       out.push({ kind: "value", text: host }, { kind: "value", text: port });
     } else {
       out.push({ kind: "value", text: value });
@@ -217,6 +241,12 @@ interface Clauses {
   patienceS: number | undefined;
   timeoutS: number | undefined;
   chaosEvery: number | undefined;
+  prbsSeed: number | undefined;
+  legLimit: number | undefined;
+  delayUs: number | undefined;
+  rateBytesPerS: number | undefined;
+  charmode: boolean;
+  tunnel: TunnelOptions | undefined;
 }
 
 /** Reads keyword clauses left to right; keywords may come in any order. */
@@ -234,6 +264,12 @@ function readClauses(tokens: readonly Token[]): Clauses {
     patienceS: undefined,
     timeoutS: undefined,
     chaosEvery: undefined,
+    prbsSeed: undefined,
+    legLimit: undefined,
+    delayUs: undefined,
+    rateBytesPerS: undefined,
+    charmode: false,
+    tunnel: undefined,
   };
   let i = 0;
   /** The next token if it can be a value (not a flag's keyword), consuming it. */
@@ -306,6 +342,34 @@ function readClauses(tokens: readonly Token[]): Clauses {
       case "checksums":
         seen.checksums = true;
         break;
+      case "prbs":
+        seen.prbsSeed = numberFor("prbs", "SEED", 0, MAX_PRBS_SEED, seen.prbsSeed);
+        break;
+      case "leglimit":
+        seen.legLimit = numberFor("leglimit", "N", 1, MAX_LEG_LIMIT, seen.legLimit);
+        break;
+      case "delayus":
+        seen.delayUs = numberFor("delayus", "N", 0, MAX_DELAY_US, seen.delayUs);
+        break;
+      case "ratelimit":
+        seen.rateBytesPerS = once("ratelimit", seen.rateBytesPerS, parseRate(required("ratelimit", "RATE")));
+        break;
+      case "charmode":
+        seen.charmode = true;
+        break;
+      case "terminate": {
+        const port = parseNumber(required("terminate", "PORT"), "terminate port", ANY_PORT, MAX_PORT);
+        seen.tunnel = onlyTunnel(seen.tunnel, { kind: "terminate", port });
+        break;
+      }
+      case "initiate": {
+        const hostText = required("initiate", "HOST PORT");
+        const host = parseHost(hostText, "initiate");
+        const port = takeValue();
+        if (port === undefined) throw usage(`initiate ${hostText} needs a PORT: 'initiate ${hostText} 22'`);
+        seen.tunnel = onlyTunnel(seen.tunnel, { kind: "initiate", host, port: parseNumber(port, "initiate port", MIN_PORT, MAX_PORT) });
+        break;
+      }
       case "bind": {
         const address = unbracket(required("bind", "ADDRESS"));
         if (address === "") throw usage("bind needs an ADDRESS: 'bind ::1' or 'bind 127.0.0.1'");
@@ -313,11 +377,27 @@ function readClauses(tokens: readonly Token[]): Clauses {
         break;
       }
       default:
-        if (NOT_YET_SUPPORTED.includes(keyword)) throw usage(`keyword '${keyword}' is not supported yet`);
         throw usage(`unknown keyword '${keyword}'; keywords are ${KEYWORDS.join(", ")}`);
     }
   }
   return seen;
+}
+
+/** A tunnel has one end per side: a second terminate or initiate is a mistake. */
+function onlyTunnel(previous: TunnelOptions | undefined, tunnel: TunnelOptions): TunnelOptions {
+  if (previous === undefined) return tunnel;
+  if (previous.kind === tunnel.kind) throw usage(`${tunnel.kind} is given twice; a tunnel carries one connection`);
+  throw usage("terminate and initiate are the two ends of one tunnel; give terminate on one side and initiate on the other");
+}
+
+/** Keywords that shape what tx sends; they mean nothing to a receiver alone. */
+function txOnlyGiven(seen: Clauses): string | undefined {
+  if (seen.threads !== undefined) return "threads";
+  if (seen.legLimit !== undefined) return "leglimit";
+  if (seen.delayUs !== undefined) return "delayus";
+  if (seen.rateBytesPerS !== undefined) return "ratelimit";
+  if (seen.charmode) return "charmode";
+  return undefined;
 }
 
 /**
@@ -328,11 +408,14 @@ function readClauses(tokens: readonly Token[]): Clauses {
 export function parseArguments(argv: readonly string[]): Invocation {
   const seen = readClauses(flagsToKeywords(argv));
 
-  if (seen.rx && seen.tx) {
-    throw usage("full-duplex (rx and tx together) is not supported yet; run one viamillipede per direction");
-  }
   if (!seen.rx && !seen.tx) {
     throw usage("nothing to do; say 'rx PORT' to receive or 'tx HOST PORT' to send");
+  }
+  if (seen.tunnel !== undefined) {
+    if (!seen.rx || !seen.tx) {
+      throw usage(`${seen.tunnel.kind} carries a TCP connection over a full-duplex pipe; give both 'rx PORT' and 'tx HOST PORT'`);
+    }
+    if (seen.prbsSeed !== undefined) throw usage(`prbs replaces the data a tunnel carries; drop prbs or ${seen.tunnel.kind}`);
   }
   const common = {
     verbose: seen.verbose ?? 0,
@@ -343,24 +426,39 @@ export function parseArguments(argv: readonly string[]): Invocation {
     chaosEvery: seen.chaosEvery ?? 0,
   };
 
+  let receive: Invocation["receive"];
   if (seen.rx) {
     if (seen.rxPort === undefined) throw usage("rx needs a PORT: 'rx 8834' or '--port 8834'");
-    if (seen.threads !== undefined) {
-      throw usage("threads applies to tx only; the receiver serves whatever connections tx opens");
+    const txOnly = txOnlyGiven(seen);
+    if (!seen.tx && txOnly !== undefined) {
+      const why = txOnly === "threads" ? "the receiver serves whatever connections tx opens" : "the receiver takes what tx sends";
+      throw usage(`${txOnly} applies to tx only; ${why}`);
     }
-    return {
-      receive: { ...common, port: seen.rxPort, bind: seen.bind, windowFeet: DEFAULT_WINDOW_FEET },
-    };
+    receive = { ...common, port: seen.rxPort, bind: seen.bind, windowFeet: DEFAULT_WINDOW_FEET };
+    if (seen.prbsSeed !== undefined) receive.prbsSeed = seen.prbsSeed;
   }
 
-  if (seen.targets.length === 0) throw usage("tx needs a HOST and PORT: 'tx 127.0.0.1 8834' or '--tx 127.0.0.1:8834'");
-  if (seen.bind !== undefined) throw usage("bind applies to rx only; remove it from the tx side");
-  return {
-    transmit: {
+  let transmit: TransmitterOptions | undefined;
+  if (seen.tx) {
+    if (seen.targets.length === 0) throw usage("tx needs a HOST and PORT: 'tx 127.0.0.1 8834' or '--tx 127.0.0.1:8834'");
+    if (!seen.rx && seen.bind !== undefined) throw usage("bind applies to rx only; remove it from the tx side");
+    transmit = {
       ...common,
       targets: seen.targets,
       threads: seen.threads ?? DEFAULT_THREADS,
       footBytes: DEFAULT_FOOT_BYTES,
-    },
+    };
+    // A tunnel carries interactive traffic: it always sends what it has.
+    if (seen.charmode || seen.tunnel !== undefined) transmit.charmode = true;
+    if (seen.prbsSeed !== undefined) transmit.prbsSeed = seen.prbsSeed;
+    if (seen.legLimit !== undefined) transmit.legLimit = seen.legLimit;
+    if (seen.delayUs !== undefined) transmit.delayUs = seen.delayUs;
+    if (seen.rateBytesPerS !== undefined) transmit.rateBytesPerS = seen.rateBytesPerS;
+  }
+
+  return {
+    ...(receive === undefined ? {} : { receive }),
+    ...(transmit === undefined ? {} : { transmit }),
+    ...(seen.tunnel === undefined ? {} : { tunnel: seen.tunnel }),
   };
 }

@@ -5,9 +5,11 @@
  * 1. `--help` / `--version` are answered on stdout (exit 0).
  * 2. The command line becomes an Invocation; a usage error is one line on
  *    stderr ending in a pointer to --help (exit 2).
- * 3. The verbosity is applied, then `receive` or `transmit` runs.
- * 4. Its outcome becomes the exit status: 0, a VmError's code, or 1 for
- *    anything else (a bug), each failure as one line on stderr.
+ * 3. The verbosity is applied, then the roles run (roles.ts): `receive`,
+ *    `transmit`, or both at once (full duplex, perhaps around a tunnel).
+ * 4. The outcome becomes the exit status: 0, a VmError's code (the first
+ *    failure's, when both roles run), or 1 for anything else (a bug), each
+ *    failure as one line on stderr.
  *
  * `main` returns the status and has no process-wide effects beyond the log
  * level, so tests can call it; `runAsEntry` adds the signal and crash handlers
@@ -15,10 +17,11 @@
  */
 import { VmError, asVmError } from "../errors.ts";
 import { setVerbose } from "../log.ts";
-import type { Invocation, ReceiverOptions, TransmitterOptions } from "../options.ts";
-import { receive } from "../rx/receiver.ts";
-import { transmit } from "../tx/transmitter.ts";
+import type { Invocation } from "../options.ts";
 import { builtinRequest, helpText, parseCommandLine, versionText } from "./command.ts";
+import { realRoles, runInvocation, type Roles } from "./roles.ts";
+
+export type { Roles } from "./roles.ts";
 
 const PROGRAM = "viamillipede";
 /** At this verbosity an internal error also prints its stack. */
@@ -33,12 +36,6 @@ export interface MainIo {
   /** Resolves once the text is handed to the OS (or stdout is gone). */
   stdout(text: string): Promise<void>;
   stderr(text: string): void;
-}
-
-/** The two roles; each resolves once its session is complete. Tests pass stand-ins. */
-export interface Roles {
-  transmit(options: TransmitterOptions, signal: AbortSignal): Promise<unknown>;
-  receive(options: ReceiverOptions, signal: AbortSignal): Promise<unknown>;
 }
 
 export interface MainDeps {
@@ -66,15 +63,7 @@ export const processIo: MainIo = {
   },
 };
 
-const defaultRoles: Roles = {
-  transmit: (options, signal) => transmit(options, { signal }),
-  receive: (options, signal) =>
-    receive(options, {
-      signal,
-      // With port 0 the user cannot know the port unless we say it.
-      onListening: (port) => options.port === 0 && processIo.stderr(`${PROGRAM}: listening on port ${port}\n`),
-    }),
-};
+const defaultRoles: Roles = realRoles((text) => processIo.stderr(`${PROGRAM}: ${text}\n`));
 
 /**
  * What to print for a failure and the exit status it maps to: a VmError's own
@@ -123,8 +112,7 @@ export async function main(argv: readonly string[], deps: Partial<MainDeps> = {}
     const invocation = await parseCommandLine(argv);
     state.verbose = verboseOf(invocation);
     setVerbose(state.verbose);
-    if (invocation.receive) await roles.receive(invocation.receive, interrupt.signal);
-    else if (invocation.transmit) await roles.transmit(invocation.transmit, interrupt.signal);
+    await runInvocation(invocation, roles, interrupt.signal, (text) => io.stderr(`${PROGRAM}: ${text}\n`));
     return 0;
   } catch (error) {
     return fail(error);

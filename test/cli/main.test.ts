@@ -87,7 +87,7 @@ describe("spawned: bun src/cli/main.ts", () => {
       expect(await run("rx", "8834", "frobnicate")).toEqual({
         stdout: "",
         stderr:
-          "viamillipede: unknown keyword 'frobnicate'; keywords are rx, tx, threads, verbose, checkphrase, checksums, bind, patience, timeout, chaos (see 'viamillipede --help')\n",
+          "viamillipede: unknown keyword 'frobnicate'; keywords are rx, tx, threads, verbose, checkphrase, checksums, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate (see 'viamillipede --help')\n",
         exitCode: 2,
       });
     },
@@ -191,11 +191,51 @@ describe("main() in-process", () => {
   test("a usage error never starts a role", async () => {
     const io = captureIo();
     const { roles, calls } = stubRoles(async () => {});
-    expect(await main(["rx", "1", "tx", "h", "1"], { io, roles })).toBe(2);
+    expect(await main(["rx", "1", "threads", "2"], { io, roles })).toBe(2);
     expect(calls).toEqual([]);
     expect(io.err).toBe(
-      "viamillipede: full-duplex (rx and tx together) is not supported yet; run one viamillipede per direction (see 'viamillipede --help')\n",
+      "viamillipede: threads applies to tx only; the receiver serves whatever connections tx opens (see 'viamillipede --help')\n",
     );
+  });
+
+  test("rx and tx together run both roles at once and exit 0 once both are done", async () => {
+    const io = captureIo();
+    let finishRx!: () => void;
+    const rxDone = new Promise<void>((resolve) => (finishRx = resolve));
+    const started: string[] = [];
+    const roles: Roles = {
+      transmit: async () => {
+        started.push("transmit");
+        finishRx(); // rx was already running: the roles run side by side
+      },
+      receive: async () => {
+        started.push("receive");
+        await rxDone;
+      },
+    };
+    expect(await main(["rx", "1", "tx", "h", "2"], { io, roles })).toBe(0);
+    expect(started).toEqual(["receive", "transmit"]);
+    expect({ out: io.out, err: io.err }).toEqual({ out: "", err: "" });
+  });
+
+  test("full duplex: the first failure stops the other direction and sets the exit status", async () => {
+    const io = captureIo();
+    let rxStopped: unknown;
+    const roles: Roles = {
+      transmit: async () => {
+        throw new VmError("unreachable", "receiver h:2 not reachable");
+      },
+      receive: (_options, signal) =>
+        new Promise((_, reject) =>
+          signal.addEventListener("abort", () => {
+            rxStopped = signal.reason;
+            reject(new VmError("interrupted", `interrupted by ${signal.reason}`));
+          }),
+        ),
+    };
+    expect(await main(["rx", "1", "tx", "h", "2"], { io, roles })).toBe(3);
+    expect(rxStopped).toBe("a failure in the other direction");
+    expect(io.err).toBe("viamillipede: receiver h:2 not reachable\n");
   });
 
   const failures: [what: string, thrown: unknown, exitCode: number, err: string][] = [

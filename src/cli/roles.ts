@@ -1,0 +1,186 @@
+/**
+ * How an Invocation runs its roles: one of them, both at once (a full-duplex
+ * pipe), or both around a TCP tunnel.
+ *
+ *  1. One role: rx writes stdout, or tx reads stdin, until its session ends.
+ *  2. Both (`rx PORT tx HOST PORT`): stdin → tx and rx → stdout run side by
+ *     side in this process. The run ends when both directions are done; the
+ *     first failure stops the other direction (its peer is told) and is
+ *     the run's outcome.
+ *  3. A tunnel replaces stdin and stdout with one local TCP connection:
+ *     `terminate PORT` accepts it on loopback before tx starts (the far end
+ *     only hears of the pipe once there is a connection to carry);
+ *     `initiate HOST PORT` connects to the service once the far end's tx
+ *     reaches our rx (the pipe is up), then starts tx from it. When rx's
+ *     stream ends the connection is half-closed; when both directions are
+ *     done it is closed. One tunnel carries one connection.
+ *
+ * The inputs and outputs are decorated here for the toolbox keywords: prbs
+ * replaces stdin and checks rx's output; leglimit, delayus and ratelimit
+ * pace tx's input (src/tx/input.ts).
+ */
+import { VmError } from "../errors.ts";
+import { bunNetwork } from "../net/bun-network.ts";
+import type { Network } from "../net/channel.ts";
+import { DEFAULT_FOOT_BYTES, type Invocation, type ReceiverOptions, type TransmitterOptions, type TunnelOptions } from "../options.ts";
+import { prbsCheckSink } from "../rx/prbs-check.ts";
+import { receive } from "../rx/receiver.ts";
+import { stdoutSink, type ByteSink } from "../rx/stdout.ts";
+import { transmitterInput } from "../tx/input.ts";
+import { stdinSource, type ByteSource } from "../tx/stdin.ts";
+import { transmit } from "../tx/transmitter.ts";
+import { connectTunnel, listenForTunnel, type TunnelSocket } from "../tunnel/socket.ts";
+
+/** What a role reads or writes instead of stdin/stdout, and who hears of rx's connections. */
+export interface TransmitEnds {
+  source?: ByteSource;
+}
+export interface ReceiveEnds {
+  sink?: ByteSink;
+  /** Called for every connection rx accepts (initiate's "the pipe is up"). */
+  onConnection?: () => void;
+}
+
+/** The two roles; each resolves once its session is complete. Tests pass stand-ins. */
+export interface Roles {
+  transmit(options: TransmitterOptions, signal: AbortSignal, ends?: TransmitEnds): Promise<unknown>;
+  receive(options: ReceiverOptions, signal: AbortSignal, ends?: ReceiveEnds): Promise<unknown>;
+}
+
+/** The abort reason a direction sees when the other one failed. */
+export const OTHER_DIRECTION_FAILED = "a failure in the other direction";
+
+/** A network that reports each accepted connection before rx handles it. */
+function watchingAccepts(network: Network, onConnection: () => void): Network {
+  return {
+    ...network,
+    listen: (bind, port, accept) =>
+      network.listen(bind, port, (channel) => {
+        onConnection();
+        return accept(channel);
+      }),
+  };
+}
+
+/** The real roles, with the toolbox keywords applied to their input and output. */
+export function realRoles(announce: (text: string) => void): Roles {
+  return {
+    transmit: (options, signal, ends) => transmit(options, { signal, source: transmitterInput(options, ends?.source ?? stdinSource()) }),
+    receive: (options, signal, ends) => {
+      const sink = ends?.sink ?? stdoutSink();
+      const onConnection = ends?.onConnection;
+      return receive(options, {
+        signal,
+        sink: options.prbsSeed === undefined ? sink : prbsCheckSink(options.prbsSeed, DEFAULT_FOOT_BYTES, sink),
+        ...(onConnection === undefined ? {} : { network: watchingAccepts(bunNetwork, onConnection) }),
+        // With port 0 the user cannot know the port unless we say it.
+        onListening: (port) => options.port === 0 && announce(`listening on port ${port}`),
+      });
+    },
+  };
+}
+
+/** Runs what the invocation asks for; resolves when it is done, rejects with the failure. */
+export async function runInvocation(invocation: Invocation, roles: Roles, interrupt: AbortSignal, announce: (text: string) => void): Promise<void> {
+  const { receive: rx, transmit: tx, tunnel } = invocation;
+  if (rx !== undefined && tx !== undefined) {
+    await (tunnel === undefined ? duplex(rx, tx, roles, interrupt) : tunnelled(rx, tx, tunnel, roles, interrupt, announce));
+  } else if (rx !== undefined) {
+    await roles.receive(rx, interrupt);
+  } else if (tx !== undefined) {
+    await roles.transmit(tx, interrupt);
+  }
+}
+
+/**
+ * Runs the directions side by side under one stop signal (the user's
+ * interrupt, or the first failure), waits for all of them, and rejects with
+ * the first failure.
+ */
+async function bothDirections(interrupt: AbortSignal, directions: ((stop: AbortSignal) => Promise<unknown>)[]): Promise<void> {
+  const stop = new AbortController();
+  const onInterrupt = (): void => stop.abort(interrupt.reason);
+  if (interrupt.aborted) onInterrupt();
+  else interrupt.addEventListener("abort", onInterrupt, { once: true });
+  let first: { error: unknown } | undefined;
+  try {
+    await Promise.all(
+      directions.map((direction) =>
+        direction(stop.signal).catch((error: unknown) => {
+          first ??= { error };
+          if (!stop.signal.aborted) stop.abort(OTHER_DIRECTION_FAILED);
+        }),
+      ),
+    );
+  } finally {
+    interrupt.removeEventListener("abort", onInterrupt);
+  }
+  if (first !== undefined) throw first.error;
+}
+
+/** 2. stdin → tx, rx → stdout. */
+function duplex(rx: ReceiverOptions, tx: TransmitterOptions, roles: Roles, interrupt: AbortSignal): Promise<void> {
+  return bothDirections(interrupt, [(stop) => roles.receive(rx, stop), (stop) => roles.transmit(tx, stop)]);
+}
+
+/** Resolves when `promise` does, or rejects as interrupted once `signal` aborts. */
+function unlessStopped<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(interrupted(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(interrupted(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+function interrupted(signal: AbortSignal): VmError {
+  return new VmError("interrupted", `interrupted by ${String(signal.reason ?? "signal")}`);
+}
+
+/** 3. The local connection ↔ the pipe. */
+async function tunnelled(
+  rx: ReceiverOptions,
+  tx: TransmitterOptions,
+  tunnel: TunnelOptions,
+  roles: Roles,
+  interrupt: AbortSignal,
+  announce: (text: string) => void,
+): Promise<void> {
+  let pipeUp!: () => void;
+  const firstConnection = new Promise<void>((resolve) => (pipeUp = resolve));
+  let closeMouth = (): void => {};
+  let ready: Promise<TunnelSocket>;
+  if (tunnel.kind === "terminate") {
+    const mouth = listenForTunnel(tunnel.port);
+    closeMouth = () => mouth.close();
+    if (tunnel.port === 0) announce(`terminate listening on port ${mouth.port}`);
+    ready = mouth.accepted;
+  } else {
+    ready = firstConnection.then(() => connectTunnel(tunnel.host, tunnel.port));
+  }
+  ready.catch(() => {}); // handled where it is awaited; never an unhandled rejection
+  let socket: TunnelSocket | undefined;
+  void ready.then((s) => (socket = s));
+
+  // rx's output waits for the connection (it cannot come before: the far end's tx starts after ours).
+  const sink: ByteSink = { write: async (bytes) => (await ready).sink.write(bytes) };
+  try {
+    await bothDirections(interrupt, [
+      async (stop) => {
+        await roles.receive(rx, stop, { sink, onConnection: () => pipeUp() });
+        (await unlessStopped(ready, stop)).finish();
+      },
+      async (stop) => {
+        const local = await unlessStopped(ready, stop);
+        closeMouth();
+        await roles.transmit(tx, stop, { source: local.source });
+      },
+    ]);
+    (await ready).close();
+  } catch (error) {
+    (socket as TunnelSocket | undefined)?.destroy();
+    throw error;
+  } finally {
+    closeMouth();
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * What the transmitter reads, built from its options:
+ *
+ *   stdin (or a tunnel's connection) | prbs SEED
+ *     → leglimit (N feet' worth of bytes) → delayus (a wait before each foot)
+ *     → ratelimit (a token bucket) → the chunker
+ *
+ * Every stage is a ByteSource wrapper over the one input stream, so each
+ * applies to the whole transfer however many connections and links carry it.
+ */
+import type { TransmitterOptions } from "../options.ts";
+import { delayEachFoot, limitBytes, rateLimit } from "./pacing.ts";
+import { prbsSource } from "./prbs.ts";
+import type { ByteSource } from "./stdin.ts";
+
+export function transmitterInput(options: TransmitterOptions, base: ByteSource): ByteSource {
+  let source = options.prbsSeed === undefined ? base : prbsSource(options.prbsSeed);
+  if (options.legLimit !== undefined) source = limitBytes(source, options.legLimit * options.footBytes);
+  if (options.delayUs !== undefined && options.delayUs > 0) source = delayEachFoot(source, options.footBytes, options.delayUs);
+  if (options.rateBytesPerS !== undefined) source = rateLimit(source, options.rateBytesPerS, options.footBytes);
+  return source;
+}
