@@ -26,7 +26,8 @@
  *       moves at most one foot per PACE_MS (so a test can watch heartbeats);
  *       -t sets the heartbeat (every TIMEOUT_S / 4) and the silence limit.
  *       At a successful end one line "peer ROLE: stats: ..." goes to stderr
- *       (feet per connection, pings answered, pongs received, connections lost).
+ *       (connections joined, feet per connection, pings answered, pongs received,
+ *       connections lost).
  *   peer golden
  *       Reads lines "hello|hello_reply|frame HEX" and answers each with one
  *       JSON line: {"ok":true,"value":V,"hex":H[,"checksum":C]} where V is the
@@ -121,7 +122,7 @@ static int64_t last_paced_ms;
 #define MAX_COUNTED_CONNECTIONS 64
 static struct {
     u_quad_t feet_by_conn[MAX_COUNTED_CONNECTIONS];
-    u_quad_t pings_answered, pongs_received, connections_lost;
+    u_quad_t connections_joined, pings_answered, pongs_received, connections_lost;
 } stats;
 
 static void count_foot(u_int conn_id)
@@ -552,10 +553,14 @@ static bool decode_frame(struct conn *c, const unsigned char *record, u_int leng
     return true;
 }
 
-/* One line: "peer ROLE: stats: feet per connection A,B,...; pings answered N; pongs received N; connections lost N". */
+/*
+ * One line: "peer ROLE: stats: connections joined N; feet per connection A,B,...;
+ * pings answered N; pongs received N; connections lost N".
+ */
 static void print_stats(void)
 {
-    fprintf(stderr, "peer %s: stats: feet per connection ", role);
+    fprintf(stderr, "peer %s: stats: connections joined %" PRIu64 "; feet per connection ", role,
+            (uint64_t)stats.connections_joined);
     u_int last = 0;
     for (u_int i = 0; i < MAX_COUNTED_CONNECTIONS; i++) {
         if (stats.feet_by_conn[i] > 0) last = i;
@@ -705,6 +710,7 @@ static void rx_hello(struct conn *c, const unsigned char *record, u_int length)
     send_record(c, (codec_fn)xdr_hello_reply, &reply, MAX_HELLO_RECORD_BYTES);
     if (c->state == CONN_FREE) return;
     c->state = CONN_JOINED;
+    stats.connections_joined++;
     c->max_record_bytes = rx.foot_bytes + FOOT_RECORD_OVERHEAD_BYTES;
     /* A transmitter that lost every connection just before the confirmation comes back for it. */
     if (rx.complete) rx_send_confirm(c);
@@ -1091,6 +1097,7 @@ static void tx_hello_reply(struct conn *c, const unsigned char *record, u_int le
     tx.have_nonce = true;
     tx.nonce = w->receiver_nonce;
     c->state = CONN_JOINED;
+    stats.connections_joined++;
     c->max_record_bytes = MAX_CONTROL_RECORD_BYTES;
     debug("connection %u joined: window below %" PRIu64, c->id, (uint64_t)w->window_end);
     if (w->window_end > tx.window_end) tx.window_end = w->window_end;
