@@ -336,6 +336,8 @@ function readClauses(tokens: readonly Token[]): Clauses {
         if (bytes < 1 || bytes > MAX_CHECKPHRASE_BYTES) {
           throw usage(`checkphrase is ${bytes} bytes; use 1..${MAX_CHECKPHRASE_BYTES} bytes`);
         }
+        // The wire's strings carry no zero bytes (protocol/README.md): C peers read them as C strings.
+        if (phrase.includes("\0")) throw usage("checkphrase contains a NUL byte; use a word without one");
         seen.checkphrase = once("checkphrase", seen.checkphrase, phrase);
         break;
       }

@@ -265,6 +265,8 @@ describe("usage errors name the problem and the fix", () => {
     [`rx 1 checkphrase ${"x".repeat(65)}`, "checkphrase is 65 bytes; use 1..64 bytes"],
     [`rx 1 checkphrase ${"€".repeat(22)}`, "checkphrase is 66 bytes; use 1..64 bytes"],
     ["rx 1 --checkphrase=", "checkphrase is 0 bytes; use 1..64 bytes"],
+    ["rx 1 checkphrase ses\0ame", "checkphrase contains a NUL byte; use a word without one"],
+    ["tx h 1 --checkphrase=\0", "checkphrase contains a NUL byte; use a word without one"],
     ["rx 1 bind []", "bind needs an ADDRESS: 'bind ::1' or 'bind 127.0.0.1'"],
     // repeats
     ["rx 1 verbose 1 verbose 2", "verbose is given twice; give it once"],
