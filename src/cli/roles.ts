@@ -11,7 +11,7 @@
  *     `terminate PORT` accepts it on loopback before tx starts (the far end
  *     only hears of the pipe once there is a connection to carry);
  *     `initiate HOST PORT` connects to the service once the far end's tx
- *     reaches our rx (the pipe is up), then starts tx from it. When rx's
+ *     has said hello to our rx (the pipe is up), then starts tx from it. When rx's
  *     stream ends the connection is half-closed; when both directions are
  *     done it is closed. One tunnel carries one connection.
  *
@@ -20,6 +20,7 @@
  * pace tx's input (src/tx/input.ts).
  */
 import { VmError } from "../errors.ts";
+import { log } from "../log.ts";
 import { bunNetwork } from "../net/bun-network.ts";
 import type { Network } from "../net/channel.ts";
 import { DEFAULT_FOOT_BYTES, type Invocation, type ReceiverOptions, type TransmitterOptions, type TunnelOptions } from "../options.ts";
@@ -37,8 +38,8 @@ export interface TransmitEnds {
 }
 export interface ReceiveEnds {
   sink?: ByteSink;
-  /** Called for every connection rx accepts (initiate's "the pipe is up"). */
-  onConnection?: () => void;
+  /** Called after rx has handled bytes from a connection (initiate's "the pipe is up"). */
+  onPeerBytes?: () => void;
 }
 
 /** The two roles; each resolves once its session is complete. Tests pass stand-ins. */
@@ -50,14 +51,24 @@ export interface Roles {
 /** The abort reason a direction sees when the other one failed. */
 export const OTHER_DIRECTION_FAILED = "a failure in the other direction";
 
-/** A network that reports each accepted connection before rx handles it. */
-function watchingAccepts(network: Network, onConnection: () => void): Network {
+/**
+ * A network that reports bytes arriving on accepted connections, after rx
+ * has handled them: by then the far end's hello has opened the session, so
+ * a failure that follows can be reported to it.
+ */
+function watchingPeerBytes(network: Network, onPeerBytes: () => void): Network {
   return {
     ...network,
     listen: (bind, port, accept) =>
       network.listen(bind, port, (channel) => {
-        onConnection();
-        return accept(channel);
+        const handlers = accept(channel);
+        return {
+          ...handlers,
+          onData: (bytes) => {
+            handlers.onData(bytes);
+            onPeerBytes();
+          },
+        };
       }),
   };
 }
@@ -68,11 +79,11 @@ export function realRoles(announce: (text: string) => void): Roles {
     transmit: (options, signal, ends) => transmit(options, { signal, source: transmitterInput(options, ends?.source ?? stdinSource()) }),
     receive: (options, signal, ends) => {
       const sink = ends?.sink ?? stdoutSink();
-      const onConnection = ends?.onConnection;
+      const onPeerBytes = ends?.onPeerBytes;
       return receive(options, {
         signal,
         sink: options.prbsSeed === undefined ? sink : prbsCheckSink(options.prbsSeed, DEFAULT_FOOT_BYTES, sink),
-        ...(onConnection === undefined ? {} : { network: watchingAccepts(bunNetwork, onConnection) }),
+        ...(onPeerBytes === undefined ? {} : { network: watchingPeerBytes(bunNetwork, onPeerBytes) }),
         // With port 0 the user cannot know the port unless we say it.
         onListening: (port) => options.port === 0 && announce(`listening on port ${port}`),
       });
@@ -167,13 +178,15 @@ async function tunnelled(
   try {
     await bothDirections(interrupt, [
       async (stop) => {
-        await roles.receive(rx, stop, { sink, onConnection: () => pipeUp() });
+        await roles.receive(rx, stop, { sink, onPeerBytes: () => pipeUp() });
+        log.debug(`${tunnel.kind}: the stream from the far end is complete; half-closing the local connection`);
         (await unlessStopped(ready, stop)).finish();
       },
       async (stop) => {
         const local = await unlessStopped(ready, stop);
         closeMouth();
         await roles.transmit(tx, stop, { source: local.source });
+        log.debug(`${tunnel.kind}: the local connection's stream is delivered`);
       },
     ]);
     (await ready).close();

@@ -13,6 +13,8 @@
  *     end(): Bun's end() can drop bytes already accepted (BUN-NOTES.md).
  *  4. The socket is half-open aware (allowHalfOpen): the app may stop sending
  *     and still receive everything, as `nc -N` or an HTTP/1.0 client does.
+ *     Bun reports the app's FIN as `end`, or as `close` once we have shut
+ *     down our side; both end the input.
  *  5. If the local app goes away while the far end still sends, what arrives
  *     for it is discarded (with one warning): nobody is left to read it, and
  *     the tunnel still ends cleanly when the far side finishes.
