@@ -12,17 +12,26 @@
 
 const headerWords = new DataView(new ArrayBuffer(24));
 
+/** The checksum seed is the low 32 bits of the header hash (viamillipede.x). */
+const SEED_MASK = 0xffffffffn;
+
 /**
- * CHECKSUM_XXH3_64 of a foot: XXH3-64 of the payload, seeded with XXH3-64 of
- * its id, offset and length, so a corrupted header field fails the check just
- * as a corrupted payload byte does (see viamillipede.x). The receiver passes
- * the header's `length`, so a corrupted length word is caught too.
+ * CHECKSUM_XXH3_64 of a foot: XXH3-64 of the payload, seeded with the low 32
+ * bits of XXH3-64 of its id, offset and length, so a corrupted header field
+ * fails the check just as a corrupted payload byte does (see viamillipede.x).
+ * The receiver passes the header's `length`, so a corrupted length word is
+ * caught too.
+ *
+ * The mask is the protocol's definition, not a workaround: Bun.hash.xxHash3
+ * keeps only the low 32 bits of a seed anyway (Bun 1.4.5, oven-sh/bun#32833),
+ * and masking here means our checksums never depend on that, so they stay the
+ * same if a later Bun honours 64-bit seeds.
  */
 export function footChecksum(footId: bigint, streamOffset: bigint, payload: Uint8Array, length = payload.length): bigint {
   headerWords.setBigUint64(0, footId);
   headerWords.setBigUint64(8, streamOffset);
   headerWords.setBigUint64(16, BigInt(length));
-  const seed = Bun.hash.xxHash3(headerWords);
+  const seed = Bun.hash.xxHash3(headerWords) & SEED_MASK;
   return Bun.hash.xxHash3(payload, seed);
 }
 

@@ -40,9 +40,13 @@ function protocolError(what: string, cause?: unknown): VmError {
   return new VmError("protocol", `${what}${detail}`);
 }
 
-/** UTF-8 text for a `string<MAX_TEXT_BYTES>` field, cut to the limit. */
+/**
+ * UTF-8 text for a `string<MAX_TEXT_BYTES>` field, cut to the limit. Wire strings
+ * carry no zero bytes (protocol/README.md; rpcgen peers read them as C strings),
+ * so each NUL becomes U+FFFD.
+ */
 export function wireText(text: string): Uint8Array {
-  const bytes = new TextEncoder().encode(text);
+  const bytes = new TextEncoder().encode(text.replaceAll("\0", "\uFFFD"));
   return bytes.length <= MAX_TEXT_BYTES ? bytes : bytes.subarray(0, MAX_TEXT_BYTES);
 }
 

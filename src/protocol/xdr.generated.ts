@@ -35,6 +35,8 @@ export const MIN_FOOT_BYTES = 4096;
 // const MAX_FOOT_BYTES = 16777216;            /* 16 MiB: largest foot payload */
 export const MAX_FOOT_BYTES = 16777216;
 
+// /* Every string<> here (checkphrase, text) is UTF-8 without zero bytes:
+//  * rpcgen's C holds it as a NUL-terminated char *. Senders never send one. */
 // const MAX_CHECKPHRASE_BYTES = 64;
 export const MAX_CHECKPHRASE_BYTES = 64;
 
@@ -167,8 +169,11 @@ export type HelloReply = Infer<typeof HelloReply>;
 // /*
 //  * CHECKSUM_XXH3_64 binds the header to the payload, so a corrupted foot id,
 //  * offset or length is caught like a corrupted payload byte:
-//  *   seed = XXH3-64(be64(foot_id) || be64(stream_offset) || be64(length)), seed 0
-//  *   sum  = XXH3-64(payload) with that seed
+//  *   h    = XXH3-64(be64(foot_id) || be64(stream_offset) || be64(length)), seed 0
+//  *   seed = h & 0xffffffff (the low 32 bits of h; the high 32 bits are zero)
+//  *   sum  = XXH3-64(payload) with that 64-bit seed
+//  * For id 7, offset 0x7000, length 5, payload "hello": h = 0x363ac19846374d18,
+//  * seed = 0x46374d18, sum = 0x0f7d4b996914e29a (protocol/README.md).
 //  */
 // enum checksum_kind {
 //     CHECKSUM_NONE = 0,

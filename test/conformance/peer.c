@@ -11,18 +11,18 @@
  *
  * Modes (stdout carries the stream or JSON only; diagnostics go to stderr):
  *
- *   peer rx [-c PHRASE] [-w FEET] [-s 64|32] [-p PACE_MS] [-t TIMEOUT_S] [-d DEADLINE_S] [-v]
+ *   peer rx [-c PHRASE] [-w FEET] [-p PACE_MS] [-t TIMEOUT_S] [-d DEADLINE_S] [-v]
  *       Listens on 127.0.0.1, port from the OS, and prints
  *       "peer: listening on port N" on stderr. Receives one stream over any
  *       number of connections (up to MAX_CONNECTIONS), writes it to stdout
  *       in order, confirms it and exits 0 once the transmitter hangs up.
- *   peer tx HOST PORT [-n CONNECTIONS] [-c PHRASE] [-b FOOT_BYTES] [-s 64|32]
+ *   peer tx HOST PORT [-n CONNECTIONS] [-c PHRASE] [-b FOOT_BYTES]
  *                     [-f FRAGMENT_BYTES] [-p PACE_MS] [-t TIMEOUT_S] [-d DEADLINE_S] [-v]
  *       Sends stdin to the receiver at HOST (an IPv4 address) over a fixed
  *       number of connections; -f sends every record as fragments of at most
  *       that many bytes (RFC 5531 allows it; receivers must reassemble).
  *       Exits 0 once the receiver confirmed the whole stream.
- *   rx and tx: -s 32 cuts the checksum seed to 32 bits (see seed_bits); -p PACE_MS
+ *   rx and tx: -p PACE_MS
  *       moves at most one foot per PACE_MS (so a test can watch heartbeats);
  *       -t sets the heartbeat (every TIMEOUT_S / 4) and the silence limit.
  *       At a successful end one line "peer ROLE: stats: ..." goes to stderr
@@ -30,11 +30,12 @@
  *       connections lost).
  *   peer golden
  *       Reads lines "hello|hello_reply|frame HEX" and answers each with one
- *       JSON line: {"ok":true,"value":V,"hex":H[,"checksum":C]} where V is the
- *       decoded value (hypers as decimal strings, strings and opaques as hex),
- *       H the value encoded again and C the CHECKSUM_XXH3_64 this peer
- *       computes for a foot (and "checksum_seed32", the same with -s 32); or {"ok":false,"error":...} when the bytes are
- *       not a valid encoding (including trailing bytes).
+ *       JSON line: {"ok":true,"value":V,"hex":H[,"seed":S,"checksum":C]} where
+ *       V is the decoded value (hypers as decimal strings, strings and opaques
+ *       as hex), H the value encoded again, and for a foot S and C the
+ *       checksum seed and CHECKSUM_XXH3_64 this peer computes; or
+ *       {"ok":false,"error":...} when the bytes are not a valid encoding
+ *       (including trailing bytes).
  *   peer info
  *       {"byte_order":"big-endian"|"little-endian"}: what the machine running
  *       this binary is (under qemu-s390x: big-endian). Used only to report.
@@ -107,13 +108,6 @@ static bool verbose;
 static int64_t deadline_at_ms;
 static int64_t timeout_ms = 5000;
 static const char *checkphrase = "";
-/*
- * 64: the seed is the whole XXH3-64 of the header words, as viamillipede.x
- * says. 32: only its low 32 bits, which is what Bun.hash.xxHash3 does with a
- * seed (Bun 1.4.5 truncates it; oven-sh/bun#32833), so that this peer can
- * still talk to a TypeScript end that inherits the truncation.
- */
-static int seed_bits = 64;
 /* -p: at most one foot per this many ms (tx sends, rx writes), so heartbeats get to run. */
 static int64_t pace_ms;
 static int64_t last_paced_ms;
@@ -250,12 +244,16 @@ static uint64_t xxh3_of_words(u_quad_t a, u_quad_t b, u_quad_t c)
     return XXH3_64bits(bytes, sizeof bytes);
 }
 
+/* The CHECKSUM_XXH3_64 seed: the low 32 bits of XXH3-64 of id, offset and the header's length. */
+static uint64_t foot_seed(u_quad_t id, u_quad_t offset, u_int length)
+{
+    return xxh3_of_words(id, offset, length) & UINT64_C(0xffffffff);
+}
+
 /* CHECKSUM_XXH3_64: the payload hashed with a seed bound to id, offset and the header's length. */
 static uint64_t foot_checksum(u_quad_t id, u_quad_t offset, const void *payload, size_t payload_bytes, u_int length)
 {
-    uint64_t seed = xxh3_of_words(id, offset, length);
-    if (seed_bits == 32) seed &= 0xffffffffu;
-    return XXH3_64bits_withSeed(payload, payload_bytes, seed);
+    return XXH3_64bits_withSeed(payload, payload_bytes, foot_seed(id, offset, length));
 }
 
 /* DIGEST_XXH3_CHAIN: d(n+1) = XXH3-64(be64(d(n)) || be64(checksum n) || be64(length n)). */
@@ -1459,17 +1457,13 @@ static int golden(void)
             printf(",");
             json_hex("hex", encoded, encoded_bytes < 0 ? 0 : (size_t)encoded_bytes);
             if (codec == (codec_fn)xdr_frame && value.f.kind == FRAME_FOOT) {
+                const foot_header *fh = &value.f.frame_u.foot.header;
                 const foot *ft = &value.f.frame_u.foot;
-                const int bits[2] = {64, 32};
-                const char *names[2] = {"checksum", "checksum_seed32"};
-                for (int i = 0; i < 2; i++) {
-                    seed_bits = bits[i];
-                    printf(",");
-                    json_u64(names[i], foot_checksum(ft->header.foot_id, ft->header.stream_offset,
-                                                     ft->payload.payload_val, ft->payload.payload_len,
-                                                     ft->header.length));
-                }
-                seed_bits = 64;
+                printf(",");
+                json_u64("seed", foot_seed(fh->foot_id, fh->stream_offset, fh->length));
+                printf(",");
+                json_u64("checksum", foot_checksum(fh->foot_id, fh->stream_offset, ft->payload.payload_val,
+                                                   ft->payload.payload_len, fh->length));
             }
             printf("}\n");
             free(encoded);
@@ -1490,8 +1484,7 @@ static void usage(void)
             "usage: peer rx [-c PHRASE] [-w FEET] [-t TIMEOUT_S] [-d DEADLINE_S] [-v]\n"
             "       peer tx HOST PORT [-n CONNECTIONS] [-c PHRASE] [-b FOOT_BYTES] [-f FRAGMENT_BYTES]\n"
             "                         [-t TIMEOUT_S] [-d DEADLINE_S] [-v]\n"
-            "       (rx and tx: -s 32 cuts the checksum seed to 32 bits, as Bun.hash.xxHash3 does;\n"
-            "        -p MS moves at most one foot per MS milliseconds)\n"
+            "       (rx and tx: -p MS moves at most one foot per MS milliseconds)\n"
             "       peer golden | peer info\n");
     exit(EXIT_INTERNAL);
 }
@@ -1533,7 +1526,7 @@ int main(int argc, char **argv)
     u_int deadline_s = 120;
     optind = first_option;
     int option;
-    while ((option = getopt(argc, argv, "c:w:n:b:f:p:s:t:d:v")) != -1) {
+    while ((option = getopt(argc, argv, "c:w:n:b:f:p:t:d:v")) != -1) {
         switch (option) {
         case 'c':
             if (strlen(optarg) > MAX_CHECKPHRASE_BYTES) usage();
@@ -1544,10 +1537,6 @@ int main(int argc, char **argv)
         case 'b': tx.foot_bytes = number(optarg, MIN_FOOT_BYTES, MAX_FOOT_BYTES); break;
         case 'f': fragment_bytes = number(optarg, 1, FRAGMENT_LENGTH_MASK); break;
         case 'p': pace_ms = number(optarg, 1, 60000); break;
-        case 's':
-            seed_bits = (int)number(optarg, 32, 64);
-            if (seed_bits != 32 && seed_bits != 64) usage();
-            break;
         case 't': timeout_ms = (int64_t)number(optarg, 1, 3600) * 1000; break;
         case 'd': deadline_s = number(optarg, 1, 86400); break;
         case 'v': verbose = true; break;

@@ -31,8 +31,13 @@ export type GoldenFrame =
 const ascii = (text: string) => new TextEncoder().encode(text);
 const words = (...groups: string[]) => groups.join(" ");
 
-/** CHECKSUM_XXH3_64 of the golden foot: id 7, offset 0x7000, payload "hello" (the test rechecks it). */
+/**
+ * CHECKSUM_XXH3_64 of the golden foot: id 7, offset 0x7000, payload "hello", and its seed, the low
+ * 32 bits of XXH3-64 of the header words (protocol/README.md's worked example; the unit test and
+ * the conformance run's C peer recheck both).
+ */
 export const CHECKSUM_OF_HELLO_FOOT = 0x0f7d4b996914e29an;
+export const SEED_OF_HELLO_FOOT = 0x46374d18n;
 
 const digest = { kind: DigestKind.DIGEST_XXH3_CHAIN, xxh3Chain: 0x0011223344556677n } as const;
 const heartbeat = { nonce: 0x8000000000000001n, sentUs: 1_000_000n };

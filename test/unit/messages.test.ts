@@ -8,6 +8,8 @@ import {
   encodeControlFrame,
   encodeFootRecord,
   encodeHello,
+  readText,
+  wireText,
   type ControlFrame,
 } from "../../src/protocol/messages.ts";
 import { RecordDecoder, toRecord } from "../../src/protocol/records.ts";
@@ -16,6 +18,7 @@ import {
   Frame,
   FrameKind,
   MAX_CONTROL_RECORD_BYTES,
+  MAX_TEXT_BYTES,
   RefuseReason,
   VM_MAGIC,
   VM_PROTOCOL_VERSION,
@@ -96,6 +99,19 @@ describe("control frames", () => {
     expect(() => decodeFrame(Buffer.from("00000063", "hex"))).toThrow(/malformed frame/);
     expect(() => decodeFrame(Buffer.from("00000004", "hex"))).toThrow(/malformed frame/);
     expect(() => decodeFrame(Buffer.from("0000", "hex"))).toThrow(/shorter/);
+  });
+});
+describe("wire text", () => {
+  test("never carries a zero byte: each NUL becomes U+FFFD", () => {
+    const bytes = wireText("a\0b\0");
+    expect(bytes.includes(0)).toBe(false);
+    expect(readText(bytes)).toBe("a\uFFFDb\uFFFD");
+    expect(wireText("\0".repeat(1000)).includes(0)).toBe(false);
+  });
+
+  test("is cut to MAX_TEXT_BYTES", () => {
+    expect(wireText("x".repeat(MAX_TEXT_BYTES + 10))).toHaveLength(MAX_TEXT_BYTES);
+    expect(readText(wireText("reason"))).toBe("reason");
   });
 });
 
