@@ -178,7 +178,7 @@ async function tunnelled(
   try {
     await bothDirections(interrupt, [
       async (stop) => {
-        await roles.receive(rx, stop, { sink, onPeerBytes: () => pipeUp() });
+        await roles.receive(rx, stop, tunnel.kind === "initiate" ? { sink, onPeerBytes: () => pipeUp() } : { sink });
         log.debug(`${tunnel.kind}: the stream from the far end is complete; half-closing the local connection`);
         (await unlessStopped(ready, stop)).finish();
       },

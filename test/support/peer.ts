@@ -7,7 +7,7 @@
  *   from a pipe the test writes (`peer.stdin`), a file, or nothing.
  * - `peer.stdout` collects every byte with its arrival time;
  *   `untilBytes(n)` resolves when n bytes have arrived (or rejects when
- *   stdout ends first). `peer.stderr.until(pattern)` waits for a line.
+ *   stdout ends first). With `keepStdout: false` only lengths are kept. `peer.stderr.until(pattern)` waits for a line.
  * - `peer.done()` resolves once the process exited and both streams ended.
  * - Every peer is tracked; `killPeers()` (for afterEach) kills, by its own
  *   pid, any that a failed test left running.
@@ -22,7 +22,7 @@ export async function killPeers(): Promise<void> {
   await Promise.all(left.map((proc) => proc.exited));
 }
 
-/** Bytes as they arrive on a stream, with when each chunk came. */
+/** Bytes as they arrive on a stream, with when each chunk came (`keep` false: lengths only). */
 export class ByteWatch {
   readonly chunks: { atMs: number; bytes: Uint8Array }[] = [];
   length = 0;
@@ -30,10 +30,13 @@ export class ByteWatch {
   private waiters: { bytes: number; resolve: (atMs: number) => void; reject: (error: Error) => void }[] = [];
   readonly done: Promise<void>;
 
-  constructor(stream: ReadableStream<Uint8Array>) {
+  constructor(
+    stream: ReadableStream<Uint8Array>,
+    private readonly keep = true,
+  ) {
     this.done = (async () => {
       for await (const chunk of stream) {
-        this.chunks.push({ atMs: performance.now(), bytes: chunk });
+        this.chunks.push({ atMs: performance.now(), bytes: keep ? chunk : new Uint8Array(chunk.length) });
         this.length += chunk.length;
         this.settle();
       }
@@ -51,6 +54,7 @@ export class ByteWatch {
   }
 
   bytes(): Buffer {
+    if (!this.keep) throw new Error("stdout was not kept (keepStdout: false)");
     return Buffer.concat(this.chunks.map((chunk) => chunk.bytes));
   }
 
@@ -123,7 +127,7 @@ export interface Peer {
   done(): Promise<PeerOutcome>;
 }
 
-export function startPeer(args: readonly string[], stdin: "pipe" | "ignore" | { file: string } = "ignore"): Peer {
+export function startPeer(args: readonly string[], stdin: "pipe" | "ignore" | { file: string } = "ignore", options: { keepStdout?: boolean } = {}): Peer {
   const proc = Bun.spawn([process.execPath, MAIN, ...args], {
     cwd: ROOT,
     stdin: typeof stdin === "object" ? Bun.file(stdin.file) : stdin,
@@ -133,11 +137,12 @@ export function startPeer(args: readonly string[], stdin: "pipe" | "ignore" | { 
   });
   peers.add(proc);
   void proc.exited.finally(() => peers.delete(proc));
-  const stdout = new ByteWatch(proc.stdout);
+  const keep = options.keepStdout ?? true;
+  const stdout = new ByteWatch(proc.stdout, keep);
   const stderr = new TextWatch(proc.stderr);
   const outcome = (async (): Promise<PeerOutcome> => {
     const [exitCode, , text] = await Promise.all([proc.exited, stdout.done, stderr.done]);
-    return { exitCode, signalCode: proc.signalCode, stdout: stdout.bytes(), stderr: text };
+    return { exitCode, signalCode: proc.signalCode, stdout: keep ? stdout.bytes() : Buffer.alloc(0), stderr: text };
   })();
   return { proc, stdin: proc.stdin as Bun.FileSink, stdout, stderr, done: () => outcome };
 }
