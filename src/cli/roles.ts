@@ -169,9 +169,12 @@ async function tunnelled(
   } else {
     ready = firstConnection.then(() => connectTunnel(tunnel.host, tunnel.port));
   }
-  ready.catch(() => {}); // handled where it is awaited; never an unhandled rejection
-  let socket: TunnelSocket | undefined;
-  void ready.then((s) => (socket = s));
+  // The connection, once there is one (a failure is handled where `ready` is awaited).
+  const opened: { socket?: TunnelSocket } = {};
+  ready.then(
+    (socket) => (opened.socket = socket),
+    () => {},
+  );
 
   // rx's output waits for the connection (it cannot come before: the far end's tx starts after ours).
   const sink: ByteSink = { write: async (bytes) => (await ready).sink.write(bytes) };
@@ -191,7 +194,7 @@ async function tunnelled(
     ]);
     (await ready).close();
   } catch (error) {
-    (socket as TunnelSocket | undefined)?.destroy();
+    opened.socket?.destroy();
     throw error;
   } finally {
     closeMouth();
