@@ -6,6 +6,8 @@
  * already accepted (see BUN-NOTES.md); shutdown() half-closes instead.
  */
 import type { Socket } from "bun";
+import dns from "node:dns";
+import net from "node:net";
 import { formatAddress } from "./address.ts";
 import type { Channel, ChannelHandlers, Listening, Network } from "./channel.ts";
 
@@ -79,6 +81,12 @@ export const bunNetwork: Network = {
       const reason = code ?? (error as Error).message;
       throw new Error(`cannot connect to ${formatAddress(host, port)}: ${reason}`);
     }
+  },
+
+  async resolve(host) {
+    if (net.isIP(host) !== 0) return [host];
+    const found = await dns.promises.lookup(host, { all: true, order: "verbatim" });
+    return found.map((entry) => entry.address);
   },
 
   async listen(bind, port, accept) {

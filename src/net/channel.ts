@@ -37,6 +37,11 @@ export interface Listening {
 export interface Network {
   /** Connects; resolves once the connection is open, rejects with a one-line reason. */
   dial(host: string, port: number, handlers: ChannelHandlers): Promise<Channel>;
+  /**
+   * The addresses a host name stands for, in resolver order (a literal address
+   * is itself). Optional: without it, names are dialled as they are.
+   */
+  resolve?(host: string): Promise<string[]>;
   /** Listens; `accept` is called for each new connection and returns its handlers. */
   listen(
     bind: string | undefined,

@@ -29,7 +29,7 @@ import {
 } from "../protocol/xdr.generated.ts";
 import type { OutboundFoot } from "./scheduler.ts";
 
-/** How long a receiver may take to answer a hello. */
+/** How long dialling and the receiver's answer to our hello may take together. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export interface TxConnectionEvents {
@@ -102,25 +102,38 @@ export class TxConnection {
     const connection = new TxConnection(id, label, events);
     let settle!: { resolve: (w: Welcome) => void; reject: (f: DialFailure) => void };
     const answered = new Promise<Welcome>((resolve, reject) => (settle = { resolve, reject }));
-
+    answered.catch(() => {}); // a refusal may come before we wait for the answer; the race below reports it
+    // One deadline for the dial and the handshake: a path that swallows the
+    // SYN would otherwise hold this dial for the kernel's two minutes.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new DialFailure(new Error(`${label}: no answer within ${HANDSHAKE_TIMEOUT_MS / 1000}s`), false)),
+        HANDSHAKE_TIMEOUT_MS,
+      );
+    });
     try {
-      connection.framed = await FramedConnection.dial(network, target.host, target.port, MAX_HELLO_RECORD_BYTES, {
+      const dialling = FramedConnection.dial(network, target.host, target.port, MAX_HELLO_RECORD_BYTES, {
         onRecord: (record) => connection.receive(record, settle),
         onIdle: () => connection.accepted && events.onIdle(connection),
         onClose: (error) => connection.closed(error, settle),
       });
-    } catch (error) {
-      throw new DialFailure(error as Error, false);
-    }
-    const deadline = setTimeout(() => {
-      connection.framed.destroy(new Error(`no answer from ${label} within ${HANDSHAKE_TIMEOUT_MS / 1000}s`));
-    }, HANDSHAKE_TIMEOUT_MS);
-    connection.framed.send([encodeHello({ ...hello, connectionId: id })]);
-    try {
-      const welcome = await answered;
-      return { connection, welcome };
+      try {
+        connection.framed = await Promise.race([dialling, deadline]);
+      } catch (error) {
+        // Too late is as good as never: a connection that opens after the deadline is closed.
+        dialling.then((late) => late.destroy(), () => {});
+        throw error instanceof DialFailure ? error : new DialFailure(error as Error, false);
+      }
+      connection.framed.send([encodeHello({ ...hello, connectionId: id })]);
+      try {
+        return { connection, welcome: await Promise.race([answered, deadline]) };
+      } catch (error) {
+        connection.framed.destroy();
+        throw error;
+      }
     } finally {
-      clearTimeout(deadline);
+      clearTimeout(timer);
     }
   }
 

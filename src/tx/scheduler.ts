@@ -45,9 +45,13 @@ export class SendScheduler {
   /** Average time from handing a foot to a connection to its acknowledgement. */
   private roundTripMs: number | undefined;
 
-  /** `onAcknowledged` learns of each foot the receiver now holds: the transmitter may recycle it. */
+  /**
+   * `onAcknowledged` learns of each foot the receiver now holds (the
+   * transmitter may recycle it), with the connection that carried its latest
+   * copy and, for a direct acknowledgement, the round trip it took.
+   */
   constructor(
-    private readonly onAcknowledged: (foot: OutboundFoot) => void = () => {},
+    private readonly onAcknowledged: (foot: OutboundFoot, carrier: number | undefined, roundTripMs: number | undefined) => void = () => {},
     private readonly now: () => number = () => performance.now(),
   ) {}
 
@@ -149,13 +153,15 @@ export class SendScheduler {
     const foot = this.held.get(id);
     if (foot === undefined) return;
     this.held.delete(id);
+    const carrier = foot.connectionId;
     this.moveCarrier(foot, undefined);
     foot.acknowledged = true;
-    if (timed) {
-      const sample = this.now() - foot.lastSentMs;
+    let sample: number | undefined;
+    if (timed && foot.sends > 0) {
+      sample = this.now() - foot.lastSentMs;
       this.roundTripMs = this.roundTripMs === undefined ? sample : this.roundTripMs + ROUND_TRIP_WEIGHT * (sample - this.roundTripMs);
     }
-    this.onAcknowledged(foot);
+    this.onAcknowledged(foot, carrier, sample);
   }
 
   /** Re-queues the unacknowledged feet a lost connection carried. Returns how many. */

@@ -1,12 +1,16 @@
 /**
- * The transmitter: stdin → chunker → scheduler → connections → receiver.
+ * The transmitter: stdin → chunker → scheduler → links and connections → receiver.
  *
- *  1. `threads` connection slots each dial the targets in preference order
- *     and handshake; a slot whose connection drops re-dials with backoff.
+ *  1. The targets become links, in preference order (a name with several
+ *     addresses gives several). `threads` connection slots are spread over
+ *     them (placement.ts): one anchor per link, the rest floating to the links
+ *     that move the most. A slot whose connection drops re-dials; a link that
+ *     cannot be reached is left to its anchor, which retries with backoff.
  *  2. The read loop cuts stdin into feet, but only below the receiver's
  *     window end: while the window is full, stdin is not read.
- *  3. `pump` hands waiting feet to idle connections, one per connection per
- *     round, re-sends first. Every foot is held until acknowledged.
+ *  3. `pump` hands each waiting foot to the most preferred link that can take
+ *     it now (an idle connection, and the link under its share of the window),
+ *     re-sends first. Every foot is held until acknowledged.
  *  4. Control frames come back on the same connections: acknowledgements
  *     free feet, credit widens the window, retransmit requests re-queue.
  *  5. At end of input, end-of-stream (totals and digest) goes out; the
@@ -16,9 +20,9 @@
 import { asVmError, VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { Network } from "../net/channel.ts";
-import { formatAddress } from "../net/address.ts";
 import { BufferPool } from "../net/buffer-pool.ts";
 import { bunNetwork } from "../net/bun-network.ts";
+import { Chaos } from "../net/chaos.ts";
 import type { TransmitterOptions } from "../options.ts";
 import { footChecksum, StreamDigest } from "../protocol/digest.ts";
 import { abortFrame, readText, type ControlFrame } from "../protocol/messages.ts";
@@ -36,16 +40,19 @@ import {
 } from "../protocol/xdr.generated.ts";
 import { Chunker } from "./chunker.ts";
 import { DialFailure, TxConnection } from "./connection.ts";
+import { Link, resolveLinks, type LinkFigures } from "./links.ts";
+import { chooseLink, connectionBudget, desiredConnections, linkFootCaps, rebalanceMove, type LinkView } from "./placement.ts";
 import { SendScheduler, type OutboundFoot } from "./scheduler.ts";
-import { Chaos } from "../net/chaos.ts";
 import { stdinSource, type ByteSource } from "./stdin.ts";
 
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
 /** A connection that lasted less than this is treated like a failed dial when re-dialling. */
 const SHORT_LIVED_MS = 10;
-/** How often the watchdog looks at connections, patience and stragglers. */
+/** How often the watchdog looks at connections, patience, stragglers and link rates. */
 const TICK_MS = 250;
+/** Floating connections are re-placed at most once per this many ticks (one at a time). */
+const REBALANCE_TICKS = 4;
 /** A straggler is copied after this many foot round trips (and never sooner than HEDGE_MIN_MS). */
 const HEDGE_ROUND_TRIPS = 4;
 const HEDGE_MIN_MS = 50;
@@ -68,23 +75,44 @@ export interface TransferSummary {
   feet: bigint;
   bytes: bigint;
   seconds: number;
+  /** Per link, in preference order. */
+  links: LinkFigures[];
 }
 
 /** Reads the source and sends it; resolves once the receiver confirmed the whole stream. */
 export async function transmit(options: TransmitterOptions, io: Partial<TransmitterIo> = {}): Promise<TransferSummary> {
-  return new Transmitter(options, { network: bunNetwork, source: io.source ?? stdinSource(), ...io }).run();
+  const full: TransmitterIo = { network: bunNetwork, source: io.source ?? stdinSource(), ...io };
+  const links = await resolveLinks(options.targets, full.network.resolve?.bind(full.network));
+  return new Transmitter(options, full, links).run();
+}
+
+/** A connection slot: an anchor stays on its link; a floating one goes where placement says. */
+interface Slot {
+  anchor: Link | undefined;
+  /** The link it dials or is connected to. */
+  link: Link | undefined;
+  /** Its connection, while one is up. */
+  connectionId: number | undefined;
 }
 
 class Transmitter {
-  private readonly scheduler = new SendScheduler((foot) => this.recycle(foot));
+  private readonly scheduler = new SendScheduler((foot, carrier, roundTripMs) => this.onAcknowledged(foot, carrier, roundTripMs));
   private readonly pool: BufferPool;
   private readonly digest = new StreamDigest();
   private readonly chunker: Chunker;
   private readonly connections = new Map<number, TxConnection>();
+  /** The link each live connection runs over. */
+  private readonly linkOf = new Map<number, Link>();
+  private readonly slots: Slot[] = [];
   /** Per connection, what its slot awaits: the connection's end. */
   private readonly closeWaiters = new Map<number, () => void>();
+  /** A floating connection being moved to another link: it takes no new feet and closes once empty. */
+  private draining: number | undefined;
+  private nextConnectionId = 1;
   private readonly hello: Hello;
   private readonly started = performance.now();
+  private lastTickMs = performance.now();
+  private ticks = 0;
 
   private end: EndOfStream | undefined;
   /** Connections that carried end-of-stream. */
@@ -106,6 +134,7 @@ class Transmitter {
   constructor(
     private readonly options: TransmitterOptions,
     private readonly io: TransmitterIo,
+    private readonly links: readonly Link[],
   ) {
     this.pool = new BufferPool(options.footBytes, MAX_POOLED_FEET);
     this.chaos = new Chaos(options.chaosEvery);
@@ -119,30 +148,42 @@ class Transmitter {
       capabilities: CAP_NONE,
       connectionId: 0,
     };
+    const budget = connectionBudget(options.threads, links.length);
+    for (let i = 0; i < budget; i++) this.slots.push({ anchor: links[i], link: links[i], connectionId: undefined });
   }
 
   run(): Promise<TransferSummary> {
     const done = new Promise<TransferSummary>((resolve, reject) => (this.settle = { resolve, reject }));
     this.ticker = setInterval(() => this.tick(), TICK_MS);
     this.io.signal?.addEventListener("abort", () => this.interrupt(String(this.io.signal?.reason ?? "signal")));
-    for (let slot = 0; slot < this.options.threads; slot++) void this.runSlot(slot);
+    if (this.links.length > 1) log.info(`links in order of preference: ${this.links.map((link) => link.address).join(", ")}`);
+    for (const slot of this.slots) void this.runSlot(slot);
     this.readLoop().catch((error) => this.fail(error));
     return done;
   }
 
-  // ---- 1. connection slots ----------------------------------------------------
+  /** Per-link figures, in preference order. */
+  linkFigures(): LinkFigures[] {
+    return this.links.map((link) => link.figures());
+  }
 
-  private async runSlot(slot: number): Promise<void> {
+  // ---- 1. links and connection slots -----------------------------------------------
+
+  private async runSlot(slot: Slot): Promise<void> {
     let backoffMs = FIRST_BACKOFF_MS;
     while (!this.finished) {
+      const link = slot.anchor ?? this.placeFloating(slot);
+      slot.link = link;
       const dialledAt = performance.now();
-      const outcome = await this.connectOnce(slot);
+      const outcome = await this.connectOnce(slot, link);
       if (this.finished || outcome === "fatal") return;
       if (outcome === "was-up") {
         backoffMs = FIRST_BACKOFF_MS;
         // A connection that worked for a while and broke is re-dialled at once; one that
         // dies as soon as it is up (a receiver dropping us) backs off like a failed dial.
         if (performance.now() - dialledAt >= SHORT_LIVED_MS) continue;
+      } else if (slot.anchor === undefined && this.links.some((other) => other !== link && other.live)) {
+        continue; // a floating slot does not wait on a dead link while another one works
       }
       // Jitter keeps a room full of slots from re-dialling in lockstep.
       await Bun.sleep(backoffMs * (0.5 + Math.random()));
@@ -150,64 +191,100 @@ class Transmitter {
     }
   }
 
+  private linkViews(): LinkView[] {
+    return this.links.map((link) => ({ live: link.live, rate: link.delivered.bytesPerSecond }));
+  }
+
+  /** Slots per link, leaving out `except`. */
+  private assignedPerLink(except?: Slot): number[] {
+    const counts = this.links.map(() => 0);
+    for (const slot of this.slots) if (slot !== except && slot.link !== undefined) counts[slot.link.index]!++;
+    return counts;
+  }
+
+  /** The link a floating slot dials next (see placement.ts). */
+  private placeFloating(slot: Slot): Link {
+    slot.link = undefined;
+    const views = this.linkViews();
+    const index = chooseLink(views, desiredConnections(views, this.slots.length), this.assignedPerLink(slot));
+    return this.links[Math.max(0, index)]!;
+  }
+
   /** One connection's life: resolves when it is over. */
-  private async connectOnce(slot: number): Promise<"fatal" | "failed" | "was-up"> {
-    for (const target of this.options.targets) {
-      if (this.finished) return "fatal";
-      let opened;
-      try {
-        opened = await TxConnection.open(this.io.network, target, slot, this.hello, {
-          onFrame: (connection, frame) => this.onFrame(connection, frame),
-          onIdle: () => this.pump(),
-          onClose: (connection, error) => this.onConnectionClosed(connection, error),
-        });
-      } catch (error) {
-        const failure = error as DialFailure;
-        if (failure.fatal) {
-          this.fail(failure.error);
-          return "fatal";
-        }
-        this.noteDialFailure(failure.message);
-        continue;
-      }
-      const { connection, welcome } = opened;
-      if (this.finished) {
-        connection.close();
+  private async connectOnce(slot: Slot, link: Link): Promise<"fatal" | "failed" | "was-up"> {
+    const id = this.nextConnectionId++;
+    let opened;
+    try {
+      opened = await TxConnection.open(this.io.network, link, id, this.hello, {
+        onFrame: (connection, frame) => this.onFrame(connection, frame),
+        onIdle: () => this.pump(),
+        onClose: (connection, error) => this.onConnectionClosed(connection, error),
+      });
+    } catch (error) {
+      const failure = error as DialFailure;
+      if (failure.fatal) {
+        this.fail(failure.error);
         return "fatal";
       }
-      this.receiverNonce ??= welcome.receiverNonce;
-      if (welcome.receiverNonce !== this.receiverNonce) {
-        connection.close();
-        this.fail(new VmError("peerLost", "the receiver restarted and lost the stream it had received; start the transfer again"));
-        return "fatal";
-      }
-      const closed = new Promise<void>((resolve) => this.closeWaiters.set(connection.id, resolve));
-      this.connections.set(connection.id, connection);
-      this.everConnected = true;
-      log.debug(`connection ${slot} up to ${connection.target}`);
-      this.scheduler.acknowledge(welcome.deliveredBelow, []);
-      if (this.scheduler.credit(welcome.windowEnd)) this.wakeReader?.();
-      this.pump();
-      await closed;
-      return "was-up";
+      this.noteDialFailure(link, failure.message);
+      return "failed";
     }
-    return "failed";
+    const { connection, welcome } = opened;
+    if (this.finished) {
+      connection.close();
+      return "fatal";
+    }
+    this.receiverNonce ??= welcome.receiverNonce;
+    if (welcome.receiverNonce !== this.receiverNonce) {
+      connection.close();
+      this.fail(new VmError("peerLost", "the receiver restarted and lost the stream it had received; start the transfer again"));
+      return "fatal";
+    }
+    const closed = new Promise<void>((resolve) => this.closeWaiters.set(connection.id, resolve));
+    this.connections.set(connection.id, connection);
+    this.linkOf.set(connection.id, link);
+    link.connections.add(connection.id);
+    if (link.markWorking() && this.links.length > 1) log.info(`link ${link.index + 1} (${link.address}) is back`);
+    this.everConnected = true;
+    log.debug(`connection ${connection.id} up on link ${link.index + 1} (${link.address})`);
+    this.scheduler.acknowledge(welcome.deliveredBelow, []);
+    if (this.scheduler.credit(welcome.windowEnd)) this.wakeReader?.();
+    this.pump();
+    slot.connectionId = connection.id;
+    await closed;
+    slot.connectionId = undefined;
+    return "was-up";
   }
 
   private onConnectionClosed(connection: TxConnection, error?: Error): void {
-    this.connections.delete(connection.id);
-    this.closeWaiters.get(connection.id)?.();
-    this.closeWaiters.delete(connection.id);
+    const link = this.forget(connection);
     if (this.finished) return;
     const requeued = this.scheduler.connectionLost(connection.id);
-    this.endSentOn.delete(connection.id);
-    log.warn(`connection ${connection.id} to ${connection.target} lost${error ? `: ${error.message}` : ""}; ${requeued} feet re-queued`);
+    const where = link === undefined ? connection.target : `link ${link.index + 1} (${connection.target})`;
+    log.warn(`connection ${connection.id} on ${where} lost${error ? `: ${error.message}` : ""}; ${requeued} feet re-queued`);
     if (this.connections.size === 0) this.downSince = performance.now();
     this.pump();
   }
 
-  private noteDialFailure(message: string): void {
+  /** Drops a closed connection from every table and releases its slot; returns its link. */
+  private forget(connection: TxConnection): Link | undefined {
+    const link = this.linkOf.get(connection.id);
+    link?.connections.delete(connection.id);
+    this.linkOf.delete(connection.id);
+    this.connections.delete(connection.id);
+    this.endSentOn.delete(connection.id);
+    if (this.draining === connection.id) this.draining = undefined;
+    this.closeWaiters.get(connection.id)?.();
+    this.closeWaiters.delete(connection.id);
+    return link;
+  }
+
+  private noteDialFailure(link: Link, message: string): void {
     this.lastDialError = message;
+    // A refusal while the link carries other connections does not make it dead.
+    if (link.connections.size === 0 && link.markFailed(message) && this.links.length > 1) {
+      log.warn(`link ${link.index + 1} (${link.address}) down: ${message}; retrying it in the background`);
+    }
     if (!this.warnedUnreachable && this.connections.size === 0) {
       this.warnedUnreachable = true;
       const patience = this.options.patienceS === 0 ? "forever" : `for up to ${this.options.patienceS}s`;
@@ -219,12 +296,43 @@ class Transmitter {
     if (this.finished || this.connections.size > 0 || this.options.patienceS === 0) return;
     const downS = (performance.now() - this.downSince) / 1000;
     if (downS < this.options.patienceS) return;
-    const targets = this.options.targets.map((t) => formatAddress(t.host, t.port)).join(", ");
+    const targets = this.links.map((link) => link.address).join(", ");
     this.fail(
       this.everConnected
         ? new VmError("peerLost", `lost every connection to the receiver (${targets}) for ${this.options.patienceS}s: ${this.lastDialError || "no answer"}`)
         : new VmError("unreachable", `receiver ${targets} not reachable within ${this.options.patienceS}s: ${this.lastDialError || "no answer"}`),
     );
+  }
+
+  /**
+   * Moves one floating connection when the links' rates say it belongs
+   * elsewhere: it stops taking feet, and once its feet are acknowledged it
+   * closes and its slot dials the link that needs it.
+   */
+  private rebalance(): void {
+    if (this.links.length < 2) return;
+    if (this.draining !== undefined) return this.closeIfDrained(this.draining);
+    const views = this.linkViews();
+    const move = rebalanceMove(views, desiredConnections(views, this.slots.length), this.assignedPerLink());
+    if (move === undefined) return;
+    const from = this.links[move.from];
+    const slot = this.slots.find((candidate) => candidate.anchor === undefined && candidate.link === from && candidate.connectionId !== undefined);
+    if (slot?.connectionId === undefined) return;
+    this.draining = slot.connectionId;
+    log.debug(`moving connection ${slot.connectionId} from link ${move.from + 1} to link ${move.to + 1}`);
+    this.closeIfDrained(slot.connectionId);
+  }
+
+  private closeIfDrained(id: number): void {
+    const connection = this.connections.get(id);
+    if (connection === undefined) {
+      this.draining = undefined;
+      return;
+    }
+    if (this.scheduler.carriedBy(id) > 0 || !connection.isIdle) return;
+    connection.close();
+    this.forget(connection);
+    this.scheduler.connectionLost(id);
   }
 
   // ---- 2. reading ---------------------------------------------------------------
@@ -265,17 +373,14 @@ class Transmitter {
     try {
       do {
         this.pumpAgain = false;
-        let progress = true;
-        while (progress) {
-          progress = false;
-          const share = this.shareOfWindow();
-          for (const connection of this.connections.values()) {
-            if (!connection.isIdle || this.scheduler.carriedBy(connection.id) >= share) continue;
-            const foot = this.scheduler.next(connection.id);
-            if (foot === undefined) break;
-            this.sendFoot(connection, foot);
-            progress = true;
-          }
+        const window = Number(this.scheduler.windowEnd - this.scheduler.deliveredBelow);
+        const caps = linkFootCaps(this.linkViews(), window);
+        for (;;) {
+          const connection = this.connectionForNextFoot(caps);
+          if (connection === undefined) break;
+          const foot = this.scheduler.next(connection.id);
+          if (foot === undefined) break;
+          this.sendFoot(connection, foot);
         }
         this.hedgeStraggler();
         this.sendEndIfDue();
@@ -286,18 +391,40 @@ class Transmitter {
   }
 
   /**
-   * Unacknowledged feet one connection may carry: its share of the window
-   * (at least 2, so a connection always has the next foot ready). A kernel
-   * buffer can swallow many feet; without the cap one connection would carry
-   * most of the window, and a reset would send it all again.
+   * The connection the next foot goes to: on the most preferred link that is
+   * under its share of the window (`caps`) and has an idle connection with
+   * room; on that link, the connection carrying the fewest feet.
+   *
+   * A connection carries at most its share of its link's feet (2..4): a kernel
+   * buffer can swallow many feet, and without the limit one connection would
+   * carry most of the window and a reset would send it all again.
    */
-  private shareOfWindow(): number {
-    const window = Number(this.scheduler.windowEnd - this.scheduler.deliveredBelow);
-    return Math.min(MAX_FEET_PER_CONNECTION, Math.max(MIN_FEET_PER_CONNECTION, Math.ceil(window / Math.max(1, this.connections.size))));
+  private connectionForNextFoot(caps: readonly number[]): TxConnection | undefined {
+    for (const link of this.links) {
+      if (link.connections.size === 0) continue;
+      const cap = caps[link.index] ?? 0;
+      const perConnection = Math.min(MAX_FEET_PER_CONNECTION, Math.max(MIN_FEET_PER_CONNECTION, Math.ceil(cap / link.connections.size)));
+      let carriedOnLink = 0;
+      let best: TxConnection | undefined;
+      let bestCarried = Infinity;
+      for (const id of link.connections) {
+        const carried = this.scheduler.carriedBy(id);
+        carriedOnLink += carried;
+        const connection = this.connections.get(id);
+        if (connection === undefined || id === this.draining || !connection.isIdle || carried >= perConnection) continue;
+        if (carried < bestCarried) {
+          best = connection;
+          bestCarried = carried;
+        }
+      }
+      if (best !== undefined && carriedOnLink < cap) return best;
+    }
+    return undefined;
   }
 
   private sendFoot(connection: TxConnection, foot: OutboundFoot): void {
     connection.sendFoot(foot, foot.sends > 1 ? FOOT_FLAG_RETRANSMIT : 0, () => this.recycle(foot));
+    this.linkOf.get(connection.id)?.noteSent(foot.payload.length);
     const fault = this.chaos.tick();
     if (fault !== undefined) {
       log.warn(`chaos: ${fault} on connection ${connection.id}`);
@@ -307,34 +434,59 @@ class Transmitter {
 
   /**
    * The receiver's output waits on one foot while a connection sits idle:
-   * after a few round trips, send another copy there. The first copy to
-   * arrive wins; the receiver drops the other.
+   * after a few round trips of the foot's link, send another copy, on another
+   * link if one is idle. The first copy to arrive wins; the receiver drops the other.
    */
   private hedgeStraggler(): void {
-    const roundTripMs = this.scheduler.footRoundTripMs;
+    const carrierLink = this.oldestCarrierLink();
+    const roundTripMs = carrierLink?.footRoundTripMs ?? this.scheduler.footRoundTripMs;
     if (roundTripMs === undefined) return;
     const delayMs = Math.min(Math.max(HEDGE_ROUND_TRIPS * roundTripMs, HEDGE_MIN_MS), this.options.timeoutS * 1000);
     const foot = this.scheduler.straggler(delayMs);
     if (foot === undefined || foot.hedges >= MAX_HEDGES_PER_FOOT) return;
-    for (const connection of this.connections.values()) {
-      if (!connection.isIdle || connection.id === foot.connectionId) continue;
-      log.debug(`foot ${foot.id} straggles on connection ${foot.connectionId}; another copy on ${connection.id}`);
-      this.scheduler.hedge(foot, connection.id);
-      this.sendFoot(connection, foot);
-      return;
-    }
+    const idle = [...this.connections.values()].filter((connection) => connection.isIdle && connection.id !== foot.connectionId);
+    const connection = idle.find((candidate) => this.linkOf.get(candidate.id) !== carrierLink) ?? idle[0];
+    if (connection === undefined) return;
+    log.debug(`foot ${foot.id} straggles on connection ${foot.connectionId}; another copy on ${connection.id}`);
+    this.scheduler.hedge(foot, connection.id);
+    this.sendFoot(connection, foot);
   }
 
-  /** Every TICK_MS: heartbeats and stalls, stragglers, patience. */
+  /** The link carrying the foot the receiver's output waits on. */
+  private oldestCarrierLink(): Link | undefined {
+    const foot = this.scheduler.straggler(0);
+    return foot?.connectionId === undefined ? undefined : this.linkOf.get(foot.connectionId);
+  }
+
+  /** Every TICK_MS: heartbeats and stalls, link rates and placement, stragglers, patience. */
   private tick(): void {
     if (this.finished) return;
     const timeoutMs = this.options.timeoutS * 1000;
     for (const connection of [...this.connections.values()]) {
       const stall = connection.watch(timeoutMs);
-      if (stall !== undefined) connection.kill(new Error(`declared dead: ${stall}`));
+      if (stall === undefined) continue;
+      const link = this.linkOf.get(connection.id);
+      // A silent connection is a sign its path died: floating connections avoid the link until it works again.
+      if (link !== undefined && this.links.length > 1 && link.markFailed(`a connection went silent (${stall})`)) {
+        log.warn(`link ${link.index + 1} (${link.address}) looks dead: ${stall}; moving its feet to other links`);
+      }
+      connection.kill(new Error(`declared dead: ${stall}`));
     }
+    const now = performance.now();
+    for (const link of this.links) link.delivered.tick(now - this.lastTickMs);
+    this.lastTickMs = now;
+    if (++this.ticks % REBALANCE_TICKS === 0) this.rebalance();
     this.pump();
     this.checkPatience();
+  }
+
+  private onAcknowledged(foot: OutboundFoot, carrier: number | undefined, roundTripMs: number | undefined): void {
+    const link = carrier === undefined ? undefined : this.linkOf.get(carrier);
+    if (link?.noteDelivered(foot.payload.length, roundTripMs) && this.links.length > 1) {
+      log.info(`link ${link.index + 1} (${link.address}) is back`);
+    }
+    this.recycle(foot);
+    if (this.draining !== undefined && carrier === this.draining) this.closeIfDrained(carrier);
   }
 
   /** A foot's memory goes back to the pool once the receiver has it and no queue still refers to it. */
@@ -397,7 +549,12 @@ class Transmitter {
     const seconds = (performance.now() - this.started) / 1000;
     const rate = Number(end.totalBytes) / (1024 * 1024) / Math.max(seconds, 1e-6);
     log.info(`confirmed by the receiver: ${end.totalBytes} bytes in ${end.totalFeet} feet, ${seconds.toFixed(2)} s, ${rate.toFixed(0)} MiB/s`);
-    this.settle.resolve({ feet: end.totalFeet, bytes: end.totalBytes, seconds });
+    const links = this.linkFigures();
+    if (links.length > 1) {
+      const total = links.reduce((sum, link) => sum + link.bytesSent, 0) || 1;
+      log.info(`per link: ${links.map((link) => `${link.link} ${link.address} ${((100 * link.bytesSent) / total).toFixed(0)}%`).join(", ")}`);
+    }
+    this.settle.resolve({ feet: end.totalFeet, bytes: end.totalBytes, seconds, links });
   }
 
   private fail(error: unknown, fromReceiver = false): void {

@@ -1,0 +1,146 @@
+/**
+ * Links: the receiver's addresses, in the user's order of preference. Each
+ * `tx HOST PORT` clause gives one link per address HOST resolves to (in
+ * resolver order); an address named twice is one link, at its first place.
+ * A Link holds its connections, its health and its figures.
+ */
+import { formatAddress } from "../net/address.ts";
+import type { TxTarget } from "../options.ts";
+import { RateMeter } from "./rate-meter.ts";
+
+/** What status output and summaries show for a link. */
+export type LinkState = "connecting" | "up" | "down";
+
+/** One link's figures, for status output and the final summary. */
+export interface LinkFigures {
+  /** 1 is the most preferred. */
+  link: number;
+  address: string;
+  state: LinkState;
+  connections: number;
+  /** Foot bytes handed to its connections, re-sends included. */
+  bytesSent: number;
+  feetSent: number;
+  /** Foot bytes the receiver acknowledged from this link. */
+  bytesDelivered: number;
+  feetDelivered: number;
+  /** Delivery rate over the last two seconds. */
+  bytesPerSecond: number;
+}
+
+/** Weight of a new sample in a link's foot round-trip average. */
+const ROUND_TRIP_WEIGHT = 0.125;
+
+export class Link {
+  readonly address: string;
+  /** Connections up on this link, by connection id. */
+  readonly connections = new Set<number>();
+  /** "bad" after a failed dial or a connection declared dead; "good" once it works again. */
+  private health: "unknown" | "good" | "bad" = "unknown";
+  readonly delivered = new RateMeter();
+  private sentBytes = 0;
+  private sentFeet = 0;
+  private deliveredFeet = 0;
+  private roundTrip: number | undefined;
+  /** Why the link last failed, for messages. */
+  lastFailure = "";
+
+  constructor(
+    /** 0 is the most preferred. */
+    readonly index: number,
+    readonly host: string,
+    readonly port: number,
+  ) {
+    this.address = formatAddress(host, port);
+  }
+
+  get state(): LinkState {
+    if (this.connections.size > 0) return "up";
+    return this.health === "bad" ? "down" : "connecting";
+  }
+
+  /** Not known to be dead: floating connections may go here. */
+  get live(): boolean {
+    return this.health !== "bad";
+  }
+
+  /** A dial failed or a connection was declared dead; returns true if the link was not already down. */
+  markFailed(reason: string): boolean {
+    this.lastFailure = reason;
+    const wasBad = this.health === "bad";
+    this.health = "bad";
+    return !wasBad;
+  }
+
+  /** A connection came up or a foot got through; returns true if the link had been down. */
+  markWorking(): boolean {
+    const wasBad = this.health === "bad";
+    this.health = "good";
+    return wasBad;
+  }
+
+  noteSent(bytes: number): void {
+    this.sentBytes += bytes;
+    this.sentFeet++;
+  }
+
+  /** The receiver acknowledged a foot this link carried, `roundTripMs` after it went out. */
+  noteDelivered(bytes: number, roundTripMs: number | undefined): boolean {
+    this.delivered.add(bytes);
+    this.deliveredFeet++;
+    if (roundTripMs !== undefined) {
+      this.roundTrip = this.roundTrip === undefined ? roundTripMs : this.roundTrip + ROUND_TRIP_WEIGHT * (roundTripMs - this.roundTrip);
+    }
+    return this.markWorking();
+  }
+
+  /** Smoothed time from sending a foot on this link to its acknowledgement. */
+  get footRoundTripMs(): number | undefined {
+    return this.roundTrip;
+  }
+
+  figures(): LinkFigures {
+    return {
+      link: this.index + 1,
+      address: this.address,
+      state: this.state,
+      connections: this.connections.size,
+      bytesSent: this.sentBytes,
+      feetSent: this.sentFeet,
+      bytesDelivered: this.delivered.totalBytes,
+      feetDelivered: this.deliveredFeet,
+      bytesPerSecond: Math.round(this.delivered.bytesPerSecond),
+    };
+  }
+}
+
+/** Addresses a host name stands for, in resolver order; a literal address is itself. */
+export type Resolver = (host: string) => Promise<string[]>;
+
+/**
+ * The links for the user's targets, in preference order. A name that does not
+ * resolve stays one link under its name: dialling it reports why, and it is
+ * retried like any dead link (the name may resolve later).
+ */
+export async function resolveLinks(targets: readonly TxTarget[], resolve?: Resolver): Promise<Link[]> {
+  const links: Link[] = [];
+  const seen = new Set<string>();
+  for (const target of targets) {
+    let hosts = [target.host];
+    if (resolve !== undefined) {
+      try {
+        const addresses = await resolve(target.host);
+        if (addresses.length > 0) hosts = addresses;
+      } catch {
+        // Keep the name: the dial says why it fails.
+      }
+    }
+    for (const host of hosts) {
+      const key = formatAddress(host, target.port);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      links.push(new Link(links.length, host, target.port));
+    }
+  }
+  return links;
+}

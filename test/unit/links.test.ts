@@ -1,0 +1,62 @@
+import { describe, expect, test } from "bun:test";
+import { resolveLinks } from "../../src/tx/links.ts";
+import { RateMeter } from "../../src/tx/rate-meter.ts";
+
+describe("links from tx clauses", () => {
+  test("a name with several addresses gives several links, in resolver order; duplicates keep their first place", async () => {
+    const resolve = async (host: string) =>
+      ({ multi: ["192.0.2.1", "2001:db8::1"], one: ["192.0.2.1"], lit: ["198.51.100.7"] })[host] ?? [host];
+    const links = await resolveLinks(
+      [
+        { host: "multi", port: 8834 },
+        { host: "one", port: 8834 },
+        { host: "lit", port: 8834 },
+        { host: "multi", port: 9000 },
+      ],
+      resolve,
+    );
+    expect(links.map((link) => [link.index, link.address])).toEqual([
+      [0, "192.0.2.1:8834"],
+      [1, "[2001:db8::1]:8834"],
+      [2, "198.51.100.7:8834"],
+      [3, "192.0.2.1:9000"],
+      [4, "[2001:db8::1]:9000"],
+    ]);
+  });
+
+  test("a name that does not resolve stays a link under its name (retried like a dead link)", async () => {
+    const links = await resolveLinks([{ host: "nowhere.invalid", port: 1 }], async () => {
+      throw new Error("ENOTFOUND");
+    });
+    expect(links.map((link) => link.address)).toEqual(["nowhere.invalid:1"]);
+  });
+
+  test("link state and figures", async () => {
+    const [link] = await resolveLinks([{ host: "::1", port: 5 }]);
+    expect(link!.state).toBe("connecting");
+    expect(link!.markFailed("refused")).toBe(true);
+    expect(link!.markFailed("refused")).toBe(false);
+    expect(link!.state).toBe("down");
+    expect(link!.live).toBe(false);
+    link!.noteSent(100);
+    expect(link!.noteDelivered(100, 8)).toBe(true); // back
+    link!.connections.add(7);
+    expect(link!.figures()).toMatchObject({ link: 1, address: "[::1]:5", state: "up", connections: 1, bytesSent: 100, feetSent: 1, bytesDelivered: 100, feetDelivered: 1 });
+    expect(link!.footRoundTripMs).toBe(8);
+  });
+});
+
+describe("rate meter", () => {
+  test("bytes per second over the last ticks", () => {
+    const meter = new RateMeter(4);
+    expect(meter.bytesPerSecond).toBe(0);
+    meter.add(1000);
+    meter.tick(250);
+    expect(meter.bytesPerSecond).toBe(4000);
+    for (let i = 0; i < 3; i++) meter.tick(250);
+    expect(meter.bytesPerSecond).toBe(1000);
+    meter.tick(250); // the 1000 bytes slide out
+    expect(meter.bytesPerSecond).toBe(0);
+    expect(meter.totalBytes).toBe(1000);
+  });
+});
