@@ -44,8 +44,13 @@ export const STACK_LINE = /^\s+at /m;
 
 const running = new Set<Bun.Subprocess>();
 
-function spawnCli(args: readonly string[], options: { stdin: "ignore" | "pipe" | Bun.BunFile | null; stdout: "pipe" }): Bun.Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
-  const proc = Bun.spawn([process.execPath, MAIN, ...args], {
+function spawnCli(
+  args: readonly string[],
+  options: { stdin: "ignore" | "pipe" | Bun.BunFile | null; stdout: "pipe"; netns?: string },
+): Bun.Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
+  // `ip netns exec` execs the command inside the namespace: the pid is still the CLI's.
+  const prefix = options.netns === undefined ? [] : ["ip", "netns", "exec", options.netns];
+  const proc = Bun.spawn([...prefix, process.execPath, MAIN, ...args], {
     cwd: ROOT,
     stdin: options.stdin ?? "ignore",
     stdout: options.stdout,
@@ -122,6 +127,8 @@ export interface ReceiverOptions {
   consumeBytes?: number;
   /** How long to wait for the listening line (default 10 s). */
   listenTimeoutMs?: number;
+  /** Run inside this network namespace (test/support/netns-rig.ts). */
+  netns?: string;
 }
 
 async function drainStdout(
@@ -153,7 +160,7 @@ async function drainStdout(
  * it printed its port. Rejects, with its stderr, if it exits first.
  */
 export async function startReceiver(args: readonly string[], options: ReceiverOptions = {}): Promise<Receiver> {
-  const proc = spawnCli(args, { stdin: "ignore", stdout: "pipe" });
+  const proc = spawnCli(args, { stdin: "ignore", stdout: "pipe", netns: options.netns });
   let stderrText = "";
   let announce!: (port: number) => void;
   const announced = new Promise<number>((resolve) => (announce = resolve));
@@ -200,10 +207,10 @@ export interface Transmitter {
 }
 
 /** Spawns `viamillipede ...args` with the given stdin and returns at once; `done()` waits for its exit. */
-export function startTransmitter(args: readonly string[], input: TransmitterInput): Transmitter {
+export function startTransmitter(args: readonly string[], input: TransmitterInput, options: { netns?: string } = {}): Transmitter {
   const started = performance.now();
   const stdin = "file" in input ? Bun.file(input.file) : "feed" in input ? "pipe" : "ignore";
-  const proc = spawnCli(args, { stdin, stdout: "pipe" });
+  const proc = spawnCli(args, { stdin, stdout: "pipe", netns: options.netns });
   const feeding =
     "feed" in input
       ? (async () => {
