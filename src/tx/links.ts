@@ -94,6 +94,10 @@ export class Link {
     return this.markWorking();
   }
 
+  get feetDelivered(): number {
+    return this.deliveredFeet;
+  }
+
   /** Smoothed time from sending a foot on this link to its acknowledgement. */
   get footRoundTripMs(): number | undefined {
     return this.roundTrip;

@@ -24,6 +24,8 @@ export interface LinkView {
   live: boolean;
   /** Bytes per second the link delivered lately; 0 when unknown or unused. */
   rate: number;
+  /** Feet the link has delivered so far. */
+  feetDelivered: number;
 }
 
 /** Unacknowledged feet a live link may always carry. */
@@ -110,9 +112,18 @@ export function rebalanceMove(
  * Unacknowledged feet each link may carry out of a window of `windowFeet`:
  * in proportion to its rate, at least MIN_LINK_FEET. With no rate known yet
  * nothing limits a link beyond its connections.
+ *
+ * With several links, a link also starts small and earns its share: it may
+ * carry MIN_LINK_FEET plus one per foot it has delivered (doubling per round
+ * trip, as TCP's slow start). Otherwise the first, preferred link would take
+ * the first feet of the window before anyone knows how slow it is, and the
+ * receiver's output would wait on it while the faster links sat idle.
  */
 export function linkFootCaps(links: readonly LinkView[], windowFeet: number): number[] {
   const totalRate = links.reduce((sum, link) => sum + (link.live ? link.rate : 0), 0);
-  if (totalRate <= 0) return links.map(() => windowFeet);
-  return links.map((link) => Math.max(MIN_LINK_FEET, Math.ceil((windowFeet * (link.live ? link.rate : 0)) / totalRate)));
+  const byRate = links.map((link) =>
+    totalRate <= 0 ? windowFeet : Math.max(MIN_LINK_FEET, Math.ceil((windowFeet * (link.live ? link.rate : 0)) / totalRate)),
+  );
+  if (links.length < 2) return byRate;
+  return byRate.map((cap, i) => Math.min(cap, MIN_LINK_FEET + (links[i]?.feetDelivered ?? 0)));
 }

@@ -192,7 +192,7 @@ class Transmitter {
   }
 
   private linkViews(): LinkView[] {
-    return this.links.map((link) => ({ live: link.live, rate: link.delivered.bytesPerSecond }));
+    return this.links.map((link) => ({ live: link.live, rate: link.delivered.bytesPerSecond, feetDelivered: link.feetDelivered }));
   }
 
   /** Slots per link, leaving out `except`. */

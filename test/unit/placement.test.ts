@@ -9,8 +9,8 @@ import {
   type LinkView,
 } from "../../src/tx/placement.ts";
 
-const live = (rate = 0): LinkView => ({ live: true, rate });
-const dead = (rate = 0): LinkView => ({ live: false, rate });
+const live = (rate = 0, feetDelivered = 1000): LinkView => ({ live: true, rate, feetDelivered });
+const dead = (rate = 0): LinkView => ({ live: false, rate, feetDelivered: 1000 });
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
 describe("connection placement", () => {
@@ -66,5 +66,12 @@ describe("link shares of the window", () => {
     expect(linkFootCaps([live(10), live(20), live(30)], 32)).toEqual([6, 11, 16]);
     expect(linkFootCaps([live(100), live(0)], 32)).toEqual([32, MIN_LINK_FEET]);
     expect(linkFootCaps([dead(50), live(50)], 32)).toEqual([MIN_LINK_FEET, 32]);
+  });
+
+  test("with several links, a link starts small and earns its share foot by foot", () => {
+    expect(linkFootCaps([live(0, 0), live(0, 0)], 32)).toEqual([MIN_LINK_FEET, MIN_LINK_FEET]);
+    expect(linkFootCaps([live(10, 3), live(30, 40)], 32)).toEqual([MIN_LINK_FEET + 3, 24]);
+    // One link alone is not held back.
+    expect(linkFootCaps([live(0, 0)], 32)).toEqual([32]);
   });
 });
