@@ -30,6 +30,14 @@ export interface LinkView {
 
 /** Unacknowledged feet a live link may always carry. */
 export const MIN_LINK_FEET = 2;
+/**
+ * The part of the window the links share out by rate; the rest is slack. A
+ * foot on a link waits behind that link's other feet; if the shares added up
+ * to the whole window, the receiver's output would wait on the slowest link's
+ * queue exactly as long as the fast links take to fill the window, and any
+ * jitter would idle them. Half leaves room and still keeps every link busy.
+ */
+export const RATE_SHARED_WINDOW = 0.5;
 
 /** At least one connection per link, whatever `threads` says. */
 export function connectionBudget(threads: number, linkCount: number): number {
@@ -110,7 +118,8 @@ export function rebalanceMove(
 
 /**
  * Unacknowledged feet each link may carry out of a window of `windowFeet`:
- * in proportion to its rate, at least MIN_LINK_FEET. With no rate known yet
+ * in proportion to its rate (out of RATE_SHARED_WINDOW of the window), at
+ * least MIN_LINK_FEET. With no rate known yet
  * nothing limits a link beyond its connections.
  *
  * With several links, a link also starts small and earns its share: it may
@@ -120,10 +129,10 @@ export function rebalanceMove(
  * receiver's output would wait on it while the faster links sat idle.
  */
 export function linkFootCaps(links: readonly LinkView[], windowFeet: number): number[] {
+  if (links.length < 2) return links.map(() => windowFeet);
   const totalRate = links.reduce((sum, link) => sum + (link.live ? link.rate : 0), 0);
   const byRate = links.map((link) =>
-    totalRate <= 0 ? windowFeet : Math.max(MIN_LINK_FEET, Math.ceil((windowFeet * (link.live ? link.rate : 0)) / totalRate)),
+    totalRate <= 0 ? windowFeet : Math.max(MIN_LINK_FEET, Math.ceil((RATE_SHARED_WINDOW * windowFeet * (link.live ? link.rate : 0)) / totalRate)),
   );
-  if (links.length < 2) return byRate;
   return byRate.map((cap, i) => Math.min(cap, MIN_LINK_FEET + (links[i]?.feetDelivered ?? 0)));
 }

@@ -194,3 +194,27 @@ test.skipIf(!hasIpv6)(
   },
   SMALL_DEADLINE_MS,
 );
+
+test.skipIf(!hasIpv6)(
+  "two links, IPv6 and IPv4 loopback (tx ::1 PORT tx 127.0.0.1 PORT): identical, both links named in the summary",
+  async () => {
+    const input = await makeInput(temp.path, 24 * FOOT_BYTES + 99, "two-links");
+    const outcome = await transfer(
+      ["rx", "0"],
+      (port) => ["tx", "::1", `${port}`, "tx", "127.0.0.1", `${port}`, "threads", "4", "verbose", "1"],
+      { file: input.path },
+      SMALL_DEADLINE_MS - 2_000,
+    );
+    const { rx, tx } = outcome;
+    expect({ rx: rx.exitCode, tx: tx.exitCode, bytes: rx.stdoutBytes, sha256: rx.stdoutSha256 }).toEqual({
+      rx: 0,
+      tx: 0,
+      bytes: input.bytes,
+      sha256: input.sha256,
+    });
+    expect(errorLines(tx.stderr)).toEqual([]);
+    expect(tx.stderr).toContain("links in order of preference: [::1]:");
+    expect(tx.stderr).toMatch(/per link: 1 \[::1\]:\d+ \d+%, 2 127\.0\.0\.1:\d+ \d+%/);
+  },
+  SMALL_DEADLINE_MS,
+);
