@@ -24,6 +24,8 @@ export const EXIT_CODES = {
   peerLost: 10,
   /** The receiver is serving another session. */
   busy: 11,
+  /** The peer does not hold the same key, one side has none, or they disagree on encrypt. */
+  key: 12,
   /** Interrupted by a signal (SIGINT/SIGTERM). */
   interrupted: 130,
   /** A bug: anything not covered above. */

@@ -47,7 +47,20 @@ export interface CommonOptions {
   timeoutS: number;
   /** Every this many feet, inject a fault (close, reset, stall) on a connection; 0 = never. */
   chaosEvery: number;
+  /** `key FILE` (or VIAMILLIPEDE_KEY_FILE / VIAMILLIPEDE_KEY): the CLI loads it into `key`. */
+  keyFile?: string;
+  /** The pre-shared key: every connection proves it in both directions before data flows. */
+  key?: Uint8Array;
+  /** Seal every foot with AES-256-GCM (needs `key`); rx: refuse transmitters that do not. */
+  encrypt?: boolean;
 }
+
+/** `compress zstd|gzip[:LEVEL]`: how tx compresses each foot (a foot that does not shrink goes raw). */
+export interface Compression {
+  kind: "zstd" | "gzip";
+  level: number;
+}
+export const COMPRESSION_LEVELS = { zstd: { min: 1, max: 22, default: 3 }, gzip: { min: 1, max: 9, default: 6 } } as const;
 
 export interface TransmitterOptions extends CommonOptions {
   targets: TxTarget[];
@@ -56,6 +69,8 @@ export interface TransmitterOptions extends CommonOptions {
   footBytes: number;
   /** Send what the input has without waiting for full feet (interactive traffic). */
   charmode?: boolean;
+  /** Compress each foot off the main thread before it is (perhaps) sealed. */
+  compress?: Compression;
   /**
    * The rest shape the input before the chunker (src/tx/input.ts builds it);
    * the transmitter itself never reads them.

@@ -105,6 +105,14 @@ Keywords (any order; numbers in decimal or 0x-hex):
                      5-9 debug, 10+ trace; the log goes to stderr
   checkphrase WORD   1..${MAX_CHECKPHRASE_BYTES} bytes both ends must share (default none)
   checksums          accepted for compatibility; checksums are always on
+  key FILE           a pre-shared key (the file's bytes, 16..4096; make one with
+                     head -c 32 /dev/urandom): every connection proves it both
+                     ways (or VIAMILLIPEDE_KEY_FILE=FILE, VIAMILLIPEDE_KEY=TEXT)
+  encrypt            seal every foot with AES-256-GCM (needs a key); rx:
+                     refuse transmitters that do not encrypt
+  compress ALG[:N]   tx: compress each foot with zstd (level 1..22, default 3)
+                     or gzip (1..9, default 6); a foot that does not shrink
+                     goes raw
   bind ADDRESS       rx: listen on ADDRESS only (default every address)
   patience SECONDS   give up after SECONDS with no connection up (tx keeps
                      dialling, rx keeps its place); 0 = forever (default ${DEFAULT_PATIENCE_S})
@@ -133,6 +141,7 @@ Full duplex and tunnels (rx and tx in one process):
 Flags (the same options; --name VALUE or --name=VALUE):
   --rx PORT, --port PORT   --threads N   --verbose N   --checkphrase WORD
   --tx HOST:PORT (repeatable; IPv6 in brackets: --tx [::1]:8834)
+  --key FILE   --encrypt   --compress ALG[:N]
   --checksums   --bind ADDRESS   --patience SECONDS   --timeout SECONDS
   --chaos N   --prbs SEED   --leglimit N   --delayus N   --ratelimit RATE
   --charmode   --terminate PORT   --initiate HOST:PORT

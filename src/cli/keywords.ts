@@ -34,6 +34,8 @@ import {
   MAX_THREADS,
   MAX_VERBOSE,
   MIN_THREADS,
+  COMPRESSION_LEVELS,
+  type Compression,
   type Invocation,
   type TransmitterOptions,
   type TunnelOptions,
@@ -60,6 +62,9 @@ export const KEYWORDS = [
   "verbose",
   "checkphrase",
   "checksums",
+  "key",
+  "encrypt",
+  "compress",
   "bind",
   "patience",
   "timeout",
@@ -85,6 +90,9 @@ export const FLAG_ARGS = {
   verbose: { type: "string", valueHint: "N", description: `log detail, 0..${MAX_VERBOSE}` },
   checkphrase: { type: "string", valueHint: "WORD", description: "a word both ends must share" },
   checksums: { type: "boolean", description: "accepted for compatibility; always on" },
+  key: { type: "string", valueHint: "FILE", description: "a pre-shared key both ends must hold (or VIAMILLIPEDE_KEY_FILE)" },
+  encrypt: { type: "boolean", description: "seal every foot with AES-256-GCM (needs a key)" },
+  compress: { type: "string", valueHint: "zstd|gzip[:LEVEL]", description: "tx: compress each foot (raw when it does not shrink)" },
   bind: { type: "string", valueHint: "ADDRESS", description: "rx: listen on this address only" },
   patience: { type: "string", valueHint: "SECONDS", description: "give up after this long with no connection up; 0 = never" },
   timeout: { type: "string", valueHint: "SECONDS", description: "a connection silent this long is dead" },
@@ -155,6 +163,16 @@ export function parseRate(text: string): number {
     throw usage(`ratelimit ${text} is out of range; use 1..${MAX_RATE_BYTES_PER_S} bytes per second (1T)`);
   }
   return rate;
+}
+
+/** `zstd`, `gzip:9`: the algorithm and, optionally, its level. */
+export function parseCompression(text: string): Compression {
+  const match = /^(zstd|gzip)(?::(.*))?$/.exec(text);
+  if (match === null) throw usage(`compress '${text}' is not known; use zstd or gzip, optionally with a level: 'compress zstd:3'`);
+  const kind = match[1] as Compression["kind"];
+  const levels = COMPRESSION_LEVELS[kind];
+  const level = match[2] === undefined ? levels.default : parseNumber(match[2], `${kind} level`, levels.min, levels.max);
+  return { kind, level };
 }
 
 /** `--tx HOST:PORT` (or `--initiate`), with IPv6 literals in brackets: `[::1]:8834`. */
@@ -237,6 +255,9 @@ interface Clauses {
   verbose: number | undefined;
   checkphrase: string | undefined;
   checksums: boolean;
+  keyFile: string | undefined;
+  encrypt: boolean;
+  compress: Compression | undefined;
   bind: string | undefined;
   patienceS: number | undefined;
   timeoutS: number | undefined;
@@ -260,6 +281,9 @@ function readClauses(tokens: readonly Token[]): Clauses {
     verbose: undefined,
     checkphrase: undefined,
     checksums: false,
+    keyFile: undefined,
+    encrypt: false,
+    compress: undefined,
     bind: undefined,
     patienceS: undefined,
     timeoutS: undefined,
@@ -344,6 +368,18 @@ function readClauses(tokens: readonly Token[]): Clauses {
       case "checksums":
         seen.checksums = true;
         break;
+      case "key": {
+        const file = required("key", "FILE");
+        if (file === "") throw usage("key needs a FILE: 'key /etc/viamillipede.key'");
+        seen.keyFile = once("key", seen.keyFile, file);
+        break;
+      }
+      case "encrypt":
+        seen.encrypt = true;
+        break;
+      case "compress":
+        seen.compress = once("compress", seen.compress, parseCompression(required("compress", "zstd|gzip[:LEVEL]")));
+        break;
       case "prbs":
         seen.prbsSeed = numberFor("prbs", "SEED", 0, MAX_PRBS_SEED, seen.prbsSeed);
         break;
@@ -399,6 +435,7 @@ function txOnlyGiven(seen: Clauses): string | undefined {
   if (seen.delayUs !== undefined) return "delayus";
   if (seen.rateBytesPerS !== undefined) return "ratelimit";
   if (seen.charmode) return "charmode";
+  if (seen.compress !== undefined) return "compress";
   return undefined;
 }
 
@@ -426,6 +463,8 @@ export function parseArguments(argv: readonly string[]): Invocation {
     patienceS: seen.patienceS ?? DEFAULT_PATIENCE_S,
     timeoutS: seen.timeoutS ?? DEFAULT_TIMEOUT_S,
     chaosEvery: seen.chaosEvery ?? 0,
+    ...(seen.keyFile === undefined ? {} : { keyFile: seen.keyFile }),
+    ...(seen.encrypt ? { encrypt: true } : {}),
   };
 
   let receive: Invocation["receive"];
@@ -456,6 +495,7 @@ export function parseArguments(argv: readonly string[]): Invocation {
     if (seen.legLimit !== undefined) transmit.legLimit = seen.legLimit;
     if (seen.delayUs !== undefined) transmit.delayUs = seen.delayUs;
     if (seen.rateBytesPerS !== undefined) transmit.rateBytesPerS = seen.rateBytesPerS;
+    if (seen.compress !== undefined) transmit.compress = seen.compress;
   }
 
   return {

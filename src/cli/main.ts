@@ -19,6 +19,7 @@ import { VmError, asVmError } from "../errors.ts";
 import { setVerbose } from "../log.ts";
 import type { Invocation } from "../options.ts";
 import { builtinRequest, helpText, parseCommandLine, versionText } from "./command.ts";
+import { loadKeys } from "./key-file.ts";
 import { realRoles, runInvocation, type Roles } from "./roles.ts";
 
 export type { Roles } from "./roles.ts";
@@ -110,6 +111,7 @@ export async function main(argv: readonly string[], deps: Partial<MainDeps> = {}
       return 0;
     }
     const invocation = await parseCommandLine(argv);
+    loadKeys(invocation, process.env);
     state.verbose = verboseOf(invocation);
     setVerbose(state.verbose);
     await runInvocation(invocation, roles, interrupt.signal, (text) => io.stderr(`${PROGRAM}: ${text}\n`));

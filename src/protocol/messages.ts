@@ -15,8 +15,10 @@ import {
   FrameKind,
   Hello,
   HelloReply,
+  KeyProof,
   MAX_CONTROL_RECORD_BYTES,
   MAX_FOOT_BYTES,
+  MAX_FOOT_PAYLOAD_BYTES,
   MAX_HELLO_RECORD_BYTES,
   MAX_TEXT_BYTES,
   MIN_FOOT_BYTES,
@@ -121,6 +123,20 @@ export function encodeHelloReply(reply: HelloReply): Uint8Array {
   return toRecord(HelloReply.encode(reply));
 }
 
+/** The transmitter's answer to a challenge: the second record of a keyed connection. */
+export function encodeKeyProof(proof: KeyProof): Uint8Array {
+  return toRecord(KeyProof.encode(proof));
+}
+
+export function decodeKeyProof(record: Uint8Array): KeyProof {
+  if (record.length > MAX_HELLO_RECORD_BYTES) throw protocolError("oversized key proof");
+  try {
+    return KeyProof.decode(record);
+  } catch (error) {
+    throw protocolError("malformed key proof", error);
+  }
+}
+
 export function decodeHelloReply(record: Uint8Array): HelloReply {
   if (record.length > MAX_HELLO_RECORD_BYTES) throw protocolError("oversized hello reply");
   try {
@@ -137,22 +153,37 @@ export function encodeControlFrame(frame: ControlFrame): Uint8Array {
   return toRecord(Frame.encode(frame));
 }
 
+/** Seals a foot's bytes: given the associated data and the plain bytes, the payload's pieces. */
+export interface FootSeal {
+  overheadBytes: number;
+  seal(aad: Uint8Array, plain: Uint8Array): Uint8Array[];
+}
+
 /**
  * A foot as the pieces to write in order: [record mark + kind + header +
  * payload length word, payload, zero padding (when needed)]. The payload is
- * passed through by reference, never copied.
+ * passed through by reference, never copied. With `seal` the payload is
+ * sealed (FOOT_FLAG_SEALED) and everything before it in the record (kind,
+ * header, length word) is its associated data.
  */
-export function encodeFootRecord(header: FootHeader, payload: Uint8Array): Uint8Array[] {
+export function encodeFootRecord(header: FootHeader, payload: Uint8Array, seal?: FootSeal): Uint8Array[] {
+  const wireLength = payload.length + (seal?.overheadBytes ?? 0);
   const writer = new Writer();
   writer.writeUint32(FrameKind.FRAME_FOOT);
   FootHeader._write(header, writer, "foot.header");
-  writer.writeUint32(payload.length);
+  writer.writeUint32(wireLength);
   const body = writer.toUint8Array();
-  const padding = paddingFor(payload.length);
+  const padding = paddingFor(wireLength);
   const prefix = new Uint8Array(RECORD_MARK_BYTES + body.length);
-  writeRecordMark(prefix, 0, body.length + payload.length + padding);
+  writeRecordMark(prefix, 0, body.length + wireLength + padding);
   prefix.set(body, RECORD_MARK_BYTES);
-  return padding === 0 ? [prefix, payload] : [prefix, payload, ZERO_PADDING.subarray(0, padding)];
+  const pieces = seal === undefined ? [payload] : seal.seal(prefix.subarray(RECORD_MARK_BYTES), payload);
+  return padding === 0 ? [prefix, ...pieces] : [prefix, ...pieces, ZERO_PADDING.subarray(0, padding)];
+}
+
+/** A decoded foot's associated data: its record's bytes before the payload (see encodeFootRecord). */
+export function footAssociatedData(record: Uint8Array, payload: Uint8Array): Uint8Array {
+  return record.subarray(0, payload.byteOffset - record.byteOffset);
 }
 
 /**
@@ -187,7 +218,7 @@ function decodeFootRecord(record: Uint8Array): FootFrame {
   } catch (error) {
     throw protocolError("malformed foot header", error);
   }
-  if (length > MAX_FOOT_BYTES) throw protocolError(`foot payload of ${length} bytes exceeds ${MAX_FOOT_BYTES}`);
+  if (length > MAX_FOOT_PAYLOAD_BYTES) throw protocolError(`foot payload of ${length} bytes exceeds ${MAX_FOOT_PAYLOAD_BYTES}`);
   const end = start + length;
   const padding = paddingFor(length);
   if (end + padding !== record.length) {

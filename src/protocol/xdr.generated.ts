@@ -1,6 +1,6 @@
 // DO NOT EDIT. Generated from protocol/viamillipede.x by scripts/gen-protocol.ts; run `bun run gen:protocol`.
 
-import { array, enumType, field, string, struct, uint32, uint64, union, unionCase, varOpaque, voidType } from "@stellar/js-xdr";
+import { array, enumType, field, opaque, string, struct, uint32, uint64, union, unionCase, varOpaque, voidType } from "@stellar/js-xdr";
 import type { Infer } from "@stellar/js-xdr";
 
 // /*
@@ -32,8 +32,11 @@ export const VM_PROTOCOL_VERSION = 1;
 // const MIN_FOOT_BYTES = 4096;                /* smallest foot size a hello may ask for */
 export const MIN_FOOT_BYTES = 4096;
 
-// const MAX_FOOT_BYTES = 16777216;            /* 16 MiB: largest foot payload */
+// const MAX_FOOT_BYTES = 16777216;            /* 16 MiB: most stream bytes one foot carries */
 export const MAX_FOOT_BYTES = 16777216;
+
+// const MAX_FOOT_PAYLOAD_BYTES = 16777280;    /* MAX_FOOT_BYTES + 64: room for a seal's nonce and tag */
+export const MAX_FOOT_PAYLOAD_BYTES = 16777280;
 
 // /* Every string<> here (checkphrase, text) is UTF-8 without zero bytes:
 //  * rpcgen's C holds it as a NUL-terminated char *. Senders never send one. */
@@ -62,9 +65,40 @@ export const FOOT_RECORD_OVERHEAD_BYTES = 128;
 // const CAP_NONE = 0;
 export const CAP_NONE = 0;
 
+// const CAP_KEY = 1;                          /* tx holds a pre-shared key: challenge it (and prove rx's) */
+export const CAP_KEY = 1;
+
+// const CAP_ENCRYPT = 2;                      /* feet are sealed (AES-256-GCM); needs CAP_KEY */
+export const CAP_ENCRYPT = 2;
+
+// const CAP_COMPRESS = 4;                     /* feet may be compressed (FOOT_FLAG_ZSTD, FOOT_FLAG_GZIP) */
+export const CAP_COMPRESS = 4;
+
+// /* Keys and sealing (protocol/README.md, "Keys and encryption"). */
+// const KEY_NONCE_BYTES = 32;                 /* each side's random challenge, per connection */
+export const KEY_NONCE_BYTES = 32;
+
+// const KEY_PROOF_BYTES = 32;                 /* HMAC-SHA256 */
+export const KEY_PROOF_BYTES = 32;
+
+// const SEAL_NONCE_BYTES = 12;                /* AES-GCM nonce: be32(0) || be64(counter) */
+export const SEAL_NONCE_BYTES = 12;
+
+// const SEAL_TAG_BYTES = 16;                  /* AES-GCM tag */
+export const SEAL_TAG_BYTES = 16;
+
 // /* Flags in foot_header.flags. */
 // const FOOT_FLAG_RETRANSMIT = 1;             /* this copy re-sends an earlier foot */
 export const FOOT_FLAG_RETRANSMIT = 1;
+
+// const FOOT_FLAG_ZSTD = 2;                   /* the stream bytes are one zstd frame */
+export const FOOT_FLAG_ZSTD = 2;
+
+// const FOOT_FLAG_GZIP = 4;                   /* the stream bytes are one gzip member */
+export const FOOT_FLAG_GZIP = 4;
+
+// const FOOT_FLAG_SEALED = 8;                 /* payload = nonce || AES-256-GCM(bytes) || tag */
+export const FOOT_FLAG_SEALED = 8;
 
 // /* ---- handshake ---------------------------------------------------------- */
 //
@@ -91,11 +125,15 @@ export type Hello = Infer<typeof Hello>;
 
 // enum hello_status {
 //     HELLO_ACCEPT = 0,
-//     HELLO_REFUSE = 1
+//     HELLO_REFUSE = 1,
+//     HELLO_CHALLENGE = 2,                    /* rx holds a key: tx must answer with key_proof */
+//     HELLO_ACCEPT_PROVEN = 3                 /* accepted after key_proof; rx proves the key too */
 // };
 export const HelloStatus = enumType("HelloStatus", {
   HELLO_ACCEPT: 0,
   HELLO_REFUSE: 1,
+  HELLO_CHALLENGE: 2,
+  HELLO_ACCEPT_PROVEN: 3,
 });
 export type HelloStatus = Infer<typeof HelloStatus>;
 
@@ -106,7 +144,9 @@ export type HelloStatus = Infer<typeof HelloStatus>;
 //     REFUSE_SESSION_BUSY = 4,                /* another session owns this receiver */
 //     REFUSE_FOOT_SIZE = 5,                   /* foot_bytes outside MIN..MAX_FOOT_BYTES */
 //     REFUSE_TOO_MANY_CONNECTIONS = 6,        /* the session already has its maximum */
-//     REFUSE_SESSION_OVER = 7                 /* the session has finished */
+//     REFUSE_SESSION_OVER = 7,                /* the session has finished */
+//     REFUSE_KEY = 8,                         /* key missing on one side, or a wrong proof */
+//     REFUSE_CAPABILITY = 9                   /* e.g. rx requires encrypt, or encrypt without a key */
 // };
 export const RefuseReason = enumType("RefuseReason", {
   REFUSE_BAD_MAGIC: 1,
@@ -116,6 +156,8 @@ export const RefuseReason = enumType("RefuseReason", {
   REFUSE_FOOT_SIZE: 5,
   REFUSE_TOO_MANY_CONNECTIONS: 6,
   REFUSE_SESSION_OVER: 7,
+  REFUSE_KEY: 8,
+  REFUSE_CAPABILITY: 9,
 });
 export type RefuseReason = Infer<typeof RefuseReason>;
 
@@ -147,12 +189,50 @@ export const Refusal = struct("Refusal", {
 });
 export type Refusal = Infer<typeof Refusal>;
 
-// /* rx -> tx, the only record rx sends before frames. Stable across versions. */
+// /* rx -> tx: prove you hold the key (answer: key_proof). */
+// struct challenge {
+//     opaque receiver_nonce[KEY_NONCE_BYTES];
+// };
+export const Challenge = struct("Challenge", {
+  receiverNonce: opaque(KEY_NONCE_BYTES),
+});
+export type Challenge = Infer<typeof Challenge>;
+
+// /* tx -> rx, the second record of a keyed connection: tx's nonce and proof
+//  * HMAC-SHA256(key, "viamillipede v1 tx proof" || hello || receiver_nonce || transmitter_nonce),
+//  * where hello is the hello record's XDR bytes (protocol/README.md). */
+// struct key_proof {
+//     opaque transmitter_nonce[KEY_NONCE_BYTES];
+//     opaque proof[KEY_PROOF_BYTES];
+// };
+export const KeyProof = struct("KeyProof", {
+  transmitterNonce: opaque(KEY_NONCE_BYTES),
+  proof: opaque(KEY_PROOF_BYTES),
+});
+export type KeyProof = Infer<typeof KeyProof>;
+
+// /* rx -> tx: welcome plus rx's proof, which also covers the welcome's XDR bytes. */
+// struct proven_welcome {
+//     welcome accepted;
+//     opaque proof[KEY_PROOF_BYTES];
+// };
+export const ProvenWelcome = struct("ProvenWelcome", {
+  accepted: Welcome,
+  proof: opaque(KEY_PROOF_BYTES),
+});
+export type ProvenWelcome = Infer<typeof ProvenWelcome>;
+
+// /* rx -> tx, the only records rx sends before frames. ACCEPT and REFUSE are
+//  * stable across versions; CHALLENGE and ACCEPT_PROVEN answer a CAP_KEY hello only. */
 // union hello_reply switch (hello_status status) {
 // case HELLO_ACCEPT:
 //     welcome accepted;
 // case HELLO_REFUSE:
 //     refusal refused;
+// case HELLO_CHALLENGE:
+//     challenge challenged;
+// case HELLO_ACCEPT_PROVEN:
+//     proven_welcome proven;
 // };
 export const HelloReply = union("HelloReply", {
   switchOn: HelloStatus,
@@ -160,6 +240,8 @@ export const HelloReply = union("HelloReply", {
   cases: [
     unionCase("HELLO_ACCEPT", HelloStatus.HELLO_ACCEPT, field("accepted", Welcome)),
     unionCase("HELLO_REFUSE", HelloStatus.HELLO_REFUSE, field("refused", Refusal)),
+    unionCase("HELLO_CHALLENGE", HelloStatus.HELLO_CHALLENGE, field("challenged", Challenge)),
+    unionCase("HELLO_ACCEPT_PROVEN", HelloStatus.HELLO_ACCEPT_PROVEN, field("proven", ProvenWelcome)),
   ],
 });
 export type HelloReply = Infer<typeof HelloReply>;
@@ -205,7 +287,8 @@ export type Checksum = Infer<typeof Checksum>;
 //     unsigned hyper foot_id;                 /* 0, 1, 2 ... in stream order */
 //     unsigned hyper stream_offset;           /* position of the first byte in the stream */
 //     unsigned int length;                    /* stream bytes carried; at most hello.foot_bytes */
-//     checksum sum;                           /* over header fields and payload, see checksum_kind */
+//     checksum sum;                           /* over header fields and stream bytes, see checksum_kind;
+//                                                CHECKSUM_NONE on sealed feet (the tag authenticates) */
 //     unsigned int flags;                     /* FOOT_FLAG_* */
 // };
 export const FootHeader = struct("FootHeader", {
@@ -221,11 +304,11 @@ export type FootHeader = Infer<typeof FootHeader>;
 //  * write the payload bytes (length word, bytes, zero padding) behind it. */
 // struct foot {
 //     foot_header header;
-//     opaque payload<MAX_FOOT_BYTES>;
+//     opaque payload<MAX_FOOT_PAYLOAD_BYTES>;  /* stream bytes, compressed and/or sealed per flags */
 // };
 export const Foot = struct("Foot", {
   header: FootHeader,
-  payload: varOpaque(MAX_FOOT_BYTES),
+  payload: varOpaque(MAX_FOOT_PAYLOAD_BYTES),
 });
 export type Foot = Infer<typeof Foot>;
 

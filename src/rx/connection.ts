@@ -13,22 +13,32 @@ import { Heartbeat } from "../net/heartbeat.ts";
 import {
   decodeFrame,
   decodeHello,
+  decodeKeyProof,
   encodeControlFrame,
   encodeHelloReply,
+  footAssociatedData,
   readText,
   wireText,
   type ControlFrame,
 } from "../protocol/messages.ts";
 import {
   FOOT_RECORD_OVERHEAD_BYTES,
+  CAP_ENCRYPT,
+  CAP_KEY,
   FrameKind,
+  Hello as HelloCodec,
   HelloStatus,
   MAX_HELLO_RECORD_BYTES,
+  RefuseReason,
+  Welcome as WelcomeCodec,
+  type Foot,
   VM_PROTOCOL_VERSION,
   type Hello,
   type HelloReply,
 } from "../protocol/xdr.generated.ts";
+import { footKey, keyNonce, proofMatches, receiverProof, transmitterProof } from "../protocol/keys.ts";
 import type { Session, SessionLink } from "./session.ts";
+import { needsUnpacking, unpackFoot } from "./unpack.ts";
 
 /** A connection must say hello within this time. */
 export const HELLO_TIMEOUT_MS = 10_000;
@@ -44,6 +54,12 @@ export class RxConnection implements SessionLink {
   private session: Session | undefined;
   private helloTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly heartbeat = new Heartbeat();
+  /** Keyed handshake: the hello we challenged (and its bytes) and our nonce, until the proof arrives. */
+  private challenged: { hello: Hello; bytes: Uint8Array; receiverNonce: Uint8Array } | undefined;
+  /** Refused: whatever else the peer sends is ignored until it closes. */
+  private refused = false;
+  /** This connection's foot key when its feet are sealed (`encrypt`). */
+  private footKey: Uint8Array | undefined;
 
   constructor(
     readonly id: number,
@@ -51,6 +67,8 @@ export class RxConnection implements SessionLink {
     private readonly admit: (connection: RxConnection, hello: Hello) => Admission,
     private readonly onGone: (connection: RxConnection) => void,
     private readonly chaos: Chaos,
+    /** The pre-shared key, when the receiver has one: every connection must prove it. */
+    private readonly key?: Uint8Array,
   ) {
     const accepted = FramedConnection.accept(channel, MAX_HELLO_RECORD_BYTES, {
       onRecord: (record) => this.receive(record),
@@ -99,6 +117,8 @@ export class RxConnection implements SessionLink {
   }
 
   private receive(record: Uint8Array): void {
+    if (this.refused) return;
+    if (this.challenged !== undefined) return this.receiveProof(record, this.challenged);
     if (this.session === undefined) return this.receiveHello(record);
     let frame;
     try {
@@ -110,7 +130,11 @@ export class RxConnection implements SessionLink {
     }
     if (frame.kind === FrameKind.FRAME_PING) return this.send({ kind: FrameKind.FRAME_PONG, pong: frame.ping });
     if (frame.kind === FrameKind.FRAME_PONG) return; // its arrival is the proof of life
-    this.session.onFrame(this, frame);
+    if (frame.kind === FrameKind.FRAME_FOOT && needsUnpacking(frame.foot.header.flags, this.footKey)) {
+      void this.unpack(this.session, frame.foot, footAssociatedData(record, frame.foot.payload));
+    } else {
+      this.session.onFrame(this, frame);
+    }
     if (frame.kind !== FrameKind.FRAME_FOOT) return;
     const fault = this.chaos.tick();
     if (fault !== undefined) {
@@ -119,19 +143,74 @@ export class RxConnection implements SessionLink {
     }
   }
 
+  /**
+   * Opens and inflates a foot (off the main thread where it inflates), then
+   * hands the stream bytes to the session. A foot that fails authentication
+   * or inflation is asked for again, like a checksum failure; never written.
+   */
+  private async unpack(session: Session, foot: Foot, aad: Uint8Array): Promise<void> {
+    const unpacked = await unpackFoot(foot, aad, this.footKey, session.footBytes);
+    if (unpacked.kind === "ok") session.pool.give(foot.payload); // the record's buffer: the stream bytes live elsewhere now
+    if (this.framed.isClosed && unpacked.kind !== "ok") return;
+    switch (unpacked.kind) {
+      case "ok":
+        return session.onFrame(this, { kind: FrameKind.FRAME_FOOT, foot: { header: foot.header, payload: unpacked.payload } });
+      case "corrupt":
+        session.pool.give(foot.payload);
+        return session.onCorruptFoot(this, foot.header.footId, unpacked.reason);
+      case "violation":
+        session.pool.give(foot.payload);
+        log.warn(`connection ${this.id} from ${this.remoteAddress}: ${unpacked.reason}; dropped`);
+        this.framed.destroy();
+    }
+  }
+
+  private refuse(reason: RefuseReason, text: string): Admission {
+    return { reply: { status: HelloStatus.HELLO_REFUSE, refused: { reason, receiverVersion: VM_PROTOCOL_VERSION, text: wireText(text) } } };
+  }
+
   private receiveHello(record: Uint8Array): void {
-    clearTimeout(this.helloTimer);
     const decoded = decodeHello(record);
-    const admission: Admission = decoded.ok
-      ? this.admit(this, decoded.hello)
-      : {
-          reply: {
-            status: HelloStatus.HELLO_REFUSE,
-            refused: { reason: decoded.reason, receiverVersion: VM_PROTOCOL_VERSION, text: wireText(decoded.text) },
-          },
-        };
+    if (!decoded.ok) return this.answer(this.refuse(decoded.reason, decoded.text));
+    const offersKey = (decoded.hello.capabilities & CAP_KEY) !== 0;
+    if (this.key === undefined) {
+      if (offersKey) return this.answer(this.refuse(RefuseReason.REFUSE_KEY, "this receiver has no key; give both ends the same 'key FILE'"));
+      return this.answer(this.admit(this, decoded.hello));
+    }
+    if (!offersKey) return this.answer(this.refuse(RefuseReason.REFUSE_KEY, "this receiver requires a key; give both ends the same 'key FILE'"));
+    // Nothing is admitted before the transmitter proves the key: challenge it (the hello deadline still runs).
+    const receiverNonce = keyNonce();
+    this.challenged = { hello: decoded.hello, bytes: new Uint8Array(record), receiverNonce };
+    this.framed.send([encodeHelloReply({ status: HelloStatus.HELLO_CHALLENGE, challenged: { receiverNonce } })]);
+  }
+
+  private receiveProof(record: Uint8Array, challenged: { hello: Hello; bytes: Uint8Array; receiverNonce: Uint8Array }): void {
+    const key = this.key!;
+    this.challenged = undefined;
+    let answer;
+    try {
+      answer = decodeKeyProof(record);
+    } catch (error) {
+      return this.answer(this.refuse(RefuseReason.REFUSE_KEY, (error as Error).message));
+    }
+    const expected = transmitterProof(key, challenged.bytes, challenged.receiverNonce, answer.transmitterNonce);
+    if (!proofMatches(answer.proof, expected)) {
+      return this.answer(this.refuse(RefuseReason.REFUSE_KEY, "wrong key: the transmitter's proof does not match this receiver's key"));
+    }
+    const admission = this.admit(this, challenged.hello);
+    if (admission.reply.status !== HelloStatus.HELLO_ACCEPT) return this.answer(admission);
+    const welcome = admission.reply.accepted;
+    const proof = receiverProof(key, challenged.bytes, challenged.receiverNonce, answer.transmitterNonce, WelcomeCodec.encode(welcome));
+    if ((welcome.capabilities & CAP_ENCRYPT) !== 0) this.footKey = footKey(key, answer.transmitterNonce, challenged.receiverNonce);
+    this.answer({ reply: { status: HelloStatus.HELLO_ACCEPT_PROVEN, proven: { accepted: welcome, proof } }, session: admission.session });
+  }
+
+  /** Sends the receiver's decision: the connection joins its session, or is refused and closed. */
+  private answer(admission: Admission): void {
+    clearTimeout(this.helloTimer);
     this.framed.send([encodeHelloReply(admission.reply)]);
     if (admission.session === undefined) {
+      this.refused = true;
       const text = admission.reply.status === HelloStatus.HELLO_REFUSE ? readText(admission.reply.refused.text) : "";
       log.warn(`refused connection from ${this.remoteAddress}: ${text}`);
       this.framed.shutdown();

@@ -17,7 +17,9 @@ import type { Listening, Network } from "../net/channel.ts";
 import { MAX_THREADS, type ReceiverOptions } from "../options.ts";
 import { wireText } from "../protocol/messages.ts";
 import {
-  CAP_NONE,
+  CAP_COMPRESS,
+  CAP_ENCRYPT,
+  CAP_KEY,
   HelloStatus,
   RefuseReason,
   VM_PROTOCOL_VERSION,
@@ -30,6 +32,8 @@ import { stdoutSink, type ByteSink } from "./stdout.ts";
 
 /** After the end, how long to wait for the transmitter to close its side. */
 export const LINGER_MS = 5_000;
+/** Connections still in their handshake at once, at most (see evictPending). */
+export const MAX_PENDING_CONNECTIONS = 32;
 /** How often the watchdog looks at connections, the output and patience. */
 const TICK_MS = 250;
 
@@ -96,7 +100,9 @@ class Receiver {
         (c, hello) => this.admit(c, hello),
         (c) => this.gone(c),
         this.chaos,
+        this.options.key,
       );
+      this.evictPending();
       this.connections.add(connection);
       return connection.channelHandlers;
     };
@@ -126,6 +132,11 @@ class Receiver {
     if (!sameBytes(hello.checkphrase, this.checkphrase)) {
       return refuse(RefuseReason.REFUSE_CHECKPHRASE, "checkphrase mismatch");
     }
+    const encrypted = (hello.capabilities & CAP_ENCRYPT) !== 0;
+    if (encrypted && (hello.capabilities & CAP_KEY) === 0) return refuse(RefuseReason.REFUSE_CAPABILITY, "encrypt needs a key on both ends");
+    if (this.options.encrypt && !encrypted) {
+      return refuse(RefuseReason.REFUSE_CAPABILITY, "this receiver requires encrypt; add 'encrypt' on the transmitter");
+    }
     let session = this.session;
     if (session === undefined) {
       session = new Session(hello.sessionId, hello.footBytes, this.options.windowFeet, this.io.sink, {
@@ -151,10 +162,34 @@ class Receiver {
     return {
       reply: {
         status: HelloStatus.HELLO_ACCEPT,
-        accepted: { receiverNonce: session.nonce, deliveredBelow: session.deliveredBelow, windowEnd: session.windowEnd, capabilities: CAP_NONE },
+        accepted: {
+          receiverNonce: session.nonce,
+          deliveredBelow: session.deliveredBelow,
+          windowEnd: session.windowEnd,
+          capabilities: hello.capabilities & (CAP_KEY | CAP_ENCRYPT | CAP_COMPRESS),
+        },
       },
       session,
     };
+  }
+
+  /**
+   * At most MAX_PENDING_CONNECTIONS connections may be mid-handshake: a new
+   * one pushes out the oldest. Silent or slow connections (a slowloris, a
+   * port scan) therefore cannot lock a real transmitter out, which says
+   * hello at once; each also meets the hello deadline.
+   */
+  private evictPending(): void {
+    let pending = 0;
+    let oldest: RxConnection | undefined;
+    for (const connection of this.connections) {
+      if (connection.isJoined) continue;
+      pending++;
+      oldest ??= connection;
+    }
+    if (pending < MAX_PENDING_CONNECTIONS || oldest === undefined) return;
+    log.warn(`${pending} connections have not finished their handshake; dropping the oldest, from ${oldest.remoteAddress}`);
+    oldest.close();
   }
 
   private gone(connection: RxConnection): void {

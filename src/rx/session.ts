@@ -158,13 +158,22 @@ export class Session {
     else this.pool.give(payload); // a duplicate: the copy already held wins
   }
 
-  private onBadChecksum(link: SessionLink, id: bigint): void {
+  /**
+   * A foot that failed authentication or would not inflate (see unpack.ts):
+   * asked for again like a checksum failure, and counted with them.
+   */
+  onCorruptFoot(link: SessionLink, id: bigint, reason: string): void {
+    if (this.state !== "open") return;
+    this.onBadChecksum(link, id, reason);
+  }
+
+  private onBadChecksum(link: SessionLink, id: bigint, reason = "failed its checksum"): void {
     const failures = (this.checksumFailures.get(id) ?? 0) + 1;
     this.checksumFailures.set(id, failures);
     if (failures > MAX_CHECKSUM_FAILURES_PER_FOOT) {
-      return this.fail(new VmError("integrity", `foot ${id} failed its checksum ${failures} times; the path corrupts data`));
+      return this.fail(new VmError("integrity", `foot ${id} ${reason} ${failures} times; the path corrupts data`));
     }
-    log.warn(`foot ${id} failed its checksum on connection ${link.id}; asking for it again (${failures}/${MAX_CHECKSUM_FAILURES_PER_FOOT})`);
+    log.warn(`foot ${id} ${reason} on connection ${link.id}; asking for it again (${failures}/${MAX_CHECKSUM_FAILURES_PER_FOOT})`);
     link.send({
       kind: FrameKind.FRAME_RETRANSMIT,
       retransmit: { reason: RetransmitReason.RETRANSMIT_CHECKSUM, footIds: [id] },

@@ -14,12 +14,19 @@ import {
   encodeControlFrame,
   encodeFootRecord,
   encodeHello,
+  encodeKeyProof,
   readText,
   type ControlFrame,
+  type FootSeal,
 } from "../protocol/messages.ts";
+import { FootSealer, footKey, keyNonce, proofMatches, receiverProof, SEAL_OVERHEAD_BYTES, transmitterProof } from "../protocol/keys.ts";
 import {
+  CAP_ENCRYPT,
   ChecksumKind,
+  FOOT_FLAG_SEALED,
   FrameKind,
+  Hello as HelloCodec,
+  Welcome as WelcomeCodec,
   HelloStatus,
   MAX_CONTROL_RECORD_BYTES,
   MAX_HELLO_RECORD_BYTES,
@@ -58,6 +65,9 @@ function refusalError(reason: RefuseReason, text: string, target: string): { err
       return { error: new VmError("protocol", `receiver ${target}: ${text}; run the same viamillipede version on both ends`), fatal: true };
     case RefuseReason.REFUSE_SESSION_BUSY:
       return { error: new VmError("busy", `receiver ${target} is busy with another transfer; wait for it to finish or use another port`), fatal: true };
+    case RefuseReason.REFUSE_KEY:
+    case RefuseReason.REFUSE_CAPABILITY:
+      return { error: new VmError("key", `receiver ${target} refused: ${text}`), fatal: true };
     case RefuseReason.REFUSE_TOO_MANY_CONNECTIONS:
       return { error: new VmError("protocol", `receiver ${target} has enough connections: ${text}`), fatal: false };
     default:
@@ -80,11 +90,20 @@ export class TxConnection {
   private accepted = false;
   private closeReported = false;
   private readonly heartbeat = new Heartbeat();
+  /** Keyed connections: the hello's XDR bytes and our nonce, which both proofs cover. */
+  private helloBytes: Uint8Array | undefined;
+  private transmitterNonce: Uint8Array | undefined;
+  private receiverNonce: Uint8Array | undefined;
+  /** Seals every foot copy sent here (`encrypt`), under this connection's own key. */
+  private seal: FootSeal | undefined;
+  private wantsEncrypt = false;
 
   private constructor(
     readonly id: number,
     readonly target: string,
     private readonly events: TxConnectionEvents,
+    /** The pre-shared key, when the transmitter has one. */
+    private readonly key: Uint8Array | undefined,
   ) {}
 
   /**
@@ -97,9 +116,10 @@ export class TxConnection {
     id: number,
     hello: Hello,
     events: TxConnectionEvents,
+    key?: Uint8Array,
   ): Promise<{ connection: TxConnection; welcome: Welcome }> {
     const label = formatAddress(target.host, target.port);
-    const connection = new TxConnection(id, label, events);
+    const connection = new TxConnection(id, label, events, key);
     let settle!: { resolve: (w: Welcome) => void; reject: (f: DialFailure) => void };
     const answered = new Promise<Welcome>((resolve, reject) => (settle = { resolve, reject }));
     answered.catch(() => {}); // a refusal may come before we wait for the answer; the race below reports it
@@ -125,7 +145,10 @@ export class TxConnection {
         dialling.then((late) => late.destroy(), () => {});
         throw error instanceof DialFailure ? error : new DialFailure(error as Error, false);
       }
-      connection.framed.send([encodeHello({ ...hello, connectionId: id })]);
+      const ours = { ...hello, connectionId: id };
+      if (key !== undefined) connection.helloBytes = HelloCodec.encode(ours);
+      connection.wantsEncrypt = (hello.capabilities & CAP_ENCRYPT) !== 0;
+      connection.framed.send([encodeHello(ours)]);
       try {
         return { connection, welcome: await Promise.race([answered, deadline]) };
       } catch (error) {
@@ -148,15 +171,17 @@ export class TxConnection {
 
   /** Queues a copy of the foot; `foot.copiesQueued` counts it until written or dropped. */
   sendFoot(foot: OutboundFoot, flags: number, onWritten: () => void): void {
+    // A sealed foot carries no checksum: the tag authenticates it, and a
+    // plain-text hash of the stream bytes would let an observer test guesses.
     const header = {
       footId: foot.id,
       streamOffset: foot.offset,
-      length: foot.payload.length,
-      sum: { kind: ChecksumKind.CHECKSUM_XXH3_64, xxh3: foot.checksum },
-      flags,
+      length: foot.streamLength ?? foot.payload.length,
+      sum: this.seal === undefined ? { kind: ChecksumKind.CHECKSUM_XXH3_64, xxh3: foot.checksum } : { kind: ChecksumKind.CHECKSUM_NONE },
+      flags: flags | (foot.encoding ?? 0) | (this.seal === undefined ? 0 : FOOT_FLAG_SEALED),
     };
     foot.copiesQueued++;
-    this.framed.send(encodeFootRecord(header as Parameters<typeof encodeFootRecord>[0], foot.payload), () => {
+    this.framed.send(encodeFootRecord(header as Parameters<typeof encodeFootRecord>[0], foot.payload, this.seal), () => {
       foot.copiesQueued--;
       onWritten();
     });
@@ -209,10 +234,14 @@ export class TxConnection {
         this.framed.destroy();
         return;
       }
+      if (reply.status === HelloStatus.HELLO_CHALLENGE) return this.answerChallenge(reply.challenged.receiverNonce, settle);
+      if (reply.status === HelloStatus.HELLO_ACCEPT_PROVEN) return this.checkProof(reply.proven.accepted, reply.proven.proof, settle);
       if (reply.status === HelloStatus.HELLO_ACCEPT) {
-        this.accepted = true;
-        this.framed.maxRecordBytes = MAX_CONTROL_RECORD_BYTES;
-        settle.resolve(reply.accepted);
+        if (this.key !== undefined) {
+          // Our data goes only to a receiver that proved it holds the key.
+          return this.reject(new VmError("key", `receiver ${this.target} has no key: it accepted without proving one; give it the same 'key FILE'`), settle);
+        }
+        this.accept(reply.accepted, settle);
       } else {
         const { error, fatal } = refusalError(reply.refused.reason, readText(reply.refused.text), this.target);
         settle.reject(new DialFailure(error, fatal));
@@ -234,6 +263,52 @@ export class TxConnection {
     if (frame.kind === FrameKind.FRAME_PING) return this.sendControl({ kind: FrameKind.FRAME_PONG, pong: frame.ping });
     if (frame.kind === FrameKind.FRAME_PONG) return; // its arrival is the proof of life
     this.events.onFrame(this, frame);
+  }
+
+  private accept(welcome: Welcome, settle: { resolve: (w: Welcome) => void }): void {
+    this.accepted = true;
+    this.framed.maxRecordBytes = MAX_CONTROL_RECORD_BYTES;
+    settle.resolve(welcome);
+  }
+
+  private reject(error: VmError, settle: { reject: (f: DialFailure) => void }): void {
+    settle.reject(new DialFailure(error, true));
+    this.framed.destroy();
+  }
+
+  /** The receiver holds a key: prove ours with a fresh nonce of our own. */
+  private answerChallenge(receiverNonce: Uint8Array, settle: { reject: (f: DialFailure) => void }): void {
+    if (this.key === undefined || this.helloBytes === undefined || this.receiverNonce !== undefined) {
+      return this.reject(new VmError("key", `receiver ${this.target} requires a key; give both ends the same 'key FILE'`), settle);
+    }
+    this.receiverNonce = receiverNonce;
+    this.transmitterNonce = keyNonce();
+    const proof = transmitterProof(this.key, this.helloBytes, receiverNonce, this.transmitterNonce);
+    this.framed.send([encodeKeyProof({ transmitterNonce: this.transmitterNonce, proof })]);
+  }
+
+  /** The receiver accepted our proof; it must prove the key too before any foot goes out. */
+  private checkProof(welcome: Welcome, proof: Uint8Array, settle: { resolve: (w: Welcome) => void; reject: (f: DialFailure) => void }): void {
+    const { key, helloBytes, receiverNonce, transmitterNonce } = this;
+    if (key === undefined || helloBytes === undefined || receiverNonce === undefined || transmitterNonce === undefined) {
+      return this.reject(new VmError("protocol", `${this.target} sent a proof nobody asked for`), settle);
+    }
+    if (!proofMatches(proof, receiverProof(key, helloBytes, receiverNonce, transmitterNonce, WelcomeCodec.encode(welcome)))) {
+      return this.reject(new VmError("key", `receiver ${this.target} does not hold the same key; give both ends the same 'key FILE'`), settle);
+    }
+    if (this.wantsEncrypt !== ((welcome.capabilities & CAP_ENCRYPT) !== 0)) {
+      return this.reject(new VmError("key", `receiver ${this.target} does not agree to encrypt; run the same viamillipede version on both ends`), settle);
+    }
+    if (this.wantsEncrypt) {
+      const sealer = new FootSealer(footKey(key, transmitterNonce, receiverNonce));
+      this.seal = { overheadBytes: SEAL_OVERHEAD_BYTES, seal: (aad, plain) => sealer.seal(aad, plain) };
+    }
+    this.accept(welcome, settle);
+  }
+
+  /** Feet on this connection are sealed. */
+  get sealed(): boolean {
+    return this.seal !== undefined;
   }
 
   private closed(error: Error | undefined, settle: { reject: (f: DialFailure) => void }): void {

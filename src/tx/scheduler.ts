@@ -13,8 +13,13 @@
 export interface OutboundFoot {
   id: bigint;
   offset: bigint;
+  /** What goes on the wire: the stream bytes, or their compressed form (see `encoding`). */
   payload: Uint8Array;
   checksum: bigint;
+  /** Stream bytes this foot carries, when `payload` is compressed. */
+  streamLength?: number;
+  /** FOOT_FLAG_ZSTD or FOOT_FLAG_GZIP when `payload` is compressed. */
+  encoding?: number;
   /** Times this foot has been handed to a connection. */
   sends: number;
   /** Connection carrying the latest copy, until acknowledged. */
@@ -75,9 +80,9 @@ export class SendScheduler {
     return this.held.size;
   }
 
-  /** True when the next foot to read fits in the window. */
-  canRead(): boolean {
-    return this.nextRead < this.window;
+  /** True when the next foot to read fits in the window, `ahead` feet being read but not yet added. */
+  canRead(ahead = 0): boolean {
+    return this.nextRead + BigInt(ahead) < this.window;
   }
 
   /** Window credit from the receiver; absolute, so stale or repeated grants are harmless. */

@@ -23,11 +23,14 @@ import type { Network } from "../net/channel.ts";
 import { BufferPool } from "../net/buffer-pool.ts";
 import { bunNetwork } from "../net/bun-network.ts";
 import { Chaos } from "../net/chaos.ts";
-import type { TransmitterOptions } from "../options.ts";
+import type { Compression, TransmitterOptions } from "../options.ts";
 import { footChecksum, StreamDigest } from "../protocol/digest.ts";
 import { abortFrame, readText, type ControlFrame } from "../protocol/messages.ts";
 import {
   AbortCode,
+  CAP_COMPRESS,
+  CAP_ENCRYPT,
+  CAP_KEY,
   CAP_NONE,
   DigestKind,
   FOOT_FLAG_RETRANSMIT,
@@ -39,6 +42,7 @@ import {
   type Hello,
 } from "../protocol/xdr.generated.ts";
 import { Chunker } from "./chunker.ts";
+import { compressFoot } from "./compress.ts";
 import { DialFailure, TxConnection } from "./connection.ts";
 import { Link, resolveLinks, type LinkFigures } from "./links.ts";
 import { chooseLink, connectionBudget, desiredConnections, linkFootCaps, rebalanceMove, type LinkView } from "./placement.ts";
@@ -63,6 +67,8 @@ const MAX_FEET_PER_CONNECTION = 4;
 const MAX_HEDGES_PER_FOOT = 2;
 /** Foot buffers kept for reuse; never more than the window ever needed at once. */
 const MAX_POOLED_FEET = 256;
+/** `compress`: feet compressed at once (on the thread pool), at least 2, else one per core. */
+const MAX_COMPRESSING_FEET = Math.max(2, navigator.hardwareConcurrency);
 
 export interface TransmitterIo {
   network: Network;
@@ -145,7 +151,8 @@ class Transmitter {
       sessionId: crypto.getRandomValues(new BigUint64Array(1))[0]!,
       checkphrase: new TextEncoder().encode(options.checkphrase),
       footBytes: options.footBytes,
-      capabilities: CAP_NONE,
+      capabilities:
+        (options.key === undefined ? CAP_NONE : CAP_KEY) | (options.encrypt ? CAP_ENCRYPT : CAP_NONE) | (options.compress === undefined ? CAP_NONE : CAP_COMPRESS),
       connectionId: 0,
     };
     const budget = connectionBudget(options.threads, links.length);
@@ -219,7 +226,7 @@ class Transmitter {
         onFrame: (connection, frame) => this.onFrame(connection, frame),
         onIdle: () => this.pump(),
         onClose: (connection, error) => this.onConnectionClosed(connection, error),
-      });
+      }, this.options.key);
     } catch (error) {
       const failure = error as DialFailure;
       if (failure.fatal) {
@@ -232,6 +239,11 @@ class Transmitter {
     const { connection, welcome } = opened;
     if (this.finished) {
       connection.close();
+      return "fatal";
+    }
+    if (this.options.compress !== undefined && (welcome.capabilities & CAP_COMPRESS) === 0) {
+      connection.close();
+      this.fail(new VmError("protocol", `receiver ${connection.target} cannot take compressed feet; drop 'compress' or update the receiver`));
       return "fatal";
     }
     this.receiverNonce ??= welcome.receiverNonce;
@@ -337,9 +349,20 @@ class Transmitter {
 
   // ---- 2. reading ---------------------------------------------------------------
 
+  /**
+   * With `compress`, feet being compressed (several at once, off the main
+   * thread) wait here, in read order, and are handed to the scheduler in that order.
+   */
+  private readonly compressing: Promise<OutboundFoot>[] = [];
+
   private async readLoop(): Promise<void> {
+    const compression = this.options.compress;
     for (;;) {
-      while (!this.scheduler.canRead()) {
+      while (!this.scheduler.canRead(this.compressing.length) || this.compressing.length >= MAX_COMPRESSING_FEET) {
+        if (this.compressing.length > 0) {
+          if (!this.addCompressed(await this.compressing.shift()!)) return;
+          continue;
+        }
         await new Promise<void>((resolve) => (this.wakeReader = resolve));
         this.wakeReader = undefined;
         if (this.finished) return;
@@ -349,9 +372,17 @@ class Transmitter {
       if (cut === undefined) break;
       const checksum = footChecksum(cut.id, cut.offset, cut.payload);
       this.digest.add(checksum, cut.payload.length);
-      this.scheduler.add({ ...cut, checksum, sends: 0, connectionId: undefined, copiesQueued: 0, acknowledged: false, lastSentMs: 0, hedges: 0 });
-      this.pump();
+      const foot: OutboundFoot = { ...cut, checksum, sends: 0, connectionId: undefined, copiesQueued: 0, acknowledged: false, lastSentMs: 0, hedges: 0 };
+      if (compression === undefined) {
+        this.scheduler.add(foot);
+        this.pump();
+      } else {
+        const compressed = this.compress(foot, compression);
+        compressed.catch(() => {}); // awaited in order below; one left behind by a failure must not be unhandled
+        this.compressing.push(compressed);
+      }
     }
+    while (this.compressing.length > 0) if (!this.addCompressed(await this.compressing.shift()!)) return;
     this.end = {
       totalFeet: this.digest.totalFeet,
       totalBytes: this.digest.totalBytes,
@@ -359,6 +390,22 @@ class Transmitter {
     };
     log.debug(`end of input: ${this.end.totalFeet} feet, ${this.end.totalBytes} bytes`);
     this.pump();
+  }
+
+  /** The foot with its payload compressed, when that makes it smaller (the stream bytes go back to the pool). */
+  private async compress(foot: OutboundFoot, compression: Compression): Promise<OutboundFoot> {
+    const compressed = await compressFoot(foot.payload, compression);
+    if (compressed === undefined) return foot;
+    this.pool.give(foot.payload);
+    return { ...foot, payload: compressed.bytes, streamLength: foot.payload.length, encoding: compressed.flag };
+  }
+
+  /** Hands a compressed foot to the scheduler; false once the transfer is over. */
+  private addCompressed(foot: OutboundFoot): boolean {
+    if (this.finished) return false;
+    this.scheduler.add(foot);
+    this.pump();
+    return true;
   }
 
   // ---- 3. sending -----------------------------------------------------------------

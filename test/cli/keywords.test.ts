@@ -277,28 +277,28 @@ describe("usage errors name the problem and the fix", () => {
     // unknown words
     [
       "rx 1 frobnicate",
-      "unknown keyword 'frobnicate'; keywords are rx, tx, threads, verbose, checkphrase, checksums, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate",
+      "unknown keyword 'frobnicate'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate",
     ],
     [
       "rx 1 2",
-      "unknown keyword '2'; keywords are rx, tx, threads, verbose, checkphrase, checksums, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate",
+      "unknown keyword '2'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate",
     ],
     [
       "RX 1",
-      "unknown keyword 'RX'; keywords are rx, tx, threads, verbose, checkphrase, checksums, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate",
+      "unknown keyword 'RX'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate",
     ],
     // flags
     [
       "rx 1 --frobnicate",
-      "unknown flag '--frobnicate'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate",
+      "unknown flag '--frobnicate'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate",
     ],
     [
       "rx 1 -v",
-      "unknown flag '-v'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate",
+      "unknown flag '-v'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate",
     ],
     [
       "rx 1 --no-checksums",
-      "unknown flag '--no-checksums'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate",
+      "unknown flag '--no-checksums'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate",
     ],
     ["rx 1 --verbose", "flag '--verbose' needs a value: '--verbose N'"],
     ["rx 1 --verbose --checksums", "flag '--verbose' needs a value: '--verbose N'"],

@@ -46,7 +46,7 @@ const running = new Set<Bun.Subprocess>();
 
 function spawnCli(
   args: readonly string[],
-  options: { stdin: "ignore" | "pipe" | Bun.BunFile | null; stdout: "pipe"; netns?: string },
+  options: { stdin: "ignore" | "pipe" | Bun.BunFile | null; stdout: "pipe"; netns?: string; env?: Record<string, string> },
 ): Bun.Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
   // `ip netns exec` execs the command inside the namespace: the pid is still the CLI's.
   const prefix = options.netns === undefined ? [] : ["ip", "netns", "exec", options.netns];
@@ -56,7 +56,7 @@ function spawnCli(
     stdout: options.stdout,
     stderr: "pipe",
     // NO_COLOR keeps logs plain; CI/TEST must not change what the CLI prints.
-    env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+    env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0", ...options.env },
   }) as Bun.Subprocess<"pipe" | "ignore", "pipe", "pipe">;
   running.add(proc);
   void proc.exited.finally(() => running.delete(proc));
@@ -207,10 +207,10 @@ export interface Transmitter {
 }
 
 /** Spawns `viamillipede ...args` with the given stdin and returns at once; `done()` waits for its exit. */
-export function startTransmitter(args: readonly string[], input: TransmitterInput, options: { netns?: string } = {}): Transmitter {
+export function startTransmitter(args: readonly string[], input: TransmitterInput, options: { netns?: string; env?: Record<string, string> } = {}): Transmitter {
   const started = performance.now();
   const stdin = "file" in input ? Bun.file(input.file) : "feed" in input ? "pipe" : "ignore";
-  const proc = spawnCli(args, { stdin, stdout: "pipe", netns: options.netns });
+  const proc = spawnCli(args, { stdin, stdout: "pipe", netns: options.netns, env: options.env });
   const feeding =
     "feed" in input
       ? (async () => {
