@@ -18,7 +18,7 @@
  * 1 run: CI's quick version), BENCH_RUSAGE=time|bun (how CPU and RSS are read:
  * /usr/bin/time when present, else Bun's subprocess resourceUsage()).
  */
-import { randomFillSync } from "node:crypto";
+import { randomBytes, randomFillSync } from "node:crypto";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -191,6 +191,8 @@ interface Tool {
   sender(port: number): string[];
   viamillipede: boolean;
   threads?: number;
+  /** Which input it reads: the random file (default) or the compressible one. */
+  input?: "random" | "text";
 }
 
 function netcat(): Tool {
@@ -212,6 +214,22 @@ function viamillipede(threads: number | undefined): Tool {
     sender: (port) => [process.execPath, ENTRY, "tx", HOST, String(port), ...(threads === undefined ? [] : ["threads", String(threads)])],
     viamillipede: true,
     ...(threads === undefined ? {} : { threads }),
+  };
+}
+
+/**
+ * viamillipede with a feature on: `encrypt` (a key file made here), or
+ * `compress zstd` on random or on compressible input.
+ */
+function viamillipedeWith(name: string, extra: string[], input: Tool["input"], keyFile?: string): Tool {
+  const keyArgs = keyFile === undefined ? [] : ["key", keyFile];
+  return {
+    name,
+    receiver: () => [process.execPath, ENTRY, "rx", "0", "bind", HOST, ...keyArgs, ...(extra.includes("encrypt") ? ["encrypt"] : [])],
+    ready: /listening on port (\d+)/,
+    sender: (port) => [process.execPath, ENTRY, "tx", HOST, String(port), ...keyArgs, ...extra],
+    viamillipede: true,
+    input,
   };
 }
 
@@ -316,6 +334,31 @@ async function sha256(path: string): Promise<string> {
   return hasher.digest("hex");
 }
 
+/**
+ * A cached compressible file of `bytes` bytes: numbered log-like lines (zstd
+ * shrinks it roughly 20 to 60 times), so compression has something to do.
+ */
+function textFile(bytes: number): string {
+  const path = join(tmpdir(), `viamillipede-bench-text-${bytes}.txt`);
+  if (existsSync(path) && statSync(path).size === bytes) return path;
+  const partial = `${path}.${process.pid}.partial`;
+  const fd = openSync(partial, "w");
+  try {
+    let line = 0;
+    for (let left = bytes; left > 0; ) {
+      let block = "";
+      while (block.length < GENERATE_BLOCK_BYTES / 4) block += `${line} 2024-05-01T12:00:${line % 60} host-${line % 17} service=${line % 5} ok bytes=${(line++ * 7919) % 100000}\n`;
+      const chunk = Buffer.from(block).subarray(0, Math.min(left, block.length));
+      writeSync(fd, chunk);
+      left -= chunk.length;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(partial, path);
+  return path;
+}
+
 // ---- report -----------------------------------------------------------------------------
 
 function mibPerS(bytes: number, seconds: number): number {
@@ -340,13 +383,28 @@ async function main(): Promise<number> {
   const scratch = mkdtempSync(join(tmpdir(), "viamillipede-bench-"));
   try {
     const ncMissing = netcatUnavailable();
-    const tools = [...(ncMissing ? [] : [netcat()]), viamillipede(undefined), viamillipede(4), viamillipede(1)];
+    const keyFile = join(scratch, "bench.key");
+    writeSync(openSync(keyFile, "w"), randomBytes(32));
+    const tools = [
+      ...(ncMissing ? [] : [netcat()]),
+      viamillipede(undefined),
+      viamillipede(4),
+      viamillipede(1),
+      viamillipedeWith("viamillipede encrypt", ["encrypt"], "random", keyFile),
+      viamillipedeWith("viamillipede compress zstd (random)", ["compress", "zstd"], "random"),
+      viamillipedeWith("viamillipede compress zstd (text)", ["compress", "zstd"], "text"),
+      viamillipedeWith("viamillipede plain (text)", [], "text"),
+    ];
 
     const t0 = performance.now();
     const input = inputFile(cfg.bytes);
     const cat = Bun.spawn(["cat", input.path], { stdout: "ignore" });
     if ((await cat.exited) !== 0) throw new BenchError(`cat ${input.path} failed`);
     const expected = await sha256(input.path);
+    const text = textFile(cfg.bytes);
+    const expectedText = await sha256(text);
+    const inputOf = (tool: Tool): string => (tool.input === "text" ? text : input.path);
+    const expectedOf = (tool: Tool): string => (tool.input === "text" ? expectedText : expected);
     console.log(
       `viamillipede loopback bench: ${(cfg.bytes / MIB).toFixed(0)} MiB on ${HOST}, ${cfg.runs} run(s) each, median shown` +
         (cfg.smoke ? " (BENCH_SMOKE)" : ""),
@@ -364,17 +422,17 @@ async function main(): Promise<number> {
     for (const tool of tools.filter((t) => t.viamillipede)) {
       const out = join(scratch, "verify.bin");
       rmSync(out, { force: true });
-      await transfer(cfg, tool, input.path, out, scratch);
+      await transfer(cfg, tool, inputOf(tool), out, scratch);
       const got = await sha256(out);
       rmSync(out, { force: true });
-      if (got !== expected) throw new BenchError(`${tool.name}: output sha256 ${got} differs from input ${expected}`);
+      if (got !== expectedOf(tool)) throw new BenchError(`${tool.name}: output sha256 ${got} differs from input ${expectedOf(tool)}`);
     }
     console.log(`verified: sha256 of every viamillipede configuration's output matches the input\n`);
 
     const results = new Map<Tool, RunResult[]>(tools.map((t) => [t, []]));
     for (let round = 1; round <= cfg.runs; round++) {
       for (const tool of tools) {
-        const result = await transfer(cfg, tool, input.path, undefined, scratch);
+        const result = await transfer(cfg, tool, inputOf(tool), undefined, scratch);
         results.get(tool)!.push(result);
         process.stderr.write(`round ${round}/${cfg.runs} ${tool.name}: ${mibPerS(cfg.bytes, result.seconds).toFixed(0)} MiB/s\n`);
       }
@@ -420,6 +478,12 @@ async function main(): Promise<number> {
 
     const main = tools.find((t) => t.viamillipede && t.threads === undefined)!;
     const mainRate = summary.get(main)!;
+    const named = (name: string): number => summary.get(tools.find((t) => t.name === name)!)!;
+    console.log(
+      `encrypt ${named("viamillipede encrypt").toFixed(0)} MiB/s = ${(named("viamillipede encrypt") / mainRate).toFixed(2)}x plain; ` +
+        `compress zstd: random ${named("viamillipede compress zstd (random)").toFixed(0)} MiB/s, ` +
+        `text ${named("viamillipede compress zstd (text)").toFixed(0)} MiB/s (plain on text ${named("viamillipede plain (text)").toFixed(0)} MiB/s)`,
+    );
     console.log(
       ncRate === undefined
         ? `viamillipede (16 threads) ${mainRate.toFixed(0)} MiB/s; netcat skipped (${ncMissing})`
