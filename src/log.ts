@@ -12,12 +12,29 @@ export function levelForVerbose(verbose: number): number {
   return 5;
 }
 
+/** Called before each log line: the progress line steps aside (src/status/board.ts). */
+let beforeLine: (() => void) | undefined;
+
+export function setBeforeLogLine(hook: (() => void) | undefined): void {
+  beforeLine = hook;
+}
+
+/** stderr (its isTTY, columns... inherited), with the hook in front of every write. */
+const logStream: NodeJS.WriteStream = Object.create(process.stderr, {
+  write: {
+    value: (chunk: string | Uint8Array): boolean => {
+      beforeLine?.();
+      return process.stderr.write(chunk);
+    },
+  },
+});
+
 function makeLogger(level: number): ConsolaInstance {
   return createConsola({
     level,
     // consola writes info and below to stdout by default; never here.
-    stdout: process.stderr,
-    stderr: process.stderr,
+    stdout: logStream,
+    stderr: logStream,
     throttle: 0,
     fancy: process.stderr.isTTY === true,
     formatOptions: { date: false, colors: process.stderr.isTTY === true },
@@ -29,4 +46,17 @@ export const log: ConsolaInstance = makeLogger(1);
 
 export function setVerbose(verbose: number): void {
   log.level = levelForVerbose(verbose);
+}
+
+/** `quiet`: errors only. */
+export function setQuiet(): void {
+  log.level = 0;
+}
+
+/** SIGUSR2 steps through these verbosities, then back to the first. */
+export const VERBOSE_STEPS = [0, 1, 5, 10] as const;
+
+/** The verbosity after `verbose` on SIGUSR2. */
+export function nextVerbose(verbose: number): number {
+  return VERBOSE_STEPS.find((step) => step > verbose) ?? VERBOSE_STEPS[0];
 }

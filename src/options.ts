@@ -106,7 +106,22 @@ export type TunnelOptions = { kind: "terminate"; port: number } | { kind: "initi
  * once is a full-duplex pipe (stdin → tx, rx → stdout), or, with `tunnel`,
  * a TCP connection carried both ways.
  */
+/** What the user sees besides errors: progress, summary, stats file. */
+export interface ReportOptions {
+  /** "auto": a live progress line when stderr is a terminal; `progress` forces it, `quiet` turns it off. */
+  progress: "auto" | "on" | "off";
+  /** Nothing but errors on stderr. */
+  quiet: boolean;
+  /** `size BYTES`: the expected stream size, for percentages and an ETA. */
+  expectedBytes: number | null;
+  /** `stats FILE`: where the JSON summary goes. */
+  statsFile: string | null;
+}
+
+export const DEFAULT_REPORT: ReportOptions = { progress: "auto", quiet: false, expectedBytes: null, statsFile: null };
+
 export interface Invocation {
+  report?: ReportOptions;
   transmit?: TransmitterOptions;
   receive?: ReceiverOptions;
   tunnel?: TunnelOptions;

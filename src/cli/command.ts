@@ -130,6 +130,17 @@ Keywords (any order; numbers in decimal or 0x-hex):
   charmode           tx: send what the input has at once instead of waiting
                      for a full foot (interactive use)
 
+Seeing the transfer (either end; all on stderr, never stdout):
+  size BYTES         the expected stream size, for percent done and an ETA
+                     (e.g. from zfs send -nP; K, M, G, T are powers of 1024)
+  progress           draw the live progress line even when stderr is not a
+                     terminal (it is drawn on a terminal by default)
+  quiet              print nothing but errors: no progress, warnings, summary
+  stats FILE         at the end, write the figures as JSON to FILE
+  kill -USR1 PID     print a status block (connections, links, rates); ^T
+                     (SIGINFO) does the same where the system has it
+  kill -USR2 PID     step the verbosity: 0, 1, 5, 10, then 0 again
+
 Full duplex and tunnels (rx and tx in one process):
   rx PORT tx HOST PORT   stdin goes to HOST PORT, what arrives on PORT goes
                          to stdout; both directions at once
@@ -144,7 +155,8 @@ Flags (the same options; --name VALUE or --name=VALUE):
   --key FILE   --encrypt   --compress ALG[:N]
   --checksums   --bind ADDRESS   --patience SECONDS   --timeout SECONDS
   --chaos N   --prbs SEED   --leglimit N   --delayus N   --ratelimit RATE
-  --charmode   --terminate PORT   --initiate HOST:PORT
+  --charmode   --terminate PORT   --initiate HOST:PORT   --size BYTES
+  --progress   --quiet   --stats FILE
   -h, --help       show this help
   -v, --version    print the version (only on its own)
 
@@ -152,6 +164,7 @@ Examples:
   ${name} rx 8834 verbose 5 > copy.img
   ${name} tx 127.0.0.1 8834 threads 8 < disk.img
   ${name} verbose 3 tx host 8834 threads 0x10 < disk.img
+  zfs send tank@snap | ${name} tx host 8834 size 40G stats /tmp/send.json
   ${name} tx a.example 8834 tx b.example 8834 < disk.img
   ${name} rx 8834 bind ::1 checkphrase sesame checksums
   ${name} tx ::1 8834 checkphrase sesame patience 60

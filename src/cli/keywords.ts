@@ -76,6 +76,10 @@ export const KEYWORDS = [
   "charmode",
   "terminate",
   "initiate",
+  "size",
+  "progress",
+  "quiet",
+  "stats",
 ] as const;
 type Keyword = (typeof KEYWORDS)[number];
 
@@ -104,6 +108,10 @@ export const FLAG_ARGS = {
   charmode: { type: "boolean", description: "tx: send what the input has at once (interactive)" },
   terminate: { type: "string", valueHint: "PORT", description: "tunnel: carry one local connection accepted on PORT" },
   initiate: { type: "string", valueHint: "HOST:PORT", description: "tunnel: connect the pipe to the service at HOST:PORT" },
+  size: { type: "string", valueHint: "BYTES", description: "the expected stream size, for the progress ETA (e.g. from zfs send -nP; K, M, G, T suffixes)" },
+  progress: { type: "boolean", description: "draw the live progress line even when stderr is not a terminal" },
+  quiet: { type: "boolean", description: "print nothing but errors: no progress, warnings or summary" },
+  stats: { type: "string", valueHint: "FILE", description: "write a JSON summary to FILE at the end (schema in README)" },
 } as const satisfies ArgsDef & Record<Keyword, unknown>;
 
 /** `--rx (--port), --tx, ...`: the flag list for error messages. */
@@ -163,6 +171,16 @@ export function parseRate(text: string): number {
     throw usage(`ratelimit ${text} is out of range; use 1..${MAX_RATE_BYTES_PER_S} bytes per second (1T)`);
   }
   return rate;
+}
+
+/** `size 3G` → 3221225472: bytes, decimal or 0x-hex, with an optional K, M, G or T (powers of 1024). */
+export function parseSize(text: string): number {
+  const match = /^(0[xX][0-9a-fA-F]+|[0-9]+)([kKmMgGtT]?)$/.exec(text);
+  const bytes = match === null ? NaN : Number(match[1]) * (RATE_UNITS[(match[2] ?? "").toLowerCase()] ?? 1);
+  if (!Number.isSafeInteger(bytes)) {
+    throw usage(`size '${text}' is not a byte count; write bytes, e.g. 'size 1073741824' or 'size 1G' (K, M, G, T are powers of 1024)`);
+  }
+  return bytes;
 }
 
 /** `zstd`, `gzip:9`: the algorithm and, optionally, its level. */
@@ -268,6 +286,10 @@ interface Clauses {
   rateBytesPerS: number | undefined;
   charmode: boolean;
   tunnel: TunnelOptions | undefined;
+  size: number | undefined;
+  progress: boolean;
+  quiet: boolean;
+  statsFile: string | undefined;
 }
 
 /** Reads keyword clauses left to right; keywords may come in any order. */
@@ -294,6 +316,10 @@ function readClauses(tokens: readonly Token[]): Clauses {
     rateBytesPerS: undefined,
     charmode: false,
     tunnel: undefined,
+    size: undefined,
+    progress: false,
+    quiet: false,
+    statsFile: undefined,
   };
   let i = 0;
   /** The next token if it can be a value (not a flag's keyword), consuming it. */
@@ -392,6 +418,21 @@ function readClauses(tokens: readonly Token[]): Clauses {
       case "ratelimit":
         seen.rateBytesPerS = once("ratelimit", seen.rateBytesPerS, parseRate(required("ratelimit", "RATE")));
         break;
+      case "size":
+        seen.size = once("size", seen.size, parseSize(required("size", "BYTES")));
+        break;
+      case "progress":
+        seen.progress = true;
+        break;
+      case "quiet":
+        seen.quiet = true;
+        break;
+      case "stats": {
+        const file = required("stats", "FILE");
+        if (file === "") throw usage("stats needs a FILE name: 'stats /tmp/transfer.json'");
+        seen.statsFile = once("stats", seen.statsFile, file);
+        break;
+      }
       case "charmode":
         seen.charmode = true;
         break;
@@ -498,7 +539,16 @@ export function parseArguments(argv: readonly string[]): Invocation {
     if (seen.compress !== undefined) transmit.compress = seen.compress;
   }
 
+  if (seen.quiet && seen.progress) throw usage("quiet and progress contradict each other; give one");
+  const report = {
+    progress: seen.quiet ? ("off" as const) : seen.progress ? ("on" as const) : ("auto" as const),
+    quiet: seen.quiet,
+    expectedBytes: seen.size ?? null,
+    statsFile: seen.statsFile ?? null,
+  };
+
   return {
+    report,
     ...(receive === undefined ? {} : { receive }),
     ...(transmit === undefined ? {} : { transmit }),
     ...(seen.tunnel === undefined ? {} : { tunnel: seen.tunnel }),

@@ -5,19 +5,27 @@
  * 1. `--help` / `--version` are answered on stdout (exit 0).
  * 2. The command line becomes an Invocation; a usage error is one line on
  *    stderr ending in a pointer to --help (exit 2).
- * 3. The verbosity is applied, then the roles run (roles.ts): `receive`,
- *    `transmit`, or both at once (full duplex, perhaps around a tunnel).
+ * 3. The verbosity is applied, the status board (src/status/) is set up,
+ *    then the roles run (roles.ts): `receive`, `transmit`, or both at once
+ *    (full duplex, perhaps around a tunnel).
  * 4. The outcome becomes the exit status: 0, a VmError's code (the first
  *    failure's, when both roles run), or 1 for anything else (a bug), each
- *    failure as one line on stderr.
+ *    failure as one line on stderr. The board then prints the summary and
+ *    writes the stats file.
+ *
+ * Signals (runAsEntry): SIGINT/SIGTERM interrupt; SIGUSR1 (and SIGINFO where
+ * the system has it) prints the status block; SIGUSR2 steps the verbosity.
  *
  * `main` returns the status and has no process-wide effects beyond the log
  * level, so tests can call it; `runAsEntry` adds the signal and crash handlers
  * and calls process.exit, and runs only when this file is the entry.
  */
 import { VmError, asVmError } from "../errors.ts";
-import { setVerbose } from "../log.ts";
-import type { Invocation } from "../options.ts";
+import { writeFileSync } from "node:fs";
+import { constants } from "node:os";
+import { nextVerbose, setBeforeLogLine, setQuiet, setVerbose } from "../log.ts";
+import { DEFAULT_REPORT, type Invocation } from "../options.ts";
+import { StatusBoard } from "../status/board.ts";
 import { builtinRequest, helpText, parseCommandLine, versionText } from "./command.ts";
 import { loadKeys } from "./key-file.ts";
 import { realRoles, runInvocation, type Roles } from "./roles.ts";
@@ -37,13 +45,15 @@ export interface MainIo {
   /** Resolves once the text is handed to the OS (or stdout is gone). */
   stdout(text: string): Promise<void>;
   stderr(text: string): void;
+  /** Whether stderr is a terminal (the progress line is drawn there by default). */
+  stderrIsTerminal?: boolean;
 }
 
 export interface MainDeps {
   io: MainIo;
   roles: Roles;
-  /** main records the verbosity here once known; the crash handlers read it. */
-  state: { verbose: number };
+  /** main records the verbosity and the status board here once known; the signal and crash handlers read them. */
+  state: { verbose: number; board?: StatusBoard };
   /** Aborted (with the signal's name as reason) when the user interrupts. */
   interrupt: AbortController;
 }
@@ -62,9 +72,8 @@ export const processIo: MainIo = {
   stderr: (text) => {
     process.stderr.write(text);
   },
+  stderrIsTerminal: process.stderr.isTTY === true,
 };
-
-const defaultRoles: Roles = realRoles((text) => processIo.stderr(`${PROGRAM}: ${text}\n`));
 
 /**
  * What to print for a failure and the exit status it maps to: a VmError's own
@@ -90,15 +99,16 @@ function verboseOf(invocation: Invocation): number {
 /** Runs one command line and returns the exit status. Never throws. */
 export async function main(argv: readonly string[], deps: Partial<MainDeps> = {}): Promise<number> {
   const io = deps.io ?? processIo;
-  const roles = deps.roles ?? defaultRoles;
-  const state = deps.state ?? { verbose: 0 };
+  const state: MainDeps["state"] = deps.state ?? { verbose: 0 };
   const interrupt = deps.interrupt ?? new AbortController();
-  const fail = (error: unknown): number => {
-    const { text, exitCode } = describeFailure(error, state.verbose);
-    io.stderr(text);
+  const statusOf = (error: unknown): number => {
     // An interrupted transfer exits as the signal that stopped it (130, 143).
     const signal = interrupt.signal.aborted ? String(interrupt.signal.reason) : "";
-    return signal in SIGNAL_EXIT_CODES ? SIGNAL_EXIT_CODES[signal as keyof typeof SIGNAL_EXIT_CODES] : exitCode;
+    return signal in SIGNAL_EXIT_CODES ? SIGNAL_EXIT_CODES[signal as keyof typeof SIGNAL_EXIT_CODES] : describeFailure(error, 0).exitCode;
+  };
+  const fail = (error: unknown): number => {
+    io.stderr(describeFailure(error, state.verbose).text);
+    return statusOf(error);
   };
   try {
     const request = builtinRequest(argv);
@@ -114,10 +124,40 @@ export async function main(argv: readonly string[], deps: Partial<MainDeps> = {}
     loadKeys(invocation, process.env);
     state.verbose = verboseOf(invocation);
     setVerbose(state.verbose);
-    await runInvocation(invocation, roles, interrupt.signal, (text) => io.stderr(`${PROGRAM}: ${text}\n`));
-    return 0;
+    const report = invocation.report ?? DEFAULT_REPORT;
+    if (report.quiet) setQuiet();
+    if (report.statsFile !== null) checkWritable(report.statsFile);
+    const board = new StatusBoard({ ...report, isTerminal: io.stderrIsTerminal === true, write: (text) => io.stderr(text) });
+    state.board = board;
+    if (board.showsProgress) setBeforeLogLine(() => board.endLine());
+    const announce = (text: string): void => io.stderr(`${PROGRAM}: ${text}\n`);
+    const roles = deps.roles ?? realRoles(announce, (role, figures) => board.add(role, figures));
+    let failure: { error: unknown } | undefined;
+    try {
+      await runInvocation(invocation, roles, interrupt.signal, announce);
+    } catch (error) {
+      failure = { error };
+    }
+    // The board finishes its progress line first, so the error gets a line of its own.
+    setBeforeLogLine(undefined);
+    try {
+      board.close(failure === undefined ? { exitCode: 0, error: null } : { exitCode: statusOf(failure.error), error: describeFailure(failure.error, 0).text.trim() });
+    } catch (error) {
+      failure ??= { error };
+    }
+    return failure === undefined ? 0 : fail(failure.error);
   } catch (error) {
     return fail(error);
+  }
+}
+
+/** `stats FILE` must be writable before the transfer starts, not found unwritable after it. */
+function checkWritable(file: string): void {
+  try {
+    writeFileSync(file, "");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new VmError("usage", `cannot write the stats file ${file}: ${code}; give a writable path`);
   }
 }
 
@@ -147,6 +187,18 @@ export async function runAsEntry(argv: readonly string[], deps: Partial<MainDeps
       }, INTERRUPT_GRACE_MS).unref();
     });
   }
+  // The status block: SIGUSR1 as dd does on Linux, SIGINFO (^T) where the system has it.
+  const printStatus = (): void => {
+    if (state.board === undefined) io.stderr(`${PROGRAM}: status: not started yet\n`);
+    else state.board.printStatus();
+  };
+  process.on("SIGUSR1", printStatus);
+  if ("SIGINFO" in constants.signals) process.on("SIGINFO", printStatus);
+  process.on("SIGUSR2", () => {
+    state.verbose = nextVerbose(state.verbose);
+    setVerbose(state.verbose);
+    io.stderr(`${PROGRAM}: verbose ${state.verbose} (SIGUSR2 steps through 0, 1, 5, 10)\n`);
+  });
   process.exit(await main(argv, { ...deps, io, state, interrupt }));
 }
 

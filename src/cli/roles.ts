@@ -31,6 +31,7 @@ import { transmitterInput } from "../tx/input.ts";
 import { stdinSource, type ByteSource } from "../tx/stdin.ts";
 import { transmit } from "../tx/transmitter.ts";
 import { connectTunnel, listenForTunnel, type TunnelSocket } from "../tunnel/socket.ts";
+import type { FiguresSource } from "../status/figures.ts";
 
 /** What a role reads or writes instead of stdin/stdout, and who hears of rx's connections. */
 export interface TransmitEnds {
@@ -73,10 +74,18 @@ function watchingPeerBytes(network: Network, onPeerBytes: () => void): Network {
   };
 }
 
+/** Hears each role's figures source as it starts (the status board). */
+export type Observe = (role: "tx" | "rx", figures: FiguresSource) => void;
+
 /** The real roles, with the toolbox keywords applied to their input and output. */
-export function realRoles(announce: (text: string) => void): Roles {
+export function realRoles(announce: (text: string) => void, observe?: Observe): Roles {
   return {
-    transmit: (options, signal, ends) => transmit(options, { signal, source: transmitterInput(options, ends?.source ?? stdinSource()) }),
+    transmit: (options, signal, ends) =>
+      transmit(options, {
+        signal,
+        source: transmitterInput(options, ends?.source ?? stdinSource()),
+        ...(observe === undefined ? {} : { observe: (figures) => observe("tx", figures) }),
+      }),
     receive: (options, signal, ends) => {
       const sink = ends?.sink ?? stdoutSink();
       const onPeerBytes = ends?.onPeerBytes;
@@ -84,6 +93,7 @@ export function realRoles(announce: (text: string) => void): Roles {
         signal,
         sink: options.prbsSeed === undefined ? sink : prbsCheckSink(options.prbsSeed, DEFAULT_FOOT_BYTES, sink),
         ...(onPeerBytes === undefined ? {} : { network: watchingPeerBytes(bunNetwork, onPeerBytes) }),
+        ...(observe === undefined ? {} : { observe: (figures) => observe("rx", figures) }),
         // With port 0 the user cannot know the port unless we say it.
         onListening: (port) => options.port === 0 && announce(`listening on port ${port}`),
       });

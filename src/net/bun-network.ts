@@ -17,8 +17,14 @@ interface SocketState {
   closed: boolean;
 }
 
+/** `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) → `10.0.0.1`. */
+function plainAddress(address: string): string {
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}
+
 function wrap(socket: Socket<SocketState>, remote: string): Channel {
   return {
+    localAddress: formatAddress(plainAddress(socket.localAddress ?? ""), socket.localPort ?? 0),
     write: (bytes) => Math.max(0, socket.write(bytes)),
     shutdown: () => socket.shutdown(),
     destroy: () => socket.terminate(),
@@ -99,7 +105,7 @@ export const bunNetwork: Network = {
         ...events,
         open(socket) {
           socket.setNoDelay(true);
-          const channel = wrap(socket, formatAddress(socket.remoteAddress, socket.remotePort));
+          const channel = wrap(socket, formatAddress(plainAddress(socket.remoteAddress), socket.remotePort));
           socket.data = { handlers: undefined, closed: false };
           socket.data.handlers = accept(channel);
         },

@@ -17,6 +17,8 @@ export interface Channel {
   resume(): void;
   /** "host:port" of the other end, for messages. */
   readonly remoteAddress: string;
+  /** "host:port" of our end, when the transport knows it (status output). */
+  readonly localAddress?: string;
 }
 
 /** What a Channel reports. `onClose` fires exactly once, last. */

@@ -92,6 +92,10 @@ export class FramedConnection {
     return this.channel?.remoteAddress ?? "(not connected)";
   }
 
+  get localAddress(): string {
+    return this.channel?.localAddress ?? "(local)";
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }

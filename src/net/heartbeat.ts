@@ -13,6 +13,7 @@ const PINGS_PER_TIMEOUT = 4;
 export class Heartbeat {
   private lastPingMs: number;
   private nonce = 0n;
+  private roundTrip: number | undefined;
 
   constructor(private readonly now: () => number = () => performance.now()) {
     this.lastPingMs = now();
@@ -25,6 +26,17 @@ export class Heartbeat {
     this.lastPingMs = now;
     this.nonce++;
     return { kind: FrameKind.FRAME_PING, ping: { nonce: this.nonce, sentUs: BigInt(Math.round(now * 1000)) } };
+  }
+
+  /** The peer's pong to one of our pings: its echo of our clock gives the round trip. */
+  answered(pong: HeartbeatFrame): void {
+    const sample = this.now() - Number(pong.sentUs) / 1000;
+    if (sample >= 0 && sample < 3_600_000) this.roundTrip = sample;
+  }
+
+  /** The latest heartbeat round trip, once a pong came back. */
+  get roundTripMs(): number | undefined {
+    return this.roundTrip;
   }
 
 }

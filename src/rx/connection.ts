@@ -22,6 +22,7 @@ import {
   type ControlFrame,
 } from "../protocol/messages.ts";
 import {
+  FOOT_FLAG_RETRANSMIT,
   FOOT_RECORD_OVERHEAD_BYTES,
   CAP_ENCRYPT,
   CAP_KEY,
@@ -87,6 +88,18 @@ export class RxConnection implements SessionLink {
     return this.framed.remoteAddress;
   }
 
+  /** The address this connection arrived on: for status output, the receiver's side of a link. */
+  get localAddress(): string {
+    return this.framed.localAddress;
+  }
+
+  /** Foot payload bytes and feet received here, and how many were marked as copies. */
+  readonly carried = { bytes: 0, feet: 0, retransmits: 0 };
+
+  get roundTripMs(): number | undefined {
+    return this.heartbeat.roundTripMs;
+  }
+
   get isOpen(): boolean {
     return !this.framed.isClosed;
   }
@@ -129,13 +142,16 @@ export class RxConnection implements SessionLink {
       return;
     }
     if (frame.kind === FrameKind.FRAME_PING) return this.send({ kind: FrameKind.FRAME_PONG, pong: frame.ping });
-    if (frame.kind === FrameKind.FRAME_PONG) return; // its arrival is the proof of life
+    if (frame.kind === FrameKind.FRAME_PONG) return this.heartbeat.answered(frame.pong); // its arrival is also the proof of life
     if (frame.kind === FrameKind.FRAME_FOOT && needsUnpacking(frame.foot.header.flags, this.footKey)) {
       void this.unpack(this.session, frame.foot, footAssociatedData(record, frame.foot.payload));
     } else {
       this.session.onFrame(this, frame);
     }
     if (frame.kind !== FrameKind.FRAME_FOOT) return;
+    this.carried.bytes += frame.foot.header.length;
+    this.carried.feet++;
+    if ((frame.foot.header.flags & FOOT_FLAG_RETRANSMIT) !== 0) this.carried.retransmits++;
     const fault = this.chaos.tick();
     if (fault !== undefined) {
       log.warn(`chaos: ${fault} on connection ${this.id}`);

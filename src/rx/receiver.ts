@@ -26,7 +26,9 @@ import {
   type Hello,
 } from "../protocol/xdr.generated.ts";
 import { Chaos } from "../net/chaos.ts";
+import type { TransferFigures } from "../status/figures.ts";
 import { RxConnection, type Admission } from "./connection.ts";
+import { ReceiverFigures } from "./figures.ts";
 import { Session } from "./session.ts";
 import { stdoutSink, type ByteSink } from "./stdout.ts";
 
@@ -44,6 +46,8 @@ export interface ReceiverIo {
   onListening?: (port: number) => void;
   /** Aborting it interrupts the transfer (SIGINT/SIGTERM). */
   signal?: AbortSignal;
+  /** Hears, once listening, how to read the receiver's figures at any moment (status output). */
+  observe?: (figures: () => TransferFigures) => void;
 }
 
 export interface ReceiveSummary {
@@ -53,7 +57,9 @@ export interface ReceiveSummary {
 
 /** Receives one session and writes it to the sink; resolves once it is confirmed. */
 export async function receive(options: ReceiverOptions, io?: Partial<ReceiverIo>): Promise<ReceiveSummary> {
-  return new Receiver(options, { network: bunNetwork, sink: io?.sink ?? stdoutSink(), ...io }).run();
+  const receiver = new Receiver(options, { network: bunNetwork, sink: io?.sink ?? stdoutSink(), ...io });
+  io?.observe?.(() => receiver.figures());
+  return receiver.run();
 }
 
 class Receiver {
@@ -67,6 +73,8 @@ class Receiver {
   private aloneSince = 0;
   private ticker: ReturnType<typeof setInterval> | undefined;
   private readonly chaos: Chaos;
+  private readonly statistics = new ReceiverFigures();
+  private lastTickMs = performance.now();
   private settle!: { resolve: (s: ReceiveSummary) => void; reject: (e: VmError) => void };
 
   constructor(
@@ -75,6 +83,11 @@ class Receiver {
   ) {
     this.checkphrase = new TextEncoder().encode(options.checkphrase);
     this.chaos = new Chaos(options.chaosEvery);
+  }
+
+  /** How the transfer stands now (status output, summaries). */
+  figures(): TransferFigures {
+    return this.statistics.snapshot(this.session, this.options.windowFeet, this.session === undefined ? null : this.started);
   }
 
   async run(): Promise<ReceiveSummary> {
@@ -159,6 +172,7 @@ class Receiver {
       return refuse(RefuseReason.REFUSE_TOO_MANY_CONNECTIONS, `at most ${MAX_THREADS} connections per transfer`);
     }
     log.debug(`connection ${connection.id} (tx ${hello.connectionId}) from ${connection.remoteAddress} joined`);
+    this.statistics.joined(connection);
     return {
       reply: {
         status: HelloStatus.HELLO_ACCEPT,
@@ -194,6 +208,7 @@ class Receiver {
 
   private gone(connection: RxConnection): void {
     this.connections.delete(connection);
+    this.statistics.gone(connection);
     if (this.session !== undefined && this.session.linkCount === 0) this.aloneSince = performance.now();
     this.maybeSettle();
   }
@@ -223,6 +238,9 @@ class Receiver {
   /** Every TICK_MS: heartbeats and stalls, the missing foot, patience. */
   private tick(): void {
     const timeoutMs = this.options.timeoutS * 1000;
+    const now = performance.now();
+    this.statistics.tick(now - this.lastTickMs);
+    this.lastTickMs = now;
     for (const connection of [...this.connections]) {
       if (!connection.isJoined) continue;
       const stall = connection.watch(timeoutMs);

@@ -99,6 +99,17 @@ export class Session {
   get bytesWritten(): bigint {
     return this.digest.totalBytes;
   }
+  get feetWritten(): bigint {
+    return this.digest.totalFeet;
+  }
+  /** Feet received and waiting for an earlier one. */
+  get reorderFeet(): number {
+    return this.sequencer.heldCount;
+  }
+  /** The stream digest (hex), once the whole stream is written and confirmed. */
+  get digestHex(): string | null {
+    return this.state === "complete" ? this.digest.value.toString(16).padStart(16, "0") : null;
+  }
   get linkCount(): number {
     return this.links.size;
   }

@@ -169,8 +169,18 @@ export class TxConnection {
     return this.framed.queuedBytes === 0 && !this.framed.isClosed;
   }
 
+  /** Foot payload bytes and feet handed to this connection, and how many were copies. */
+  readonly carried = { bytes: 0, feet: 0, retransmits: 0 };
+
+  get roundTripMs(): number | undefined {
+    return this.heartbeat.roundTripMs;
+  }
+
   /** Queues a copy of the foot; `foot.copiesQueued` counts it until written or dropped. */
   sendFoot(foot: OutboundFoot, flags: number, onWritten: () => void): void {
+    this.carried.bytes += foot.payload.length;
+    this.carried.feet++;
+    if (foot.sends > 1) this.carried.retransmits++;
     // A sealed foot carries no checksum: the tag authenticates it, and a
     // plain-text hash of the stream bytes would let an observer test guesses.
     const header = {
@@ -261,7 +271,7 @@ export class TxConnection {
       return;
     }
     if (frame.kind === FrameKind.FRAME_PING) return this.sendControl({ kind: FrameKind.FRAME_PONG, pong: frame.ping });
-    if (frame.kind === FrameKind.FRAME_PONG) return; // its arrival is the proof of life
+    if (frame.kind === FrameKind.FRAME_PONG) return this.heartbeat.answered(frame.pong); // its arrival is also the proof of life
     this.events.onFrame(this, frame);
   }
 

@@ -44,6 +44,7 @@ import {
 import { Chunker } from "./chunker.ts";
 import { compressFoot } from "./compress.ts";
 import { DialFailure, TxConnection } from "./connection.ts";
+import type { ConnectionFigures, TransferFigures } from "../status/figures.ts";
 import { Link, resolveLinks, type LinkFigures } from "./links.ts";
 import { chooseLink, connectionBudget, desiredConnections, linkFootCaps, rebalanceMove, type LinkView } from "./placement.ts";
 import { SendScheduler, type OutboundFoot } from "./scheduler.ts";
@@ -69,12 +70,16 @@ const MAX_HEDGES_PER_FOOT = 2;
 const MAX_POOLED_FEET = 256;
 /** `compress`: feet compressed at once (on the thread pool), at least 2, else one per core. */
 const MAX_COMPRESSING_FEET = Math.max(2, navigator.hardwareConcurrency);
+/** Closed connections remembered for status output and the stats file. */
+const MAX_PAST_CONNECTIONS = 256;
 
 export interface TransmitterIo {
   network: Network;
   source: ByteSource;
   /** Aborting it interrupts the transfer (SIGINT/SIGTERM); the receiver is told. */
   signal?: AbortSignal;
+  /** Hears, once the transfer starts, how to read its figures at any moment (status output). */
+  observe?: (figures: () => TransferFigures) => void;
 }
 
 export interface TransferSummary {
@@ -89,7 +94,9 @@ export interface TransferSummary {
 export async function transmit(options: TransmitterOptions, io: Partial<TransmitterIo> = {}): Promise<TransferSummary> {
   const full: TransmitterIo = { network: bunNetwork, source: io.source ?? stdinSource(), ...io };
   const links = await resolveLinks(options.targets, full.network.resolve?.bind(full.network));
-  return new Transmitter(options, full, links).run();
+  const transmitter = new Transmitter(options, full, links);
+  io.observe?.(() => transmitter.figures());
+  return transmitter.run();
 }
 
 /** A connection slot: an anchor stays on its link; a floating one goes where placement says. */
@@ -115,6 +122,12 @@ class Transmitter {
   /** A floating connection being moved to another link: it takes no new feet and closes once empty. */
   private draining: number | undefined;
   private nextConnectionId = 1;
+  /** Connections that closed, newest last (at most MAX_PAST_CONNECTIONS), for status output. */
+  private readonly pastConnections: ConnectionFigures[] = [];
+  private acknowledgedBytes = 0;
+  private acknowledgedFeet = 0;
+  private retransmits = 0;
+  private confirmed = false;
   private readonly hello: Hello;
   private readonly started = performance.now();
   private lastTickMs = performance.now();
@@ -172,6 +185,35 @@ class Transmitter {
   /** Per-link figures, in preference order. */
   linkFigures(): LinkFigures[] {
     return this.links.map((link) => link.figures());
+  }
+
+  /** How the transfer stands now (status output, summaries). */
+  figures(): TransferFigures {
+    const live = [...this.connections.values()].map((connection) => this.connectionFigures(connection, connection.id === this.draining ? "draining" : "up"));
+    return {
+      role: "tx",
+      startedMs: this.started,
+      bytes: this.acknowledgedBytes,
+      feet: this.acknowledgedFeet,
+      feetInFlight: this.scheduler.heldCount,
+      windowFeet: Number(this.scheduler.windowEnd - this.scheduler.deliveredBelow),
+      reorderFeet: null,
+      retransmits: this.retransmits,
+      connections: [...this.pastConnections, ...live],
+      links: this.linkFigures(),
+      digest: this.confirmed ? this.digest.value.toString(16).padStart(16, "0") : null,
+    };
+  }
+
+  private connectionFigures(connection: TxConnection, state: ConnectionFigures["state"]): ConnectionFigures {
+    const roundTripMs = connection.roundTripMs;
+    return {
+      id: connection.id,
+      link: this.linkOf.get(connection.id)?.address ?? connection.target,
+      state,
+      ...connection.carried,
+      roundTripMs: roundTripMs === undefined ? null : Math.round(roundTripMs * 1000) / 1000,
+    };
   }
 
   // ---- 1. links and connection slots -----------------------------------------------
@@ -281,6 +323,10 @@ class Transmitter {
   /** Drops a closed connection from every table and releases its slot; returns its link. */
   private forget(connection: TxConnection): Link | undefined {
     const link = this.linkOf.get(connection.id);
+    if (link !== undefined) {
+      this.pastConnections.push(this.connectionFigures(connection, "closed"));
+      if (this.pastConnections.length > MAX_PAST_CONNECTIONS) this.pastConnections.shift();
+    }
     link?.connections.delete(connection.id);
     this.linkOf.delete(connection.id);
     this.connections.delete(connection.id);
@@ -471,6 +517,7 @@ class Transmitter {
 
   private sendFoot(connection: TxConnection, foot: OutboundFoot): void {
     connection.sendFoot(foot, foot.sends > 1 ? FOOT_FLAG_RETRANSMIT : 0, () => this.recycle(foot));
+    if (foot.sends > 1) this.retransmits++;
     this.linkOf.get(connection.id)?.noteSent(foot.payload.length);
     const fault = this.chaos.tick();
     if (fault !== undefined) {
@@ -528,6 +575,8 @@ class Transmitter {
   }
 
   private onAcknowledged(foot: OutboundFoot, carrier: number | undefined, roundTripMs: number | undefined): void {
+    this.acknowledgedBytes += foot.payload.length;
+    this.acknowledgedFeet++;
     const link = carrier === undefined ? undefined : this.linkOf.get(carrier);
     if (link?.noteDelivered(foot.payload.length, roundTripMs) && this.links.length > 1) {
       log.info(`link ${link.index + 1} (${link.address}) is back`);
@@ -592,6 +641,7 @@ class Transmitter {
       this.fail(new VmError("integrity", "receiver confirmed a stream that differs from what was sent"));
       return;
     }
+    this.confirmed = true;
     this.finish();
     const seconds = (performance.now() - this.started) / 1000;
     const rate = Number(end.totalBytes) / (1024 * 1024) / Math.max(seconds, 1e-6);
@@ -623,6 +673,8 @@ class Transmitter {
     clearInterval(this.ticker);
     this.wakeReader?.();
     if (closeConnections) for (const connection of this.connections.values()) connection.close();
+    // Their figures stay for the summary and the stats file.
+    for (const connection of this.connections.values()) this.pastConnections.push(this.connectionFigures(connection, "closed"));
     this.connections.clear();
     // Slots waiting on their connection's end return now.
     for (const release of this.closeWaiters.values()) release();

@@ -10,13 +10,15 @@ import {
   DEFAULT_TIMEOUT_S,
   DEFAULT_THREADS,
   DEFAULT_WINDOW_FEET,
+  DEFAULT_REPORT,
   type Invocation,
 } from "../../src/options.ts";
-import { FLAG_ARGS, KEYWORDS, parseArguments, parseRate } from "../../src/cli/keywords.ts";
+import { FLAG_ARGS, KEYWORDS, parseArguments, parseRate, parseSize } from "../../src/cli/keywords.ts";
 
-/** Splits a command line on spaces; good enough for these cases. */
+/** Splits a command line on spaces; good enough for these cases. The report options are left out while they are the defaults. */
 function parse(line: string): Invocation {
-  return parseArguments(line === "" ? [] : line.split(" "));
+  const { report, ...invocation } = parseArguments(line === "" ? [] : line.split(" "));
+  return report === undefined || Bun.deepEquals(report, DEFAULT_REPORT) ? invocation : { ...invocation, report };
 }
 
 /** The usage error's message for `line`, failing if it parses or fails otherwise. */
@@ -277,28 +279,28 @@ describe("usage errors name the problem and the fix", () => {
     // unknown words
     [
       "rx 1 frobnicate",
-      "unknown keyword 'frobnicate'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate",
+      "unknown keyword 'frobnicate'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats",
     ],
     [
       "rx 1 2",
-      "unknown keyword '2'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate",
+      "unknown keyword '2'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats",
     ],
     [
       "RX 1",
-      "unknown keyword 'RX'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate",
+      "unknown keyword 'RX'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats",
     ],
     // flags
     [
       "rx 1 --frobnicate",
-      "unknown flag '--frobnicate'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate",
+      "unknown flag '--frobnicate'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
     ],
     [
       "rx 1 -v",
-      "unknown flag '-v'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate",
+      "unknown flag '-v'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
     ],
     [
       "rx 1 --no-checksums",
-      "unknown flag '--no-checksums'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate",
+      "unknown flag '--no-checksums'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
     ],
     ["rx 1 --verbose", "flag '--verbose' needs a value: '--verbose N'"],
     ["rx 1 --verbose --checksums", "flag '--verbose' needs a value: '--verbose N'"],
@@ -342,5 +344,34 @@ describe("usage errors name the problem and the fix", () => {
 
   test("messages are one line", () => {
     for (const [line] of cases) expect(usageError(line)).not.toContain("\n");
+  });
+});
+
+describe("seeing the transfer: size, progress, quiet, stats", () => {
+  test("defaults: progress on a terminal only, no size, no stats file", () => {
+    expect(parseArguments(["rx", "1"]).report).toEqual(DEFAULT_REPORT);
+  });
+
+  test("size (with K, M, G, T), progress, stats, on either end, in keyword and flag form", () => {
+    expect(parseArguments("tx h 1 size 3G progress stats /tmp/s.json".split(" ")).report).toEqual({
+      progress: "on",
+      quiet: false,
+      expectedBytes: 3 * 1024 ** 3,
+      statsFile: "/tmp/s.json",
+    });
+    expect(parseArguments("--rx 1 --size 1000 --quiet --stats=/tmp/r.json".split(" ")).report).toEqual({
+      progress: "off",
+      quiet: true,
+      expectedBytes: 1000,
+      statsFile: "/tmp/r.json",
+    });
+    expect([parseSize("0"), parseSize("0x10"), parseSize("2k")]).toEqual([0, 16, 2048]);
+  });
+
+  test("mistakes name the fix", () => {
+    expect(usageError("rx 1 quiet progress")).toBe("quiet and progress contradict each other; give one");
+    expect(usageError("tx h 1 size big")).toBe("size 'big' is not a byte count; write bytes, e.g. 'size 1073741824' or 'size 1G' (K, M, G, T are powers of 1024)");
+    expect(usageError("rx 1 stats")).toBe("stats needs a value: 'stats FILE'");
+    expect(usageError("rx 1 size 1 size 2")).toBe("size is given twice; give it once");
   });
 });

@@ -17,6 +17,7 @@ import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import pkg from "../../package.json";
+import { withoutSummaries } from "../support/e2e.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const TRANSFER_BYTES = 6 * 1024 * 1024 + 12_345; // several feet and a ragged tail
@@ -171,8 +172,9 @@ async function exercise(bin: string, installDir: string): Promise<void> {
     "the transfer",
     Promise.all([finish(tx, new Response(tx.stderr).text()), finish(rx, rxStderr)]),
   );
-  expect(txDone).toEqual({ exitCode: 0, stdout: "", stderr: "" });
-  expect(rxDone).toEqual({ exitCode: 0, stdout: "", stderr: `viamillipede: listening on port ${port}\n` });
+  expect({ ...txDone, stderr: withoutSummaries(txDone.stderr) }).toEqual({ exitCode: 0, stdout: "", stderr: "" });
+  expect(txDone.stderr).toMatch(/^viamillipede tx: sent .* \(\d+ bytes\)/);
+  expect({ ...rxDone, stderr: withoutSummaries(rxDone.stderr) }).toEqual({ exitCode: 0, stdout: "", stderr: `viamillipede: listening on port ${port}\n` });
   expect(Bun.file(output).size).toBe(TRANSFER_BYTES);
   expect(await sha256(output)).toBe(await sha256(input));
 }

@@ -6,8 +6,8 @@
  *   both processes have exited, all under one deadline.
  * - `expectCleanTransfer(...)` asserts on everything a successful transfer at
  *   verbose 0 leaves behind: both exit codes 0, the receiver's stdout hashes
- *   to the input, the transmitter's stdout is empty, neither stderr carries
- *   an error line, a warning or a stack trace.
+ *   to the input, the transmitter's stdout is empty, each stderr ends with
+ *   its one-line summary and carries no error line, warning or stack trace.
  * - `expectOneLineError(stderr, pattern)` asserts a failure was reported as
  *   exactly one `viamillipede:` line matching `pattern`, with no stack trace.
  */
@@ -49,9 +49,19 @@ export async function transfer(
   return transferTo(receiver, txArgs(receiver.port), input, deadlineMs);
 }
 
-/** The receiver's stderr at verbose 0 after a clean transfer: only its port. */
+/** The receiver's stderr at verbose 0 after a clean transfer, summary aside: only its port. */
 export function listeningOnly(port: number): string {
   return `viamillipede: listening on port ${port}\n`;
+}
+
+/** The end summary each role prints on success (src/status/format.ts summaryLine). */
+export function summaryLine(stderr: string, role: "tx" | "rx"): string | undefined {
+  return new RegExp(`^viamillipede ${role}: (?:sent|received) [^\n]*$`, "m").exec(stderr)?.[0];
+}
+
+/** A stderr without the end summaries, to compare the rest exactly. */
+export function withoutSummaries(stderr: string): string {
+  return stderr.replace(/^viamillipede (?:tx|rx): (?:sent|received) [^\n]*\n/gm, "");
 }
 
 export function expectCleanTransfer(outcome: TransferOutcome, expected: { sha256: string; bytes: number }): void {
@@ -62,11 +72,11 @@ export function expectCleanTransfer(outcome: TransferOutcome, expected: { sha256
     rxSignal: rx.signalCode,
     rxStdoutBytes: rx.stdoutBytes,
     rxStdoutSha256: rx.stdoutSha256,
-    rxStderr: rx.stderr,
+    rxStderr: withoutSummaries(rx.stderr),
     txExit: tx.exitCode,
     txSignal: tx.signalCode,
     txStdout: tx.stdout,
-    txStderr: tx.stderr,
+    txStderr: withoutSummaries(tx.stderr),
   }).toEqual({
     rxExit: 0,
     rxSignal: null,
@@ -78,6 +88,9 @@ export function expectCleanTransfer(outcome: TransferOutcome, expected: { sha256
     txStdout: "",
     txStderr: "",
   });
+  // Each end ends with its one-line summary, naming the exact byte count.
+  expect(summaryLine(tx.stderr, "tx")).toContain(`(${expected.bytes} bytes)`);
+  expect(summaryLine(rx.stderr, "rx")).toContain(`(${expected.bytes} bytes)`);
 }
 
 /** Exactly one `viamillipede:` error line, matching `pattern`, and no stack trace. */

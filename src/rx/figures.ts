@@ -1,0 +1,107 @@
+/**
+ * The receiver's figures for status output: its connections (live and
+ * closed), the bytes each local address took (the receiver's side of a link)
+ * and their recent rates, and the session's progress.
+ */
+import type { ConnectionFigures, LinkFigures, TransferFigures } from "../status/figures.ts";
+import { RateMeter } from "../tx/rate-meter.ts";
+import type { RxConnection } from "./connection.ts";
+import type { Session } from "./session.ts";
+
+/** Closed connections remembered, newest last. */
+const MAX_PAST_CONNECTIONS = 256;
+
+interface AddressFigures {
+  meter: RateMeter;
+  /** Bytes of this address's connections already counted into the meter. */
+  counted: number;
+}
+
+export class ReceiverFigures {
+  private readonly live = new Set<RxConnection>();
+  private readonly past: ConnectionFigures[] = [];
+  /** Bytes and feet of closed connections, per local address. */
+  private readonly closedTotals = new Map<string, { bytes: number; feet: number }>();
+  private readonly addresses = new Map<string, AddressFigures>();
+
+  joined(connection: RxConnection): void {
+    this.live.add(connection);
+    if (!this.addresses.has(connection.localAddress)) this.addresses.set(connection.localAddress, { meter: new RateMeter(), counted: 0 });
+  }
+
+  gone(connection: RxConnection): void {
+    if (!this.live.delete(connection)) return;
+    this.past.push(this.connectionFigures(connection, "closed"));
+    if (this.past.length > MAX_PAST_CONNECTIONS) this.past.shift();
+    const totals = this.closedTotals.get(connection.localAddress) ?? { bytes: 0, feet: 0 };
+    totals.bytes += connection.carried.bytes;
+    totals.feet += connection.carried.feet;
+    this.closedTotals.set(connection.localAddress, totals);
+  }
+
+  /** Advances the per-address rates; `elapsedMs` since the last tick. */
+  tick(elapsedMs: number): void {
+    for (const [address, figures] of this.addresses) {
+      const bytes = this.carriedOn(address).bytes;
+      figures.meter.add(bytes - figures.counted);
+      figures.counted = bytes;
+      figures.meter.tick(elapsedMs);
+    }
+  }
+
+  private carriedOn(address: string): { bytes: number; feet: number; connections: number } {
+    const closed = this.closedTotals.get(address) ?? { bytes: 0, feet: 0 };
+    let bytes = closed.bytes;
+    let feet = closed.feet;
+    let connections = 0;
+    for (const connection of this.live) {
+      if (connection.localAddress !== address) continue;
+      bytes += connection.carried.bytes;
+      feet += connection.carried.feet;
+      connections++;
+    }
+    return { bytes, feet, connections };
+  }
+
+  private connectionFigures(connection: RxConnection, state: ConnectionFigures["state"]): ConnectionFigures {
+    const roundTripMs = connection.roundTripMs;
+    return {
+      id: connection.id,
+      link: connection.localAddress,
+      state,
+      ...connection.carried,
+      roundTripMs: roundTripMs === undefined ? null : Math.round(roundTripMs * 1000) / 1000,
+    };
+  }
+
+  snapshot(session: Session | undefined, windowFeet: number, startedMs: number | null): TransferFigures {
+    const connections = [...this.past, ...[...this.live].map((connection) => this.connectionFigures(connection, "up"))];
+    const links: LinkFigures[] = [...this.addresses].map(([address, figures], i) => {
+      const carried = this.carriedOn(address);
+      return {
+        link: i + 1,
+        address,
+        state: carried.connections > 0 ? "up" : "down",
+        connections: carried.connections,
+        bytesSent: carried.bytes,
+        feetSent: carried.feet,
+        bytesDelivered: carried.bytes,
+        feetDelivered: carried.feet,
+        bytesPerSecond: Math.round(figures.meter.bytesPerSecond),
+      };
+    });
+    return {
+      role: "rx",
+      startedMs,
+      bytes: Number(session?.bytesWritten ?? 0n),
+      feet: Number(session?.feetWritten ?? 0n),
+      feetInFlight: session?.reorderFeet ?? 0,
+      windowFeet,
+      reorderFeet: session?.reorderFeet ?? 0,
+      retransmits: connections.reduce((sum, connection) => sum + connection.retransmits, 0),
+      connections,
+      links,
+      digest: session?.digestHex ?? null,
+    };
+  }
+}

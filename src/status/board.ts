@@ -1,0 +1,152 @@
+/**
+ * The status board: where both ends' figures meet the user. Roles register a
+ * figures source; the board samples it for rates, draws the live progress
+ * line on a terminal, prints the status block on demand (SIGUSR1/SIGINFO),
+ * and at the end the one-line summary and the `stats FILE` JSON.
+ *
+ * Everything goes to the `write` it is given (stderr): never stdout.
+ */
+import { writeFileSync } from "node:fs";
+import { VmError } from "../errors.ts";
+import type { FiguresSource, TransferFigures } from "./figures.ts";
+import { progressLine, statusBlock, summaryLine, type Snapshot } from "./format.ts";
+import { statsDocument } from "./stats.ts";
+
+/** How often rates are sampled and the progress line redrawn. */
+export const PROGRESS_INTERVAL_MS = 250;
+/** Current rates look back this far. */
+const RATE_SPAN_MS = 2_000;
+
+export interface BoardOptions {
+  /** "auto": a progress line when stderr is a terminal. */
+  progress: "auto" | "on" | "off";
+  /** Nothing but errors: no progress, no summary. */
+  quiet: boolean;
+  expectedBytes: number | null;
+  statsFile: string | null;
+  isTerminal: boolean;
+  write(text: string): void;
+  now?: () => number;
+}
+
+interface Entry {
+  role: "tx" | "rx";
+  source: FiguresSource;
+  samples: Array<{ ms: number; bytes: number }>;
+  final: TransferFigures | undefined;
+  finalMs: number;
+}
+
+export class StatusBoard {
+  private readonly entries: Entry[] = [];
+  private readonly now: () => number;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private drawn = false;
+  private readonly wallStart = new Date();
+
+  constructor(private readonly options: BoardOptions) {
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  get showsProgress(): boolean {
+    if (this.options.quiet || this.options.progress === "off") return false;
+    return this.options.progress === "on" || this.options.isTerminal;
+  }
+
+  /** A role's figures (the clock in them is performance.now(), as `now` must be). */
+  add(role: "tx" | "rx", source: FiguresSource): void {
+    this.entries.push({ role, source, samples: [], final: undefined, finalMs: 0 });
+    this.timer ??= setInterval(() => this.tick(), PROGRESS_INTERVAL_MS);
+    this.timer.unref?.();
+  }
+
+  /** The role's transfer is over: its figures stop moving. */
+  finish(role: "tx" | "rx"): void {
+    const entry = this.entries.find((candidate) => candidate.role === role && candidate.final === undefined);
+    if (entry === undefined) return;
+    entry.final = entry.source();
+    entry.finalMs = this.now();
+  }
+
+  private figuresOf(entry: Entry): TransferFigures {
+    return entry.final ?? entry.source();
+  }
+
+  snapshot(entry: Entry): Snapshot {
+    const figures = this.figuresOf(entry);
+    const now = entry.final === undefined ? this.now() : entry.finalMs;
+    const elapsedSeconds = figures.startedMs === null ? 0 : Math.max(0, now - figures.startedMs) / 1000;
+    const oldest = entry.samples.find((sample) => now - sample.ms <= RATE_SPAN_MS) ?? { ms: now, bytes: figures.bytes };
+    const spanS = (now - oldest.ms) / 1000;
+    return {
+      figures,
+      elapsedSeconds,
+      bytesPerSecond: spanS > 0 ? (figures.bytes - oldest.bytes) / spanS : 0,
+      averageBytesPerSecond: elapsedSeconds > 0 ? figures.bytes / elapsedSeconds : 0,
+      expectedBytes: this.options.expectedBytes,
+    };
+  }
+
+  private tick(): void {
+    const now = this.now();
+    for (const entry of this.entries) {
+      if (entry.final !== undefined) continue;
+      entry.samples.push({ ms: now, bytes: entry.source().bytes });
+      while (entry.samples.length > 0 && now - entry.samples[0]!.ms > RATE_SPAN_MS + PROGRESS_INTERVAL_MS) entry.samples.shift();
+    }
+    if (this.showsProgress) this.draw();
+  }
+
+  private draw(): void {
+    if (this.entries.length === 0) return;
+    const line = this.entries.map((entry) => progressLine(this.snapshot(entry))).join(" | ");
+    // \r and "erase line": the line is redrawn in place.
+    this.options.write(`\r\x1b[2K${line}`);
+    this.drawn = true;
+  }
+
+  /** Moves past the progress line so other output starts on a fresh line (it is redrawn at the next tick). */
+  endLine(): void {
+    if (!this.drawn) return;
+    this.options.write("\n");
+    this.drawn = false;
+  }
+
+  /** SIGUSR1 / SIGINFO: one status block per role, on its own lines. */
+  printStatus(): void {
+    this.endLine();
+    if (this.entries.length === 0) {
+      this.options.write("viamillipede status: not started yet\n");
+      return;
+    }
+    for (const entry of this.entries) this.options.write(statusBlock(this.snapshot(entry)));
+  }
+
+  /**
+   * The run is over: the progress line is drawn a last time and left in
+   * place, the summaries follow (unless quiet, or after a failure), then the
+   * stats file. A stats file that cannot be written is an error of its own.
+   */
+  close(outcome: { exitCode: number; error: string | null }): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    for (const entry of this.entries) if (entry.final === undefined) this.finish(entry.role);
+    if (this.showsProgress && this.entries.length > 0) this.draw();
+    this.endLine();
+    if (!this.options.quiet && outcome.exitCode === 0) {
+      for (const entry of this.entries) this.options.write(`${summaryLine(this.snapshot(entry))}\n`);
+    }
+    if (this.options.statsFile !== null) {
+      const document = statsDocument(
+        this.entries.map((entry) => this.snapshot(entry)),
+        outcome,
+        this.wallStart,
+      );
+      try {
+        writeFileSync(this.options.statsFile, `${JSON.stringify(document, null, 2)}\n`);
+      } catch (error) {
+        throw new VmError("usage", `cannot write the stats file ${this.options.statsFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}; give a writable path`);
+      }
+    }
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * What either end knows about its transfer, as plain data: the status block
+ * (SIGUSR1), the progress line, the end summary and the `stats FILE` JSON
+ * are all drawn from it.
+ */
+import type { LinkFigures } from "../tx/links.ts";
+
+export type { LinkFigures };
+
+/** One connection, as status output shows it. */
+export interface ConnectionFigures {
+  id: number;
+  /** tx: the link's address; rx: the local address the connection arrived on. */
+  link: string;
+  state: "up" | "draining" | "closed";
+  /** Foot payload bytes carried (sent by tx, received by rx), copies included. */
+  bytes: number;
+  feet: number;
+  /** Feet carried again: re-sends and hedged copies. */
+  retransmits: number;
+  /** Heartbeat round trip, once one was measured. */
+  roundTripMs: number | null;
+}
+
+/** One end of a transfer at one moment. */
+export interface TransferFigures {
+  role: "tx" | "rx";
+  /** When the transfer began (performance.now(); rx: when a transmitter connected), or null before. */
+  startedMs: number | null;
+  /** Stream bytes done: tx acknowledged by the receiver, rx written to stdout. */
+  bytes: number;
+  feet: number;
+  /** Feet read and not yet acknowledged (tx), or received and waiting for their turn (rx). */
+  feetInFlight: number;
+  /** The receiver's window, in feet. */
+  windowFeet: number;
+  /** rx: feet held in the reorder buffer. */
+  reorderFeet: number | null;
+  /** Feet sent (tx) or received (rx) more than once. */
+  retransmits: number;
+  connections: ConnectionFigures[];
+  /** tx: per link in preference order; rx: per local address. */
+  links: LinkFigures[];
+  /** The end-of-stream digest, hex, once the stream is complete. */
+  digest: string | null;
+}
+
+/** Something that can say, at any moment, how its transfer stands. */
+export type FiguresSource = () => TransferFigures;

@@ -1,0 +1,129 @@
+/**
+ * Status text, pure: a snapshot of one end in, lines out. The status block
+ * (SIGUSR1), the live progress line and the end summary.
+ */
+import type { TransferFigures } from "./figures.ts";
+
+/** One end's figures with the board's clock and rates around them. */
+export interface Snapshot {
+  figures: TransferFigures;
+  elapsedSeconds: number;
+  /** Over the last two seconds. */
+  bytesPerSecond: number;
+  averageBytesPerSecond: number;
+  /** `size BYTES`: what the user expects the stream to be. */
+  expectedBytes: number | null;
+}
+
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+
+/** 1536 → "1.5 KiB"; bytes below 1 KiB stay whole. */
+export function formatBytes(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${UNITS[unit]}`;
+}
+
+export function formatRate(bytesPerSecond: number): string {
+  return `${formatBytes(bytesPerSecond)}/s`;
+}
+
+/** 3725 → "1:02:05", 65 → "1:05", 5.2 → "0:05". */
+export function formatClock(seconds: number): string {
+  const whole = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(whole / 3600);
+  const m = Math.floor((whole % 3600) / 60);
+  const s = whole % 60;
+  const mm = h > 0 ? String(m).padStart(2, "0") : String(m);
+  return `${h > 0 ? `${h}:` : ""}${mm}:${String(s).padStart(2, "0")}`;
+}
+
+/** Seconds left at the current rate, when the expected size is known and the rate is not zero. */
+export function etaSeconds(snapshot: Snapshot): number | null {
+  const { expectedBytes, bytesPerSecond, figures } = snapshot;
+  if (expectedBytes === null || bytesPerSecond <= 0) return null;
+  return Math.max(0, expectedBytes - figures.bytes) / bytesPerSecond;
+}
+
+function percent(part: number, whole: number): string {
+  return whole > 0 ? `${Math.min(100, (100 * part) / whole).toFixed(0)}%` : "0%";
+}
+
+/** Each link's share of the bytes it carried, "1 18%, 2 33%, 3 49%". */
+function linkShares(figures: TransferFigures): string {
+  const total = figures.links.reduce((sum, link) => sum + link.bytesSent, 0);
+  return figures.links.map((link) => `${link.address} ${percent(link.bytesSent, total)}`).join(", ");
+}
+
+/** The live progress line for one end (without the carriage return). */
+export function progressLine(snapshot: Snapshot): string {
+  const { figures } = snapshot;
+  const size = snapshot.expectedBytes === null ? "" : ` of ${formatBytes(snapshot.expectedBytes)} (${percent(figures.bytes, snapshot.expectedBytes)})`;
+  const linksInUse = figures.links.filter((link) => link.bytesPerSecond > 0).length;
+  const eta = etaSeconds(snapshot);
+  return (
+    `${figures.role} ${formatBytes(figures.bytes)}${size} ${formatRate(snapshot.bytesPerSecond)} ${formatClock(snapshot.elapsedSeconds)}` +
+    ` conns ${figures.connections.filter((c) => c.state !== "closed").length}` +
+    ` links ${linksInUse}/${figures.links.length}` +
+    (eta === null ? "" : ` ETA ${formatClock(eta)}`)
+  );
+}
+
+/** The one-line summary at the end. */
+export function summaryLine(snapshot: Snapshot): string {
+  const { figures } = snapshot;
+  const verb = figures.role === "tx" ? "sent" : "received";
+  return (
+    `viamillipede ${figures.role}: ${verb} ${formatBytes(figures.bytes)} (${figures.bytes} bytes) in ${snapshot.elapsedSeconds.toFixed(2)} s, ` +
+    `${formatRate(snapshot.averageBytesPerSecond)}, ${figures.retransmits} retransmits; links ${linkShares(figures) || "none"}`
+  );
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length)));
+  return rows.map((row) => `  ${row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd()}`);
+}
+
+/** The status block printed on SIGUSR1 (SIGINFO): several lines, each ending in a newline. */
+export function statusBlock(snapshot: Snapshot): string {
+  const { figures } = snapshot;
+  const total = figures.links.reduce((sum, link) => sum + link.bytesSent, 0);
+  const size = snapshot.expectedBytes === null ? "" : ` of ${formatBytes(snapshot.expectedBytes)} (${percent(figures.bytes, snapshot.expectedBytes)})`;
+  const eta = etaSeconds(snapshot);
+  const lines = [
+    `viamillipede ${figures.role} status after ${formatClock(snapshot.elapsedSeconds)}`,
+    `  bytes        ${formatBytes(figures.bytes)} (${figures.bytes})${size}${eta === null ? "" : `, ETA ${formatClock(eta)}`}`,
+    `  rate         ${formatRate(snapshot.bytesPerSecond)} now, ${formatRate(snapshot.averageBytesPerSecond)} average`,
+    `  feet         ${figures.feet} done, ${figures.feetInFlight} in flight, window ${figures.windowFeet}` +
+      (figures.reorderFeet === null ? "" : `, reorder buffer ${figures.reorderFeet}`),
+    `  retransmits  ${figures.retransmits}`,
+    ...table([
+      ["connection", "link", "state", "bytes", "feet", "retransmits", "rtt"],
+      ...figures.connections.map((c) => [
+        String(c.id),
+        c.link,
+        c.state,
+        formatBytes(c.bytes),
+        String(c.feet),
+        String(c.retransmits),
+        c.roundTripMs === null ? "-" : `${c.roundTripMs.toFixed(1)} ms`,
+      ]),
+    ]),
+    ...table([
+      ["link", "address", "state", "connections", "share", "rate"],
+      ...figures.links.map((link) => [
+        String(link.link),
+        link.address,
+        link.state,
+        String(link.connections),
+        percent(link.bytesSent, total),
+        formatRate(link.bytesPerSecond),
+      ]),
+    ]),
+  ];
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,53 @@
+/**
+ * The `stats FILE` document: the end summary's figures plus per-connection
+ * and per-link detail and the stream digest, one entry per role that ran.
+ * Its JSON Schema is stats.schema.json (README "Statistics file"); a test
+ * validates real output against it.
+ */
+import type { ConnectionFigures, LinkFigures } from "./figures.ts";
+import type { Snapshot } from "./format.ts";
+
+export const STATS_VERSION = 1;
+
+export interface TransferStats {
+  role: "tx" | "rx";
+  bytes: number;
+  feet: number;
+  elapsedSeconds: number;
+  averageBytesPerSecond: number;
+  retransmits: number;
+  expectedBytes: number | null;
+  /** Hex XXH3 chain over the feet's checksums (protocol/README.md), once the stream completed. */
+  digest: string | null;
+  connections: ConnectionFigures[];
+  links: LinkFigures[];
+}
+
+export interface StatsDocument {
+  version: number;
+  startedAt: string;
+  exitCode: number;
+  error: string | null;
+  transfers: TransferStats[];
+}
+
+export function statsDocument(snapshots: readonly Snapshot[], outcome: { exitCode: number; error: string | null }, startedAt: Date): StatsDocument {
+  return {
+    version: STATS_VERSION,
+    startedAt: startedAt.toISOString(),
+    exitCode: outcome.exitCode,
+    error: outcome.error,
+    transfers: snapshots.map((snapshot) => ({
+      role: snapshot.figures.role,
+      bytes: snapshot.figures.bytes,
+      feet: snapshot.figures.feet,
+      elapsedSeconds: Math.round(snapshot.elapsedSeconds * 1000) / 1000,
+      averageBytesPerSecond: Math.round(snapshot.averageBytesPerSecond),
+      retransmits: snapshot.figures.retransmits,
+      expectedBytes: snapshot.expectedBytes,
+      digest: snapshot.figures.digest,
+      connections: snapshot.figures.connections,
+      links: snapshot.figures.links,
+    })),
+  };
+}
