@@ -100,6 +100,7 @@ export class ReceiverFigures {
       reorderFeet: session?.reorderFeet ?? 0,
       retransmits: connections.reduce((sum, connection) => sum + connection.retransmits, 0),
       connections,
+      connectionsWanted: null,
       links,
       digest: session?.digestHex ?? null,
     };

@@ -39,6 +39,8 @@ export interface TransferFigures {
   /** Feet sent (tx) or received (rx) more than once. */
   retransmits: number;
   connections: ConnectionFigures[];
+  /** tx: connections it keeps (`threads`, at least one per link); rx: null (it takes what comes). */
+  connectionsWanted: number | null;
   /** tx: per link in preference order; rx: per local address. */
   links: LinkFigures[];
   /** The end-of-stream digest, hex, once the stream is complete. */

@@ -67,7 +67,7 @@ export function progressLine(snapshot: Snapshot): string {
   const eta = etaSeconds(snapshot);
   return (
     `${figures.role} ${formatBytes(figures.bytes)}${size} ${formatRate(snapshot.bytesPerSecond)} ${formatClock(snapshot.elapsedSeconds)}` +
-    ` conns ${figures.connections.filter((c) => c.state !== "closed").length}` +
+    ` conns ${figures.connections.filter((c) => c.state !== "closed").length}${figures.connectionsWanted === null ? "" : `/${figures.connectionsWanted}`}` +
     ` links ${linksInUse}/${figures.links.length}` +
     (eta === null ? "" : ` ETA ${formatClock(eta)}`)
   );

@@ -200,6 +200,7 @@ class Transmitter {
       reorderFeet: null,
       retransmits: this.retransmits,
       connections: [...this.pastConnections, ...live],
+      connectionsWanted: this.slots.length,
       links: this.linkFigures(),
       digest: this.confirmed ? this.digest.value.toString(16).padStart(16, "0") : null,
     };

@@ -81,7 +81,7 @@ describe("status and progress", () => {
     const redraws = screen.split("\r\x1b[2K").slice(1);
     expect(redraws.length).toBeGreaterThanOrEqual(4);
     for (const line of redraws.slice(0, -1)) {
-      expect(line).toMatch(/^tx \d+(\.\d)? (B|KiB|MiB) of 48\.0 MiB \(\d+%\) .+\/s \d+:\d\d conns \d+ links \d\/1( ETA \d+:\d\d)?$/);
+      expect(line).toMatch(/^tx \d+(\.\d)? (B|KiB|MiB) of 48\.0 MiB \(\d+%\) .+\/s \d+:\d\d conns \d+\/\d+ links \d\/1( ETA \d+:\d\d)?$/);
     }
     expect(redraws.some((line) => / ETA \d+:\d\d$/.test(line))).toBe(true);
     // The last drawing shows everything done, then the summary starts a line of its own.

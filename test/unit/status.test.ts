@@ -24,6 +24,7 @@ function figures(bytes: number, overrides: Partial<TransferFigures> = {}): Trans
       { link: 2, address: "10.0.1.2:8834", state: "down", connections: 0, bytesSent: MIB, feetSent: 1, bytesDelivered: MIB, feetDelivered: 1, bytesPerSecond: 0 },
     ],
     digest: null,
+    connectionsWanted: 4,
     ...overrides,
   };
 }
@@ -43,8 +44,8 @@ describe("status text", () => {
   });
 
   test("the progress line: bytes, size and percent, rate, elapsed, connections, links in use, ETA", () => {
-    expect(progressLine(snapshot(figures(4 * MIB), 8 * MIB))).toBe("tx 4.0 MiB of 8.0 MiB (50%) 2.0 MiB/s 1:05 conns 1 links 1/2 ETA 0:02");
-    expect(progressLine(snapshot(figures(4 * MIB)))).toBe("tx 4.0 MiB 2.0 MiB/s 1:05 conns 1 links 1/2");
+    expect(progressLine(snapshot(figures(4 * MIB), 8 * MIB))).toBe("tx 4.0 MiB of 8.0 MiB (50%) 2.0 MiB/s 1:05 conns 1/4 links 1/2 ETA 0:02");
+    expect(progressLine(snapshot(figures(4 * MIB)))).toBe("tx 4.0 MiB 2.0 MiB/s 1:05 conns 1/4 links 1/2");
   });
 
   test("the summary: bytes, time, average rate, retransmits, per-link shares", () => {
