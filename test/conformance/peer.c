@@ -611,10 +611,10 @@ static void rx_fail(int code, abort_code why, const char *fmt, ...)
     vsnprintf(text, sizeof text, fmt, args);
     va_end(args);
     fprintf(stderr, "peer rx: %s\n", text);
+    rx_linger(code); /* over first, as in rx_check_complete */
     for (int i = 0; i < MAX_CONNECTIONS; i++) {
         if (conns[i].state == CONN_JOINED) send_abort(&conns[i], why, text);
     }
-    rx_linger(code);
 }
 
 static struct conn *conn_by_id(u_int id)
@@ -727,10 +727,12 @@ static void rx_check_complete(void)
     rx.complete = true;
     debug("stream complete: %" PRIu64 " feet, %" PRIu64 " bytes", (uint64_t)rx.end.total_feet,
           (uint64_t)rx.end.total_bytes);
+    /* Over before the confirmations go out: a fast transmitter may hang up (even reset) the other
+       connections as soon as the first one is confirmed, while we are still writing the rest. */
+    rx_linger(EXIT_OK);
     for (int i = 0; i < MAX_CONNECTIONS; i++) {
         if (conns[i].state == CONN_JOINED) rx_send_confirm(&conns[i]);
     }
-    rx_linger(EXIT_OK);
 }
 
 static bool write_all(int fd, const char *bytes, size_t count)
