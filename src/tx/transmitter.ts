@@ -576,7 +576,7 @@ class Transmitter {
   }
 
   private onAcknowledged(foot: OutboundFoot, carrier: number | undefined, roundTripMs: number | undefined): void {
-    this.acknowledgedBytes += foot.payload.length;
+    this.acknowledgedBytes += foot.streamLength ?? foot.payload.length; // stream bytes, not the compressed ones
     this.acknowledgedFeet++;
     const link = carrier === undefined ? undefined : this.linkOf.get(carrier);
     if (link?.noteDelivered(foot.payload.length, roundTripMs) && this.links.length > 1) {
