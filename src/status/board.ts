@@ -72,7 +72,7 @@ export class StatusBoard {
     return entry.final ?? entry.source();
   }
 
-  snapshot(entry: Entry): Snapshot {
+  private snapshot(entry: Entry): Snapshot {
     const figures = this.figuresOf(entry);
     const now = entry.final === undefined ? this.now() : entry.finalMs;
     const elapsedSeconds = figures.startedMs === null ? 0 : Math.max(0, now - figures.startedMs) / 1000;
