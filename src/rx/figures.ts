@@ -4,29 +4,24 @@
  * and their recent rates, and the session's progress.
  */
 import type { ConnectionFigures, LinkFigures, TransferFigures } from "../status/figures.ts";
-import { RateMeter } from "../tx/rate-meter.ts";
+import { RateMeter } from "../status/rate-meter.ts";
 import type { RxConnection } from "./connection.ts";
 import type { Session } from "./session.ts";
 
 /** Closed connections remembered, newest last. */
 const MAX_PAST_CONNECTIONS = 256;
 
-interface AddressFigures {
-  meter: RateMeter;
-  /** Bytes of this address's connections already counted into the meter. */
-  counted: number;
-}
-
 export class ReceiverFigures {
   private readonly live = new Set<RxConnection>();
   private readonly past: ConnectionFigures[] = [];
   /** Bytes and feet of closed connections, per local address. */
   private readonly closedTotals = new Map<string, { bytes: number; feet: number }>();
-  private readonly addresses = new Map<string, AddressFigures>();
+  /** Per local address, the rate of what arrived there. */
+  private readonly addresses = new Map<string, RateMeter>();
 
   joined(connection: RxConnection): void {
     this.live.add(connection);
-    if (!this.addresses.has(connection.localAddress)) this.addresses.set(connection.localAddress, { meter: new RateMeter(), counted: 0 });
+    if (!this.addresses.has(connection.localAddress)) this.addresses.set(connection.localAddress, new RateMeter());
   }
 
   gone(connection: RxConnection): void {
@@ -41,11 +36,9 @@ export class ReceiverFigures {
 
   /** Advances the per-address rates; `elapsedMs` since the last tick. */
   tick(elapsedMs: number): void {
-    for (const [address, figures] of this.addresses) {
-      const bytes = this.carriedOn(address).bytes;
-      figures.meter.add(bytes - figures.counted);
-      figures.counted = bytes;
-      figures.meter.tick(elapsedMs);
+    for (const [address, meter] of this.addresses) {
+      meter.advanceTo(this.carriedOn(address).bytes);
+      meter.tick(elapsedMs);
     }
   }
 
@@ -76,7 +69,7 @@ export class ReceiverFigures {
 
   snapshot(session: Session | undefined, windowFeet: number, startedMs: number | null): TransferFigures {
     const connections = [...this.past, ...[...this.live].map((connection) => this.connectionFigures(connection, "up"))];
-    const links: LinkFigures[] = [...this.addresses].map(([address, figures], i) => {
+    const links: LinkFigures[] = [...this.addresses].map(([address, meter], i) => {
       const carried = this.carriedOn(address);
       return {
         link: i + 1,
@@ -87,7 +80,7 @@ export class ReceiverFigures {
         feetSent: carried.feet,
         bytesDelivered: carried.bytes,
         feetDelivered: carried.feet,
-        bytesPerSecond: Math.round(figures.meter.bytesPerSecond),
+        bytesPerSecond: Math.round(meter.bytesPerSecond),
       };
     });
     return {

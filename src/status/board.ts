@@ -8,14 +8,15 @@
  */
 import { writeFileSync } from "node:fs";
 import { VmError } from "../errors.ts";
+import { RateMeter } from "./rate-meter.ts";
 import type { FiguresSource, TransferFigures } from "./figures.ts";
 import { progressLine, statusBlock, summaryLine, type Snapshot } from "./format.ts";
 import { statsDocument } from "./stats.ts";
 
 /** How often rates are sampled and the progress line redrawn. */
 export const PROGRESS_INTERVAL_MS = 250;
-/** Current rates look back this far. */
-const RATE_SPAN_MS = 2_000;
+/** Current rates look back this many ticks (two seconds). */
+const RATE_SPAN_TICKS = 2_000 / PROGRESS_INTERVAL_MS;
 
 export interface BoardOptions {
   /** "auto": a progress line when stderr is a terminal. */
@@ -32,7 +33,9 @@ export interface BoardOptions {
 interface Entry {
   role: "tx" | "rx";
   source: FiguresSource;
-  samples: Array<{ ms: number; bytes: number }>;
+  /** The current rate, fed the running byte count every tick. */
+  rate: RateMeter;
+  lastTickMs: number;
   final: TransferFigures | undefined;
   finalMs: number;
 }
@@ -55,15 +58,13 @@ export class StatusBoard {
 
   /** A role's figures (the clock in them is performance.now(), as `now` must be). */
   add(role: "tx" | "rx", source: FiguresSource): void {
-    this.entries.push({ role, source, samples: [], final: undefined, finalMs: 0 });
+    this.entries.push({ role, source, rate: new RateMeter(RATE_SPAN_TICKS), lastTickMs: this.now(), final: undefined, finalMs: 0 });
     this.timer ??= setInterval(() => this.tick(), PROGRESS_INTERVAL_MS);
     this.timer.unref?.();
   }
 
-  /** The role's transfer is over: its figures stop moving. */
-  finish(role: "tx" | "rx"): void {
-    const entry = this.entries.find((candidate) => candidate.role === role && candidate.final === undefined);
-    if (entry === undefined) return;
+  /** The entry's transfer is over: its figures stop moving. */
+  private finish(entry: Entry): void {
     entry.final = entry.source();
     entry.finalMs = this.now();
   }
@@ -76,12 +77,10 @@ export class StatusBoard {
     const figures = this.figuresOf(entry);
     const now = entry.final === undefined ? this.now() : entry.finalMs;
     const elapsedSeconds = figures.startedMs === null ? 0 : Math.max(0, now - figures.startedMs) / 1000;
-    const oldest = entry.samples.find((sample) => now - sample.ms <= RATE_SPAN_MS) ?? { ms: now, bytes: figures.bytes };
-    const spanS = (now - oldest.ms) / 1000;
     return {
       figures,
       elapsedSeconds,
-      bytesPerSecond: spanS > 0 ? (figures.bytes - oldest.bytes) / spanS : 0,
+      bytesPerSecond: entry.rate.bytesPerSecond,
       averageBytesPerSecond: elapsedSeconds > 0 ? figures.bytes / elapsedSeconds : 0,
       expectedBytes: this.options.expectedBytes,
     };
@@ -91,8 +90,9 @@ export class StatusBoard {
     const now = this.now();
     for (const entry of this.entries) {
       if (entry.final !== undefined) continue;
-      entry.samples.push({ ms: now, bytes: entry.source().bytes });
-      while (entry.samples.length > 0 && now - entry.samples[0]!.ms > RATE_SPAN_MS + PROGRESS_INTERVAL_MS) entry.samples.shift();
+      entry.rate.advanceTo(entry.source().bytes);
+      entry.rate.tick(now - entry.lastTickMs);
+      entry.lastTickMs = now;
     }
     if (this.showsProgress) this.draw();
   }
@@ -130,7 +130,7 @@ export class StatusBoard {
   close(outcome: { exitCode: number; error: string | null }): void {
     clearInterval(this.timer);
     this.timer = undefined;
-    for (const entry of this.entries) if (entry.final === undefined) this.finish(entry.role);
+    for (const entry of this.entries) if (entry.final === undefined) this.finish(entry);
     if (this.showsProgress && this.entries.length > 0) this.draw();
     this.endLine();
     if (!this.options.quiet && outcome.exitCode === 0) {

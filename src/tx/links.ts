@@ -6,7 +6,7 @@
  */
 import { formatAddress } from "../net/address.ts";
 import type { TxTarget } from "../options.ts";
-import { RateMeter } from "./rate-meter.ts";
+import { RateMeter } from "../status/rate-meter.ts";
 
 /** What status output and summaries show for a link. */
 export type LinkState = "connecting" | "up" | "down";

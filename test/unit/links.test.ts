@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { resolveLinks } from "../../src/tx/links.ts";
-import { RateMeter } from "../../src/tx/rate-meter.ts";
+import { RateMeter } from "../../src/status/rate-meter.ts";
 
 describe("links from tx clauses", () => {
   test("a name with several addresses gives several links, in resolver order; duplicates keep their first place", async () => {
@@ -58,5 +58,14 @@ describe("rate meter", () => {
     meter.tick(250); // the 1000 bytes slide out
     expect(meter.bytesPerSecond).toBe(0);
     expect(meter.totalBytes).toBe(1000);
+  });
+
+  test("a running total kept elsewhere is counted by its growth", () => {
+    const meter = new RateMeter(4);
+    meter.advanceTo(500);
+    meter.advanceTo(1500);
+    meter.tick(500);
+    expect(meter.bytesPerSecond).toBe(3000);
+    expect(meter.totalBytes).toBe(1500);
   });
 });

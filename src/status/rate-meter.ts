@@ -1,6 +1,7 @@
 /**
  * A sliding-window rate: bytes counted as they happen, the window advanced by
- * the caller's clock ticks. Pure; the transmitter ticks it every watchdog round.
+ * the caller's clock ticks. Pure; the transmitter (link rates), the receiver
+ * (per-address rates) and the status board (current rate) tick it.
  */
 
 /** Ticks the rate looks back over (with 250 ms ticks: two seconds). */
@@ -22,6 +23,11 @@ export class RateMeter {
   add(bytes: number): void {
     this.pending += bytes;
     this.total += bytes;
+  }
+
+  /** Counts up to a running total kept elsewhere (a counter that only grows). */
+  advanceTo(totalBytes: number): void {
+    this.add(totalBytes - this.total);
   }
 
   /** Every byte ever counted. */
