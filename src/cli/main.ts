@@ -21,11 +21,11 @@
  * and calls process.exit, and runs only when this file is the entry.
  */
 import { VmError, asVmError } from "../errors.ts";
-import { writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { nextVerbose, setBeforeLogLine, setQuiet, setVerbose } from "../log.ts";
 import { DEFAULT_REPORT, type Invocation } from "../options.ts";
 import { StatusBoard } from "../status/board.ts";
+import { writeStatsFile } from "../status/stats.ts";
 import { builtinRequest, helpText, parseCommandLine, versionText } from "./command.ts";
 import { loadKeys } from "./key-file.ts";
 import { realRoles, runInvocation, type Roles } from "./roles.ts";
@@ -126,7 +126,8 @@ export async function main(argv: readonly string[], deps: Partial<MainDeps> = {}
     setVerbose(state.verbose);
     const report = invocation.report ?? DEFAULT_REPORT;
     if (report.quiet) setQuiet();
-    if (report.statsFile !== null) checkWritable(report.statsFile);
+    // `stats FILE` must be writable before the transfer starts, not found unwritable after it.
+    if (report.statsFile !== null) writeStatsFile(report.statsFile, "");
     const board = new StatusBoard({ ...report, isTerminal: io.stderrIsTerminal === true, write: (text) => io.stderr(text) });
     state.board = board;
     if (board.showsProgress) setBeforeLogLine(() => board.endLine());
@@ -151,15 +152,6 @@ export async function main(argv: readonly string[], deps: Partial<MainDeps> = {}
   }
 }
 
-/** `stats FILE` must be writable before the transfer starts, not found unwritable after it. */
-function checkWritable(file: string): void {
-  try {
-    writeFileSync(file, "");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new VmError("usage", `cannot write the stats file ${file}: ${code}; give a writable path`);
-  }
-}
 
 /**
  * The process around main: signals and stray errors end the process with one

@@ -6,12 +6,10 @@
  *
  * Everything goes to the `write` it is given (stderr): never stdout.
  */
-import { writeFileSync } from "node:fs";
-import { VmError } from "../errors.ts";
 import { RateMeter } from "./rate-meter.ts";
 import type { FiguresSource, TransferFigures } from "./figures.ts";
 import { progressLine, statusBlock, summaryLine, type Snapshot } from "./format.ts";
-import { statsDocument } from "./stats.ts";
+import { statsDocument, writeStatsFile } from "./stats.ts";
 
 /** How often rates are sampled and the progress line redrawn. */
 export const PROGRESS_INTERVAL_MS = 250;
@@ -142,11 +140,7 @@ export class StatusBoard {
         outcome,
         this.wallStart,
       );
-      try {
-        writeFileSync(this.options.statsFile, `${JSON.stringify(document, null, 2)}\n`);
-      } catch (error) {
-        throw new VmError("usage", `cannot write the stats file ${this.options.statsFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}; give a writable path`);
-      }
+      writeStatsFile(this.options.statsFile, `${JSON.stringify(document, null, 2)}\n`);
     }
   }
 }

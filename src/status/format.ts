@@ -53,6 +53,12 @@ function percent(part: number, whole: number): string {
   return whole > 0 ? `${Math.min(100, (100 * part) / whole).toFixed(0)}%` : "0%";
 }
 
+/** " of 8.0 MiB (50%)" when the user gave the expected size, else "". */
+function ofExpected(snapshot: Snapshot): string {
+  const { expectedBytes, figures } = snapshot;
+  return expectedBytes === null ? "" : ` of ${formatBytes(expectedBytes)} (${percent(figures.bytes, expectedBytes)})`;
+}
+
 /** Each link's share of the bytes it carried, "1 18%, 2 33%, 3 49%". */
 function linkShares(figures: TransferFigures): string {
   const total = figures.links.reduce((sum, link) => sum + link.bytesSent, 0);
@@ -62,7 +68,7 @@ function linkShares(figures: TransferFigures): string {
 /** The live progress line for one end (without the carriage return). */
 export function progressLine(snapshot: Snapshot): string {
   const { figures } = snapshot;
-  const size = snapshot.expectedBytes === null ? "" : ` of ${formatBytes(snapshot.expectedBytes)} (${percent(figures.bytes, snapshot.expectedBytes)})`;
+  const size = ofExpected(snapshot);
   const linksInUse = figures.links.filter((link) => link.bytesPerSecond > 0).length;
   const eta = etaSeconds(snapshot);
   return (
@@ -92,7 +98,7 @@ function table(rows: string[][]): string[] {
 export function statusBlock(snapshot: Snapshot): string {
   const { figures } = snapshot;
   const total = figures.links.reduce((sum, link) => sum + link.bytesSent, 0);
-  const size = snapshot.expectedBytes === null ? "" : ` of ${formatBytes(snapshot.expectedBytes)} (${percent(figures.bytes, snapshot.expectedBytes)})`;
+  const size = ofExpected(snapshot);
   const eta = etaSeconds(snapshot);
   const lines = [
     `viamillipede ${figures.role} status after ${formatClock(snapshot.elapsedSeconds)}`,

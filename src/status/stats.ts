@@ -4,6 +4,8 @@
  * Its JSON Schema is stats.schema.json (README "Statistics file"); a test
  * validates real output against it.
  */
+import { writeFileSync } from "node:fs";
+import { VmError } from "../errors.ts";
 import type { ConnectionFigures, LinkFigures } from "./figures.ts";
 import type { Snapshot } from "./format.ts";
 
@@ -29,6 +31,16 @@ export interface StatsDocument {
   exitCode: number;
   error: string | null;
   transfers: TransferStats[];
+}
+
+/** Writes the stats file (empty at the start, to prove it can be written); an unwritable path is a usage error. */
+export function writeStatsFile(file: string, text: string): void {
+  try {
+    writeFileSync(file, text);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new VmError("usage", `cannot write the stats file ${file}: ${code}; give a writable path`);
+  }
 }
 
 export function statsDocument(snapshots: readonly Snapshot[], outcome: { exitCode: number; error: string | null }, startedAt: Date): StatsDocument {

@@ -188,6 +188,14 @@ describe("main() in-process", () => {
     expect((calls[0]?.options as TransmitterOptions).targets).toEqual([{ host: "::1", port: 9 }]);
   });
 
+  test("an unwritable stats FILE fails at once (exit 2), before any role starts", async () => {
+    const io = captureIo();
+    const { roles, calls } = stubRoles(async () => {});
+    expect(await main(["rx", "1", "stats", "/nonexistent-dir/stats.json"], { io, roles })).toBe(2);
+    expect(calls).toEqual([]);
+    expect(io.err).toBe("viamillipede: cannot write the stats file /nonexistent-dir/stats.json: ENOENT; give a writable path (see 'viamillipede --help')\n");
+  });
+
   test("a usage error never starts a role", async () => {
     const io = captureIo();
     const { roles, calls } = stubRoles(async () => {});
