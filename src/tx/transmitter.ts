@@ -299,7 +299,7 @@ class Transmitter {
     this.connections.set(connection.id, connection);
     this.linkOf.set(connection.id, link);
     link.connections.add(connection.id);
-    if (link.markWorking() && this.links.length > 1) log.info(`link ${link.index + 1} (${link.address}) is back`);
+    this.linkWorks(link, link.markWorking());
     this.everConnected = true;
     log.debug(`connection ${connection.id} up on link ${link.index + 1} (${link.address})`);
     this.scheduler.acknowledge(welcome.deliveredBelow, []);
@@ -579,11 +579,14 @@ class Transmitter {
     this.acknowledgedBytes += foot.streamLength ?? foot.payload.length; // stream bytes, not the compressed ones
     this.acknowledgedFeet++;
     const link = carrier === undefined ? undefined : this.linkOf.get(carrier);
-    if (link?.noteDelivered(foot.payload.length, roundTripMs) && this.links.length > 1) {
-      log.info(`link ${link.index + 1} (${link.address}) is back`);
-    }
+    if (link !== undefined) this.linkWorks(link, link.noteDelivered(foot.payload.length, roundTripMs));
     this.recycle(foot);
     if (this.draining !== undefined && carrier === this.draining) this.closeIfDrained(carrier);
+  }
+
+  /** A link that had been marked down just worked (a connection came up or a foot got through). */
+  private linkWorks(link: Link, wasDown: boolean): void {
+    if (wasDown && this.links.length > 1) log.info(`link ${link.index + 1} (${link.address}) is back`);
   }
 
   /** A foot's memory goes back to the pool once the receiver has it and no queue still refers to it. */
@@ -647,12 +650,8 @@ class Transmitter {
     const seconds = (performance.now() - this.started) / 1000;
     const rate = Number(end.totalBytes) / (1024 * 1024) / Math.max(seconds, 1e-6);
     log.info(`confirmed by the receiver: ${end.totalBytes} bytes in ${end.totalFeet} feet, ${seconds.toFixed(2)} s, ${rate.toFixed(0)} MiB/s`);
-    const links = this.linkFigures();
-    if (links.length > 1) {
-      const total = links.reduce((sum, link) => sum + link.bytesSent, 0) || 1;
-      log.info(`per link: ${links.map((link) => `${link.link} ${link.address} ${((100 * link.bytesSent) / total).toFixed(0)}%`).join(", ")}`);
-    }
-    this.settle.resolve({ feet: end.totalFeet, bytes: end.totalBytes, seconds, links });
+    // Per-link shares are in the summary line (src/status/format.ts).
+    this.settle.resolve({ feet: end.totalFeet, bytes: end.totalBytes, seconds, links: this.linkFigures() });
   }
 
   private fail(error: unknown, fromReceiver = false): void {

@@ -10,7 +10,7 @@
  * lines; IPv6 loopback.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { expectCleanTransfer, listeningOnly, transfer, withoutSummaries } from "../support/e2e.ts";
+import { expectCleanTransfer, listeningOnly, summaryLine, transfer, withoutSummaries } from "../support/e2e.ts";
 import {
   errorLines,
   ipv6LoopbackAvailable,
@@ -214,7 +214,7 @@ test.skipIf(!hasIpv6)(
     });
     expect(errorLines(tx.stderr)).toEqual([]);
     expect(tx.stderr).toContain("links in order of preference: [::1]:");
-    expect(tx.stderr).toMatch(/per link: 1 \[::1\]:\d+ \d+%, 2 127\.0\.0\.1:\d+ \d+%/);
+    expect(summaryLine(tx.stderr, "tx")).toMatch(/; links \[::1\]:\d+ \d+%, 127\.0\.0\.1:\d+ \d+%$/);
   },
   SMALL_DEADLINE_MS,
 );
