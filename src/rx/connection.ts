@@ -27,7 +27,6 @@ import {
   CAP_ENCRYPT,
   CAP_KEY,
   FrameKind,
-  Hello as HelloCodec,
   HelloStatus,
   MAX_HELLO_RECORD_BYTES,
   RefuseReason,

@@ -21,12 +21,29 @@ import {
   VM_MAGIC,
   VM_PROTOCOL_VERSION,
 } from "../../src/protocol/xdr.generated.ts";
-import type { Frame, Hello, HelloReply } from "../../src/protocol/xdr.generated.ts";
+import { Frame, Hello, HelloReply } from "../../src/protocol/xdr.generated.ts";
 
 export type GoldenFrame =
   | { name: string; schema: "Hello"; value: Hello; hex: string }
   | { name: string; schema: "HelloReply"; value: HelloReply; hex: string }
   | { name: string; schema: "Frame"; value: Frame; hex: string };
+
+/** A golden frame's value, encoded with its schema's codec. */
+export function encodeGolden(v: GoldenFrame): Uint8Array {
+  switch (v.schema) {
+    case "Hello":
+      return Hello.encode(v.value);
+    case "HelloReply":
+      return HelloReply.encode(v.value);
+    case "Frame":
+      return Frame.encode(v.value);
+  }
+}
+
+/** Bytes decoded with a golden frame's schema's codec. */
+export function decodeGolden(v: GoldenFrame, bytes: Uint8Array): unknown {
+  return { Hello, HelloReply, Frame }[v.schema].decode(bytes);
+}
 
 const ascii = (text: string) => new TextEncoder().encode(text);
 const words = (...groups: string[]) => groups.join(" ");
