@@ -4,7 +4,8 @@
  * (test/support/netns-rig.ts: two namespace hosts, three tbf-shaped veth links
  * of 80, 160 and 240 Mbit/s) against viamillipede over all three, in one run.
  *
- * 1. A file of random bytes is written once (BENCH_LINKS_BYTES, default 128 MiB).
+ * 1. A file of random bytes (BENCH_LINKS_BYTES, default 128 MiB), cached in os.tmpdir() like
+ *    `bun run bench`'s (bench/common.ts inputFile).
  * 2. Each configuration runs BENCH_RUNS times (default 1), interleaved: netcat
  *    over link 1, netcat over link 3 (the fastest), viamillipede with
  *    `tx link1 tx link2 tx link3` (default threads). The receiving side hashes
@@ -16,12 +17,9 @@
  * Needs root, ip and tc (the rig) and OpenBSD netcat; says why and exits 0
  * when they are missing. Run: `bun run bench:links`.
  */
-import { randomFillSync } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRig, rigUnavailable, type Rig } from "../test/support/netns-rig.ts";
-import { BenchError, median, positiveInt } from "./common.ts";
+import { BenchError, inputFile, median, positiveInt, sha256 } from "./common.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const ENTRY = join(ROOT, "src/cli/main.ts");
@@ -90,15 +88,10 @@ async function main(): Promise<void> {
   }
   const bytes = positiveInt("BENCH_LINKS_BYTES", 128 * MIB);
   const runs = positiveInt("BENCH_RUNS", 1);
-  const dir = mkdtempSync(join(tmpdir(), "viamillipede-bench-links-"));
-  const file = join(dir, "input");
+  const file = inputFile(bytes).path;
+  const expected = await sha256(file);
   const rig = createRig([80, 160, 240]);
   try {
-    const fd = openSync(file, "w");
-    const block = Buffer.alloc(16 * MIB);
-    for (let at = 0; at < bytes; at += block.length) writeSync(fd, randomFillSync(block), 0, Math.min(block.length, bytes - at));
-    closeSync(fd);
-    const expected = new Bun.CryptoHasher("sha256").update(await Bun.file(file).arrayBuffer()).digest("hex");
     const configurations: Array<[string, () => Promise<Outcome>]> = [
       ["netcat, link 1 (80 Mbit/s)", () => netcat(rig, 1, file)],
       ["netcat, link 3 (240 Mbit/s)", () => netcat(rig, 3, file)],
@@ -129,7 +122,6 @@ async function main(): Promise<void> {
     console.log(`viamillipede over three links: ${(vm / base).toFixed(2)}x netcat on link 1, ${((100 * vm) / sum).toFixed(0)}% of the links' summed ${sum.toFixed(1)} MiB/s (whole run, start-up included)`);
   } finally {
     rig.destroy();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

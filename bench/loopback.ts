@@ -18,11 +18,11 @@
  * 1 run: CI's quick version), BENCH_RUSAGE=time|bun (how CPU and RSS are read:
  * /usr/bin/time when present, else Bun's subprocess resourceUsage()).
  */
-import { randomBytes, randomFillSync } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BenchError, median, positiveInt } from "./common.ts";
+import { BenchError, GENERATE_BLOCK_BYTES, inputFile, median, positiveInt, sha256 } from "./common.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const ENTRY = join(ROOT, "src/cli/main.ts");
@@ -32,8 +32,6 @@ const GIB = 1 << 30;
 const SMOKE_BYTES = 64 * MIB;
 const DEFAULT_BYTES = GIB;
 const DEFAULT_RUNS = 3;
-/** Random bytes are generated and written in blocks of this size. */
-const GENERATE_BLOCK_BYTES = 16 * MIB;
 /** How long a receiver gets to say it is listening. */
 const READY_TIMEOUT_MS = 15_000;
 /** A transfer's deadline: this much, plus the payload at a crawl of DEADLINE_FLOOR_MIB_S. */
@@ -308,31 +306,6 @@ async function transfer(
 }
 
 // ---- input ------------------------------------------------------------------------------
-
-/** A cached file of `bytes` random bytes in os.tmpdir(); created through a temp name and a rename. */
-function inputFile(bytes: number): { path: string; created: boolean } {
-  const path = join(tmpdir(), `viamillipede-bench-${bytes}.bin`);
-  if (existsSync(path) && statSync(path).size === bytes) return { path, created: false };
-  const partial = `${path}.${process.pid}.partial`;
-  const block = Buffer.allocUnsafe(Math.min(GENERATE_BLOCK_BYTES, bytes));
-  const fd = openSync(partial, "w");
-  try {
-    for (let left = bytes; left > 0; left -= block.length) {
-      randomFillSync(block);
-      writeSync(fd, block, 0, Math.min(block.length, left));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(partial, path);
-  return { path, created: true };
-}
-
-async function sha256(path: string): Promise<string> {
-  const hasher = new Bun.CryptoHasher("sha256");
-  for await (const chunk of Bun.file(path).stream()) hasher.update(chunk);
-  return hasher.digest("hex");
-}
 
 /**
  * A cached compressible file of `bytes` bytes: numbered log-like lines (zstd
