@@ -51,8 +51,8 @@ export const MAX_CHECKPHRASE_BYTES = 64;
 /** The longest wait a JS timer can express (2^31 - 1 ms), in whole seconds. */
 export const MAX_PATIENCE_S = 2_147_483;
 
-/** `ratelimit` suffixes: powers of 1024. */
-const RATE_UNITS: Readonly<Record<string, number>> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+/** `ratelimit` and `size` suffixes: powers of 1024. */
+const BYTE_UNITS: Readonly<Record<string, number>> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
 /** The keywords understood today, in the order the help text lists them. */
 export const KEYWORDS = [
@@ -160,13 +160,18 @@ function parseHost(text: string, keyword = "tx"): string {
   return host;
 }
 
+/** `50M` → 52428800, `0x10` → 16: decimal or 0x-hex with an optional K, M, G or T; undefined when it is neither. */
+function byteCount(text: string): number | undefined {
+  const match = /^(0[xX][0-9a-fA-F]+|[0-9]+)([kKmMgGtT]?)$/.exec(text);
+  return match === null ? undefined : Number(match[1]) * (BYTE_UNITS[(match[2] ?? "").toLowerCase()] ?? 1);
+}
+
 /** `50M` → 52428800: bytes per second, decimal or 0x-hex, with an optional K, M, G or T (powers of 1024). */
 export function parseRate(text: string): number {
-  const match = /^(0[xX][0-9a-fA-F]+|[0-9]+)([kKmMgGtT]?)$/.exec(text);
-  if (match === null) {
+  const rate = byteCount(text);
+  if (rate === undefined) {
     throw usage(`ratelimit '${text}' is not a rate; write bytes per second, e.g. 'ratelimit 50M' (K, M, G, T are powers of 1024)`);
   }
-  const rate = Number(match[1]) * (RATE_UNITS[(match[2] ?? "").toLowerCase()] ?? 1);
   if (!Number.isSafeInteger(rate) || rate < 1 || rate > MAX_RATE_BYTES_PER_S) {
     throw usage(`ratelimit ${text} is out of range; use 1..${MAX_RATE_BYTES_PER_S} bytes per second (1T)`);
   }
@@ -175,9 +180,8 @@ export function parseRate(text: string): number {
 
 /** `size 3G` → 3221225472: bytes, decimal or 0x-hex, with an optional K, M, G or T (powers of 1024). */
 export function parseSize(text: string): number {
-  const match = /^(0[xX][0-9a-fA-F]+|[0-9]+)([kKmMgGtT]?)$/.exec(text);
-  const bytes = match === null ? NaN : Number(match[1]) * (RATE_UNITS[(match[2] ?? "").toLowerCase()] ?? 1);
-  if (!Number.isSafeInteger(bytes)) {
+  const bytes = byteCount(text);
+  if (bytes === undefined || !Number.isSafeInteger(bytes)) {
     throw usage(`size '${text}' is not a byte count; write bytes, e.g. 'size 1073741824' or 'size 1G' (K, M, G, T are powers of 1024)`);
   }
   return bytes;
@@ -341,6 +345,12 @@ function readClauses(tokens: readonly Token[]): Clauses {
   /** `keyword NUMBER`, given at most once, within min..max. */
   const numberFor = (keyword: string, hint: string, min: number, max: number, previous: number | undefined): number =>
     once(keyword, previous, parseNumber(required(keyword, hint), keyword, min, max));
+  /** `keyword FILE`, given at most once, not empty. */
+  const fileFor = (keyword: string, example: string, previous: string | undefined): string => {
+    const file = required(keyword, "FILE");
+    if (file === "") throw usage(`${keyword} needs a FILE: '${keyword} ${example}'`);
+    return once(keyword, previous, file);
+  };
 
   while (i < tokens.length) {
     const keyword = tokens[i++]?.text ?? "";
@@ -394,12 +404,9 @@ function readClauses(tokens: readonly Token[]): Clauses {
       case "checksums":
         seen.checksums = true;
         break;
-      case "key": {
-        const file = required("key", "FILE");
-        if (file === "") throw usage("key needs a FILE: 'key /etc/viamillipede.key'");
-        seen.keyFile = once("key", seen.keyFile, file);
+      case "key":
+        seen.keyFile = fileFor("key", "/etc/viamillipede.key", seen.keyFile);
         break;
-      }
       case "encrypt":
         seen.encrypt = true;
         break;
@@ -427,12 +434,9 @@ function readClauses(tokens: readonly Token[]): Clauses {
       case "quiet":
         seen.quiet = true;
         break;
-      case "stats": {
-        const file = required("stats", "FILE");
-        if (file === "") throw usage("stats needs a FILE name: 'stats /tmp/transfer.json'");
-        seen.statsFile = once("stats", seen.statsFile, file);
+      case "stats":
+        seen.statsFile = fileFor("stats", "/tmp/transfer.json", seen.statsFile);
         break;
-      }
       case "charmode":
         seen.charmode = true;
         break;
