@@ -24,6 +24,7 @@ import { log } from "../log.ts";
 import { bunNetwork } from "../net/bun-network.ts";
 import type { Network } from "../net/channel.ts";
 import { DEFAULT_FOOT_BYTES, type Invocation, type ReceiverOptions, type TransmitterOptions, type TunnelOptions } from "../options.ts";
+import { growPipe } from "../pipe-size.ts";
 import { prbsCheckSink } from "../rx/prbs-check.ts";
 import { receive } from "../rx/receiver.ts";
 import { stdoutSink, type ByteSink } from "../rx/stdout.ts";
@@ -77,17 +78,29 @@ function watchingPeerBytes(network: Network, onPeerBytes: () => void): Network {
 /** Hears each role's figures source as it starts (the status board). */
 export type Observe = (role: "tx" | "rx", figures: FiguresSource) => void;
 
+/** fd 0, its pipe (if it is one) grown for throughput. */
+function stdinPipe(): ByteSource {
+  growPipe(0);
+  return stdinSource();
+}
+
+/** fd 1, its pipe (if it is one) grown for throughput. */
+function stdoutPipe(): ByteSink {
+  growPipe(1);
+  return stdoutSink();
+}
+
 /** The real roles, with the toolbox keywords applied to their input and output. */
 export function realRoles(announce: (text: string) => void, observe?: Observe): Roles {
   return {
     transmit: (options, signal, ends) =>
       transmit(options, {
         signal,
-        source: transmitterInput(options, ends?.source ?? stdinSource()),
+        source: transmitterInput(options, ends?.source ?? stdinPipe()),
         ...(observe === undefined ? {} : { observe: (figures) => observe("tx", figures) }),
       }),
     receive: (options, signal, ends) => {
-      const sink = ends?.sink ?? stdoutSink();
+      const sink = ends?.sink ?? stdoutPipe();
       const onPeerBytes = ends?.onPeerBytes;
       return receive(options, {
         signal,
