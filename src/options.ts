@@ -64,8 +64,8 @@ export const COMPRESSION_LEVELS = { zstd: { min: 1, max: 22, default: 3 }, gzip:
 
 export interface TransmitterOptions extends CommonOptions {
   targets: TxTarget[];
-  /** Connections to keep, 1..64. */
-  threads: number;
+  /** Connections to keep, 1..64, or "auto": as many as raise goodput (src/tx/thread-tuner.ts). */
+  threads: number | "auto";
   footBytes: number;
   /** Send what the input has without waiting for full feet (interactive traffic). */
   charmode?: boolean;

@@ -42,6 +42,7 @@ import {
   type TxTarget,
 } from "../options.ts";
 import { MAX_PRBS_SEED } from "../tx/prbs.ts";
+import { AUTO_MAX_THREADS, AUTO_START_THREADS } from "../tx/thread-tuner.ts";
 
 export const MIN_PORT = 1;
 export const MAX_PORT = 65535;
@@ -90,7 +91,11 @@ type Keyword = (typeof KEYWORDS)[number];
 export const FLAG_ARGS = {
   rx: { type: "string", alias: "port", valueHint: "PORT", description: "receive on PORT (0 picks a free one)" },
   tx: { type: "string", valueHint: "HOST:PORT", description: "send to HOST:PORT; repeatable, in order of preference" },
-  threads: { type: "string", valueHint: "N", description: `connections to keep, ${MIN_THREADS}..${MAX_THREADS}` },
+  threads: {
+    type: "string",
+    valueHint: "N|auto",
+    description: `connections to keep, ${MIN_THREADS}..${MAX_THREADS}, or auto: start with ${AUTO_START_THREADS} and add connections while they raise throughput (up to ${AUTO_MAX_THREADS})`,
+  },
   verbose: { type: "string", valueHint: "N", description: `log detail, 0..${MAX_VERBOSE}` },
   checkphrase: { type: "string", valueHint: "WORD", description: "a word both ends must share" },
   checksums: { type: "boolean", description: "accepted for compatibility; always on" },
@@ -273,7 +278,7 @@ interface Clauses {
   rxPort: number | undefined;
   tx: boolean;
   targets: TxTarget[];
-  threads: number | undefined;
+  threads: number | "auto" | undefined;
   verbose: number | undefined;
   checkphrase: string | undefined;
   checksums: boolean;
@@ -375,9 +380,15 @@ function readClauses(tokens: readonly Token[]): Clauses {
         seen.targets.push({ host, port: parseNumber(port, "tx port", MIN_PORT, MAX_PORT) });
         break;
       }
-      case "threads":
-        seen.threads = numberFor("threads", "N", MIN_THREADS, MAX_THREADS, seen.threads);
+      case "threads": {
+        const value = required("threads", "N");
+        if (value !== "auto" && !/^(?:0[xX])?[0-9a-fA-F]+$/.test(value)) {
+          throw usage(`threads '${value}' is neither a number (${MIN_THREADS}..${MAX_THREADS}) nor auto`);
+        }
+        const threads = value === "auto" ? value : parseNumber(value, "threads", MIN_THREADS, MAX_THREADS);
+        seen.threads = once("threads", seen.threads, threads);
         break;
+      }
       case "verbose":
         seen.verbose = numberFor("verbose", "N", 0, MAX_VERBOSE, seen.verbose);
         break;

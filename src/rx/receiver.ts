@@ -34,8 +34,13 @@ import { stdoutSink, type ByteSink } from "./stdout.ts";
 
 /** After the end, how long to wait for the transmitter to close its side. */
 export const LINGER_MS = 5_000;
-/** Connections still in their handshake at once, at most (see evictPending). */
-export const MAX_PENDING_CONNECTIONS = 32;
+/**
+ * Connections still in their handshake at once, at most (see evictPending).
+ * Twice what one transmitter may open: `threads 64` (or `threads auto`
+ * growing to it) dials them all at once, and at 32 the receiver dropped half
+ * of a real transmitter's connections before their hellos were read.
+ */
+export const MAX_PENDING_CONNECTIONS = 2 * MAX_THREADS;
 /** How often the watchdog looks at connections, the output and patience. */
 const TICK_MS = 250;
 

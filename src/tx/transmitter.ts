@@ -48,6 +48,7 @@ import type { ConnectionFigures, TransferFigures } from "../status/figures.ts";
 import { Link, resolveLinks, type LinkFigures } from "./links.ts";
 import { chooseLink, connectionBudget, desiredConnections, linkFootCaps, rebalanceMove, type LinkView } from "./placement.ts";
 import { SendScheduler, type OutboundFoot } from "./scheduler.ts";
+import { defaultTunerSettings, ThreadTuner } from "./thread-tuner.ts";
 import { stdinSource, type ByteSource } from "./stdin.ts";
 
 const FIRST_BACKOFF_MS = 100;
@@ -56,13 +57,18 @@ const MAX_BACKOFF_MS = 5_000;
 const SHORT_LIVED_MS = 10;
 /** How often the watchdog looks at connections, patience, stragglers and link rates. */
 const TICK_MS = 250;
+/**
+ * `threads auto` looks at goodput this often: its steps are a few of these long,
+ * and on a path that limits each flow the ramp is time spent below its rate.
+ */
+const TUNE_MS = 100;
 /** Floating connections are re-placed at most once per this many ticks (one at a time). */
 const REBALANCE_TICKS = 4;
 /** A straggler is copied after this many foot round trips (and never sooner than HEDGE_MIN_MS). */
 const HEDGE_ROUND_TRIPS = 4;
 const HEDGE_MIN_MS = 50;
-/** A connection may always carry this many unacknowledged feet, whatever its share of the window. */
-const MIN_FEET_PER_CONNECTION = 2;
+/** Unacknowledged feet per connection: its share of its link's, within these bounds. */
+const MIN_FEET_PER_CONNECTION = 1;
 const MAX_FEET_PER_CONNECTION = 4;
 /** Extra copies of one straggling foot, at most. */
 const MAX_HEDGES_PER_FOOT = 2;
@@ -106,6 +112,8 @@ interface Slot {
   link: Link | undefined;
   /** Its connection, while one is up. */
   connectionId: number | undefined;
+  /** `threads auto` wants fewer connections: this slot's connection drains and the slot goes away. */
+  retired?: boolean;
 }
 
 class Transmitter {
@@ -119,8 +127,13 @@ class Transmitter {
   private readonly slots: Slot[] = [];
   /** Per connection, what its slot awaits: the connection's end. */
   private readonly closeWaiters = new Map<number, () => void>();
-  /** A floating connection being moved to another link: it takes no new feet and closes once empty. */
-  private draining: number | undefined;
+  /**
+   * Connections taking no new feet and closing once their feet are acknowledged:
+   * one being moved to another link (rebalance), or retired by `threads auto`.
+   */
+  private readonly draining = new Set<number>();
+  /** `threads auto`: the connection count, tuned by goodput; undefined for a fixed `threads N`. */
+  private readonly tuner: ThreadTuner | undefined;
   private nextConnectionId = 1;
   /** Connections that closed, newest last (at most MAX_PAST_CONNECTIONS), for status output. */
   private readonly pastConnections: ConnectionFigures[] = [];
@@ -145,6 +158,7 @@ class Transmitter {
   private pumpAgain = false;
   private wakeReader: (() => void) | undefined;
   private ticker: ReturnType<typeof setInterval> | undefined;
+  private tuneTicker: ReturnType<typeof setInterval> | undefined;
   private readonly chaos: Chaos;
   /** The receiver session we talk to; a different one in a later welcome means it restarted. */
   private receiverNonce: bigint | undefined;
@@ -168,13 +182,15 @@ class Transmitter {
         (options.key === undefined ? CAP_NONE : CAP_KEY) | (options.encrypt ? CAP_ENCRYPT : CAP_NONE) | (options.compress === undefined ? CAP_NONE : CAP_COMPRESS),
       connectionId: 0,
     };
-    const budget = connectionBudget(options.threads, links.length);
+    if (options.threads === "auto") this.tuner = new ThreadTuner(defaultTunerSettings(options.footBytes), performance.now());
+    const budget = connectionBudget(this.tuner?.target ?? (options.threads as number), links.length);
     for (let i = 0; i < budget; i++) this.slots.push({ anchor: links[i], link: links[i], connectionId: undefined });
   }
 
   run(): Promise<TransferSummary> {
     const done = new Promise<TransferSummary>((resolve, reject) => (this.settle = { resolve, reject }));
     this.ticker = setInterval(() => this.tick(), TICK_MS);
+    if (this.tuner !== undefined) this.tuneTicker = setInterval(() => this.tune(performance.now()), TUNE_MS);
     this.io.signal?.addEventListener("abort", () => this.interrupt(String(this.io.signal?.reason ?? "signal")));
     if (this.links.length > 1) log.info(`links in order of preference: ${this.links.map((link) => link.address).join(", ")}`);
     for (const slot of this.slots) void this.runSlot(slot);
@@ -189,7 +205,7 @@ class Transmitter {
 
   /** How the transfer stands now (status output, summaries). */
   figures(): TransferFigures {
-    const live = [...this.connections.values()].map((connection) => this.connectionFigures(connection, connection.id === this.draining ? "draining" : "up"));
+    const live = [...this.connections.values()].map((connection) => this.connectionFigures(connection, this.draining.has(connection.id) ? "draining" : "up"));
     return {
       role: "tx",
       startedMs: this.started,
@@ -200,7 +216,7 @@ class Transmitter {
       reorderFeet: null,
       retransmits: this.retransmits,
       connections: [...this.pastConnections, ...live],
-      connectionsWanted: this.slots.length,
+      connectionsWanted: this.activeSlots().length,
       links: this.linkFigures(),
       digest: this.confirmed ? this.digest.value.toString(16).padStart(16, "0") : null,
     };
@@ -221,12 +237,13 @@ class Transmitter {
 
   private async runSlot(slot: Slot): Promise<void> {
     let backoffMs = FIRST_BACKOFF_MS;
-    while (!this.finished) {
+    while (!this.finished && !slot.retired) {
       const link = slot.anchor ?? this.placeFloating(slot);
       slot.link = link;
       const dialledAt = performance.now();
       const outcome = await this.connectOnce(slot, link);
       if (this.finished || outcome === "fatal") return;
+      if (slot.retired) break;
       if (outcome === "was-up") {
         backoffMs = FIRST_BACKOFF_MS;
         // A connection that worked for a while and broke is re-dialled at once; one that
@@ -239,6 +256,45 @@ class Transmitter {
       await Bun.sleep(backoffMs * (0.5 + Math.random()));
       backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
     }
+    if (slot.retired) this.slots.splice(this.slots.indexOf(slot), 1);
+  }
+
+  /**
+   * `threads auto`: asks the tuner, then adds floating slots or retires some.
+   * A retired slot that is still dialling gives up its connection as soon as
+   * it opens; one that is up drains (no new feet) and closes once empty.
+   */
+  private tune(now: number): void {
+    if (this.tuner === undefined) return;
+    const change = this.tuner.update(now, {
+      deliveredBytes: this.acknowledgedBytes,
+      deliveredFeet: this.acknowledgedFeet,
+      feetHeld: this.scheduler.heldCount,
+      connectionsUp: this.connections.size,
+    });
+    if (change === undefined) return;
+    log.info(`threads auto: ${change.from} → ${change.to} connections after ${((now - this.started) / 1000).toFixed(2)} s (${change.why})`);
+    const wanted = connectionBudget(change.to, this.links.length);
+    const active = this.activeSlots();
+    for (let n = active.length; n < wanted; n++) {
+      const slot: Slot = { anchor: undefined, link: undefined, connectionId: undefined };
+      this.slots.push(slot);
+      void this.runSlot(slot);
+    }
+    // Retire floating slots, those without a connection first, then the newest.
+    const floating = active.filter((slot) => slot.anchor === undefined).reverse();
+    floating.sort((a, b) => Number(a.connectionId !== undefined) - Number(b.connectionId !== undefined));
+    for (const slot of floating.slice(0, Math.max(0, active.length - wanted))) {
+      slot.retired = true;
+      if (slot.connectionId === undefined) continue;
+      this.draining.add(slot.connectionId);
+      this.closeIfDrained(slot.connectionId);
+    }
+  }
+
+  /** The slots that stay (not retired by `threads auto`). */
+  private activeSlots(): Slot[] {
+    return this.slots.filter((slot) => !slot.retired);
   }
 
   private linkViews(): LinkView[] {
@@ -248,7 +304,7 @@ class Transmitter {
   /** Slots per link, leaving out `except`. */
   private assignedPerLink(except?: Slot): number[] {
     const counts = this.links.map(() => 0);
-    for (const slot of this.slots) if (slot !== except && slot.link !== undefined) counts[slot.link.index]!++;
+    for (const slot of this.activeSlots()) if (slot !== except && slot.link !== undefined) counts[slot.link.index]!++;
     return counts;
   }
 
@@ -256,7 +312,7 @@ class Transmitter {
   private placeFloating(slot: Slot): Link {
     slot.link = undefined;
     const views = this.linkViews();
-    const index = chooseLink(views, desiredConnections(views, this.slots.length), this.assignedPerLink(slot));
+    const index = chooseLink(views, desiredConnections(views, this.activeSlots().length), this.assignedPerLink(slot));
     return this.links[Math.max(0, index)]!;
   }
 
@@ -283,6 +339,10 @@ class Transmitter {
     if (this.finished) {
       connection.close();
       return "fatal";
+    }
+    if (slot.retired) {
+      connection.close(); // `threads auto` wanted fewer while this one was dialling
+      return "was-up";
     }
     if (this.options.compress !== undefined && (welcome.capabilities & CAP_COMPRESS) === 0) {
       connection.close();
@@ -332,7 +392,7 @@ class Transmitter {
     this.linkOf.delete(connection.id);
     this.connections.delete(connection.id);
     this.endSentOn.delete(connection.id);
-    if (this.draining === connection.id) this.draining = undefined;
+    this.draining.delete(connection.id);
     this.closeWaiters.get(connection.id)?.();
     this.closeWaiters.delete(connection.id);
     return link;
@@ -370,14 +430,14 @@ class Transmitter {
    */
   private rebalance(): void {
     if (this.links.length < 2) return;
-    if (this.draining !== undefined) return this.closeIfDrained(this.draining);
+    if (this.draining.size > 0) return; // one move at a time (and none while auto retires connections)
     const views = this.linkViews();
-    const move = rebalanceMove(views, desiredConnections(views, this.slots.length), this.assignedPerLink());
+    const move = rebalanceMove(views, desiredConnections(views, this.activeSlots().length), this.assignedPerLink());
     if (move === undefined) return;
     const from = this.links[move.from];
-    const slot = this.slots.find((candidate) => candidate.anchor === undefined && candidate.link === from && candidate.connectionId !== undefined);
+    const slot = this.activeSlots().find((candidate) => candidate.anchor === undefined && candidate.link === from && candidate.connectionId !== undefined);
     if (slot?.connectionId === undefined) return;
-    this.draining = slot.connectionId;
+    this.draining.add(slot.connectionId);
     log.debug(`moving connection ${slot.connectionId} from link ${move.from + 1} to link ${move.to + 1}`);
     this.closeIfDrained(slot.connectionId);
   }
@@ -385,7 +445,7 @@ class Transmitter {
   private closeIfDrained(id: number): void {
     const connection = this.connections.get(id);
     if (connection === undefined) {
-      this.draining = undefined;
+      this.draining.delete(id);
       return;
     }
     if (this.scheduler.carriedBy(id) > 0 || !connection.isIdle) return;
@@ -489,9 +549,12 @@ class Transmitter {
    * under its share of the window (`caps`) and has an idle connection with
    * room; on that link, the connection carrying the fewest feet.
    *
-   * A connection carries at most its share of its link's feet (2..4): a kernel
+   * A connection carries at most its share of its link's feet (1..4): a kernel
    * buffer can swallow many feet, and without the limit one connection would
-   * carry most of the window and a reset would send it all again.
+   * carry most of the window and a reset would send it all again. With more
+   * connections than half the window the share is one each: a floor of two
+   * left half of them idle behind the others' second feet, which on a path
+   * that limits each flow (`threads auto`'s case) halves the throughput.
    */
   private connectionForNextFoot(caps: readonly number[]): TxConnection | undefined {
     for (const link of this.links) {
@@ -505,7 +568,7 @@ class Transmitter {
         const carried = this.scheduler.carriedBy(id);
         carriedOnLink += carried;
         const connection = this.connections.get(id);
-        if (connection === undefined || id === this.draining || !connection.isIdle || carried >= perConnection) continue;
+        if (connection === undefined || this.draining.has(id) || !connection.isIdle || carried >= perConnection) continue;
         if (carried < bestCarried) {
           best = connection;
           bestCarried = carried;
@@ -581,7 +644,7 @@ class Transmitter {
     const link = carrier === undefined ? undefined : this.linkOf.get(carrier);
     if (link !== undefined) this.linkWorks(link, link.noteDelivered(foot.payload.length, roundTripMs));
     this.recycle(foot);
-    if (this.draining !== undefined && carrier === this.draining) this.closeIfDrained(carrier);
+    if (carrier !== undefined && this.draining.has(carrier)) this.closeIfDrained(carrier);
   }
 
   /** A link that had been marked down just worked (a connection came up or a foot got through). */
@@ -671,6 +734,7 @@ class Transmitter {
   private finish(closeConnections = true): void {
     this.finished = true;
     clearInterval(this.ticker);
+    clearInterval(this.tuneTicker);
     this.wakeReader?.();
     if (closeConnections) for (const connection of this.connections.values()) connection.close();
     // Their figures stay for the summary and the stats file.

@@ -109,6 +109,7 @@ describe("keyword form", () => {
     expect(parse("rx 65535").receive?.port).toBe(65535);
     expect(parse("tx h 1 threads 1").transmit?.threads).toBe(1);
     expect(parse("tx h 1 threads 64").transmit?.threads).toBe(64);
+    expect(parse("tx h 1 threads auto").transmit?.threads).toBe("auto");
     expect(parse("tx h 1 verbose 20").transmit?.verbose).toBe(20);
     expect(parse("tx h 1 patience 0").transmit?.patienceS).toBe(0);
     expect(parse(`rx 1 checkphrase ${"x".repeat(64)}`).receive?.checkphrase).toHaveLength(64);
@@ -252,6 +253,9 @@ describe("usage errors name the problem and the fix", () => {
     ["tx h 1 threads 65", "threads 65 is out of range; use 1..64"],
     ["tx h 1 threads 99", "threads 99 is out of range; use 1..64"],
     ["tx h 1 threads 99999999999999999999", "threads 99999999999999999999 is out of range; use 1..64"],
+    ["tx h 1 threads many", "threads 'many' is neither a number (1..64) nor auto"],
+    ["tx h 1 threads -2", "threads '-2' is neither a number (1..64) nor auto"],
+    ["tx h 1 threads auto threads 4", "threads is given twice; give it once"],
     ["rx 1 verbose 21", "verbose 21 is out of range; use 0..20"],
     ["rx 1 verbose -1", "verbose '-1' is not a number; write it in decimal or 0x-hex"],
     ["tx h 1 patience 1.5", "patience '1.5' is not a number; write it in decimal or 0x-hex"],

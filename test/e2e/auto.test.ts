@@ -1,0 +1,45 @@
+/**
+ * End to end, `threads auto`: the real CLI through the fault proxy with every
+ * connection throttled to 4 MiB/s (the way one TCP flow is held back by its
+ * window on a long fat network or by a per-flow policer). Starting from 4
+ * connections, the transmitter must find that more connections move more and
+ * open at least 32 (the proxy counts them), and the transfer must be clean.
+ * How close auto comes to the best fixed count is measured by
+ * `bun run bench:auto`, not asserted here (no timing in tests).
+ */
+import { afterEach, expect, test } from "bun:test";
+import { spawnFaultProxy, type FaultProxyProcess } from "../support/fault-proxy-cli.ts";
+import { expectCleanTransfer, transferTo } from "../support/e2e.ts";
+import { killLeftovers, makeInput, makeTempDir, startReceiver } from "../support/spawn.ts";
+
+const MIB = 1024 * 1024;
+const HOST = "127.0.0.1";
+const THROTTLE_BYTES_PER_S = 4 * MIB;
+
+let proxy: FaultProxyProcess | undefined;
+afterEach(async () => {
+  await killLeftovers();
+  await proxy?.stop();
+  proxy = undefined;
+});
+
+test(
+  "threads auto through a 4 MiB/s-per-connection throttle: grows from 4 to at least 32 connections, output identical",
+  async () => {
+    const temp = makeTempDir("e2e-auto");
+    try {
+      const input = await makeInput(temp.path, 96 * MIB + 5, "auto");
+      const receiver = await startReceiver(["rx", "0", "bind", HOST]);
+      proxy = await spawnFaultProxy(["--target", `${HOST}:${receiver.port}`, "--throttle", `${THROTTLE_BYTES_PER_S}`]);
+      const outcome = await transferTo(receiver, ["tx", HOST, `${proxy.port}`, "threads", "auto"], { file: input.path }, 60_000);
+      const { stats } = await proxy.stop();
+      proxy = undefined;
+      expectCleanTransfer(outcome, input);
+      console.log(`threads auto: ${stats?.connectionsAccepted} connections through the throttle; ${outcome.tx.elapsedMs.toFixed(0)} ms for 96 MiB`);
+      expect(stats?.connectionsAccepted).toBeGreaterThanOrEqual(32);
+    } finally {
+      temp.remove();
+    }
+  },
+  70_000,
+);

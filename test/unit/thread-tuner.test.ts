@@ -1,0 +1,132 @@
+/**
+ * The `threads auto` tuner against simulated paths: a path is a function from
+ * the connection count to goodput, and a tick of 250 ms moves that many bytes
+ * (the transmitter's watchdog ticks as often).
+ */
+import { describe, expect, test } from "bun:test";
+import { defaultTunerSettings, ThreadTuner, type TunerChange, type TunerSettings } from "../../src/tx/thread-tuner.ts";
+
+const MIB = 1 << 20;
+const FOOT = 2 * MIB;
+const TICK_MS = 250;
+
+/** Goodput in MiB/s for a connection count. */
+type Path = (connections: number, nowMs: number) => number;
+
+/** Each flow limited to `perFlow` MiB/s, all of them together to `total`. */
+const perFlow = (perFlowMib: number, totalMib = Infinity): Path => (n) => Math.min(n * perFlowMib, totalMib);
+
+interface Run {
+  /** The count at every tick. */
+  counts: number[];
+  changes: TunerChange[];
+  final: number;
+}
+
+/**
+ * Runs the tuner for `seconds` against `path`. The new count's rate applies
+ * from the tick after a change; `feetHeld` feet are held at every tick (the
+ * window) and `up(nowMs)` says how many connections are up.
+ */
+function simulate(
+  path: Path,
+  seconds: number,
+  options: { settings?: Partial<TunerSettings>; feetHeld?: number; up?: (nowMs: number, count: number) => number } = {},
+): Run {
+  const tuner = new ThreadTuner({ ...defaultTunerSettings(FOOT), ...options.settings }, 0);
+  const run: Run = { counts: [], changes: [], final: tuner.target };
+  let bytes = 0;
+  for (let now = TICK_MS; now <= seconds * 1000; now += TICK_MS) {
+    const up = options.up?.(now, tuner.target) ?? tuner.target;
+    bytes += (up === 0 ? 0 : path(tuner.target, now)) * MIB * (TICK_MS / 1000);
+    const change = tuner.update(now, { deliveredBytes: bytes, deliveredFeet: Math.floor(bytes / FOOT), feetHeld: options.feetHeld ?? 8, connectionsUp: up });
+    if (change !== undefined) run.changes.push(change);
+    run.counts.push(tuner.target);
+  }
+  run.final = tuner.target;
+  return run;
+}
+
+describe("threads auto", () => {
+  test("starts with 4 connections", () => {
+    expect(new ThreadTuner(defaultTunerSettings(FOOT), 0).target).toBe(4);
+  });
+
+  test("a path that limits each flow: climbs to the cap within a few seconds", () => {
+    const run = simulate(perFlow(4), 10);
+    expect(run.final).toBe(64);
+    // 4 → 8 (doubling), then quadrupling while goodput grows in proportion.
+    expect(run.changes.map((c) => c.to)).toEqual([8, 32, 64]);
+    expect(run.counts.findIndex((count) => count === 64) * TICK_MS).toBeLessThanOrEqual(2_000);
+  });
+
+  test("a path with a shared limit: settles where more connections stop paying", () => {
+    // 10 MiB/s per flow, 100 in all: 4 → 40, 8 → 80, 32 → 100 (pays), 64 → 100 (does not).
+    const run = simulate(perFlow(10, 100), 20);
+    expect(run.changes.slice(0, 4).map((c) => c.to)).toEqual([8, 32, 64, 32]);
+    // Later probes (48) do not pay either.
+    expect(run.final).toBe(32);
+  });
+
+  test("a fast local path where one flow does it all: stays at the start", () => {
+    // Loopback-like: more connections move no more (a little less).
+    const run = simulate((n) => 1800 - n, 8);
+    expect(run.changes.map((c) => [c.from, c.to])).toEqual([
+      [4, 8],
+      [8, 4],
+    ]);
+    expect(run.final).toBe(4);
+  });
+
+  test("a gain under 10% is noise: the count goes back", () => {
+    const run = simulate((n) => (n <= 4 ? 100 : 108), 8);
+    expect(run.final).toBe(4);
+  });
+
+  test("a trial is rejected only after the feet held at the change are through", () => {
+    // 40 feet held at 40 MiB/s (20 feet/s): two seconds to drain before a rejection can be measured.
+    const run = simulate((n) => (n <= 4 ? 40 : 40), 10, { feetHeld: 40 });
+    const grewAt = run.counts.findIndex((count) => count === 8);
+    const backAt = run.counts.findIndex((count, i) => i > grewAt && count === 4);
+    expect(grewAt).toBeGreaterThanOrEqual(0);
+    expect((backAt - grewAt) * TICK_MS).toBeGreaterThanOrEqual(2_000);
+  });
+
+  test("steady state probes again later, and climbs on when the path changed", () => {
+    // Until 5 s one flow does it all (100 MiB/s); then each flow gets 20 MiB/s.
+    const path: Path = (n, now) => (now < 5_000 ? 100 : n * 20);
+    const run = simulate(path, 30);
+    const probe = run.changes.find((c) => c.why.startsWith("probing"));
+    expect(probe).toEqual(expect.objectContaining({ from: 4, to: 6 }));
+    expect(run.final).toBe(64);
+  });
+
+  test("probes that do not pay come ever more rarely", () => {
+    const run = simulate(() => 100, 120);
+    const probes = run.changes.filter((c) => c.why.startsWith("probing"));
+    expect(probes.length).toBeGreaterThanOrEqual(2);
+    // 10 s, then 20, 40, 80 (the cap) after each probe that did not pay: never more than 4 in two minutes.
+    expect(probes.length).toBeLessThanOrEqual(4);
+  });
+
+  test("an outage (no connection up) is not a measurement", () => {
+    // Per-flow limited, but nothing is up between 0.5 s and 6 s: no judgement then.
+    const down = (now: number) => now > 500 && now < 6_000;
+    const run = simulate(perFlow(4), 12, { up: (now, count) => (down(now) ? 0 : count) });
+    const duringOutage = run.counts.slice(2, 23);
+    expect(new Set(duringOutage)).toEqual(new Set([4]));
+    expect(run.final).toBe(64);
+  });
+
+  test("a slow path is still judged, after maxMeasureMs", () => {
+    // 1 MiB/s per flow: 4 feet take longer than the 5 s limit at the start.
+    const run = simulate(perFlow(0.25), 30);
+    expect(run.changes.length).toBeGreaterThan(0);
+    expect(run.changes[0]!.to).toBe(8);
+  });
+
+  test("never beyond the cap it is given", () => {
+    const run = simulate(perFlow(4), 10, { settings: { max: 12 } });
+    expect(Math.max(...run.counts)).toBe(12);
+  });
+});
