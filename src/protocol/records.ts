@@ -32,6 +32,12 @@ export function toRecord(body: Uint8Array): Uint8Array {
  * Incremental decoder: feed it chunks of any size and boundary, get whole
  * records back. Every fragment length is checked against the current limit
  * before a byte of it is kept, so a hostile length allocates nothing.
+ *
+ * A record that spans chunks is copied into its own buffer as its bytes
+ * arrive, so no chunk is referenced once `push` returns. Keeping views of
+ * the chunks until the record was whole pinned up to a record's worth of
+ * socket reads per connection, which the collector then reclaimed late
+ * (receiver peak RSS 340–420 MiB at 16 connections, 64 MiB window).
  */
 export class RecordDecoder {
   /** Largest record accepted; the connection layer tightens it after the handshake. */
@@ -44,23 +50,27 @@ export class RecordDecoder {
   /** Bytes still to come in the current fragment; -1 while reading a mark. */
   private fragmentRemaining = -1;
   private lastFragment = false;
-  /** Pieces of the record being assembled (views of the caller's chunks). */
-  private pieces: Uint8Array[] = [];
+  /** Bytes the marks of the record so far announce (every fragment up to the current one). */
   private recordBytes = 0;
+  /** The record being assembled, once a byte of it had to be copied. */
+  private assembly: Uint8Array | undefined;
+  /** Bytes of the record copied into `assembly`. */
+  private assembled = 0;
 
   constructor(maxRecordBytes: number) {
     this.maxRecordBytes = maxRecordBytes;
   }
 
-  /** Bytes of an unfinished record held right now (for diagnostics and tests). */
+  /** Bytes of an unfinished record received so far (for diagnostics and tests). */
   get pendingBytes(): number {
-    return this.recordBytes + this.markFill;
+    return this.assembled + this.markFill;
   }
 
   /**
-   * Consumes `chunk` and returns every record it completes, in order. The
-   * returned records may be views of `chunk`: callers must not reuse the
-   * chunk's memory (Bun hands each socket read a fresh buffer).
+   * Consumes `chunk` and returns every record it completes, in order. A
+   * single-fragment record lying wholly inside `chunk` is returned as a view
+   * of it (callers must not reuse the chunk's memory; Bun hands each socket
+   * read a fresh buffer); every other record is a copy.
    * Throws VmError("protocol") when a fragment exceeds the limit.
    */
   push(chunk: Uint8Array): Uint8Array[] {
@@ -79,9 +89,17 @@ export class RecordDecoder {
         continue;
       }
       const take = Math.min(this.fragmentRemaining, chunk.length - at);
-      this.pieces.push(chunk.subarray(at, at + take));
-      this.fragmentRemaining -= take;
+      const bytes = chunk.subarray(at, at + take);
       at += take;
+      if (this.assembly === undefined && this.lastFragment && take === this.fragmentRemaining) {
+        // Nothing copied yet and the rest of the record is here: the record is this view.
+        records.push(bytes);
+        this.fragmentRemaining = -1;
+        this.recordBytes = 0;
+        continue;
+      }
+      this.copyIn(bytes);
+      this.fragmentRemaining -= take;
       if (this.fragmentRemaining === 0) this.finishFragment(records);
     }
     return records;
@@ -102,23 +120,31 @@ export class RecordDecoder {
     this.recordBytes += length;
   }
 
+  /**
+   * Appends `bytes` to the record being assembled. Its buffer is allocated
+   * when the first byte has to be kept, not at the mark. A record in one
+   * fragment gets exactly its length. One whose total is still unknown
+   * (more fragments follow) gets the limit, which the marks are checked
+   * against, so it grows only if the limit is raised mid-record.
+   */
+  private copyIn(bytes: Uint8Array): void {
+    let assembly = this.assembly;
+    if (assembly === undefined || assembly.length < this.recordBytes) {
+      const grown = this.allocate(this.lastFragment ? this.recordBytes : this.maxRecordBytes);
+      if (assembly !== undefined) grown.set(assembly.subarray(0, this.assembled));
+      this.assembly = assembly = grown;
+    }
+    assembly.set(bytes, this.assembled);
+    this.assembled += bytes.length;
+  }
+
   private finishFragment(records: Uint8Array[]): void {
     this.fragmentRemaining = -1;
     if (!this.lastFragment) return;
-    records.push(joinPieces(this.pieces, this.recordBytes, this.allocate));
-    this.pieces = [];
+    // No assembly means no byte was kept: every fragment of this record was empty.
+    records.push(this.assembly?.subarray(0, this.assembled) ?? new Uint8Array(0));
+    this.assembly = undefined;
+    this.assembled = 0;
     this.recordBytes = 0;
   }
-}
-
-/** One contiguous view of `pieces`: the piece itself when there is one, else one copy. */
-function joinPieces(pieces: Uint8Array[], totalBytes: number, allocate: (bytes: number) => Uint8Array): Uint8Array {
-  if (pieces.length === 1) return pieces[0]!;
-  const joined = allocate(totalBytes);
-  let at = 0;
-  for (const piece of pieces) {
-    joined.set(piece, at);
-    at += piece.length;
-  }
-  return joined;
 }

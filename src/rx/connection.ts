@@ -132,6 +132,8 @@ export class RxConnection implements SessionLink {
     if (this.refused) return;
     if (this.challenged !== undefined) return this.receiveProof(record, this.challenged);
     if (this.session === undefined) return this.receiveHello(record);
+    // The socket reads that carried this record are garbage now (copied, or soon written).
+    this.session.collector.discarded(record.length);
     let frame;
     try {
       frame = decodeFrame(record);
@@ -165,7 +167,11 @@ export class RxConnection implements SessionLink {
    */
   private async unpack(session: Session, foot: Foot, aad: Uint8Array): Promise<void> {
     const unpacked = await unpackFoot(foot, aad, this.footKey, session.footBytes);
-    if (unpacked.kind === "ok") session.pool.give(foot.payload); // the record's buffer: the stream bytes live elsewhere now
+    if (unpacked.kind === "ok") {
+      // The record's buffer goes back unless the stream bytes were opened into it.
+      if (unpacked.payload.buffer !== foot.payload.buffer) session.pool.give(foot.payload);
+      session.collector.discarded(unpacked.payload.length); // what was opened or inflated into fresh memory
+    }
     if (this.framed.isClosed && unpacked.kind !== "ok") return;
     switch (unpacked.kind) {
       case "ok":

@@ -28,6 +28,7 @@ import {
   type Foot,
 } from "../protocol/xdr.generated.ts";
 import { BufferPool } from "../net/buffer-pool.ts";
+import { Collector } from "./collector.ts";
 import { Sequencer } from "./sequencer.ts";
 import type { ByteSink } from "./stdout.ts";
 
@@ -56,6 +57,8 @@ export class Session {
   private readonly sequencer: Sequencer;
   /** Memory for foot records; each goes back once written (or dropped). */
   readonly pool: BufferPool;
+  /** Socket reads and unpacked payloads are garbage once copied or written: collected by volume. */
+  readonly collector = new Collector();
   private readonly digest = new StreamDigest();
   private readonly links = new Map<number, SessionLink>();
   private readonly checksumFailures = new Map<bigint, number>();

@@ -9,7 +9,7 @@
  * failed, or the size is wrong: asked for again like a checksum failure), or
  * "violation" (a flag this connection cannot carry: the connection is dropped).
  */
-import { gunzip, zstdDecompress } from "node:zlib";
+import { constants as zlibConstants, gunzip, zstdDecompress } from "node:zlib";
 import { openSealed } from "../protocol/keys.ts";
 import { FOOT_FLAG_GZIP, FOOT_FLAG_SEALED, FOOT_FLAG_ZSTD, type Foot } from "../protocol/xdr.generated.ts";
 
@@ -21,16 +21,23 @@ export function needsUnpacking(flags: number, footKey: Uint8Array | undefined): 
 }
 
 function inflate(kind: "zstd" | "gzip", bytes: Uint8Array, maxOutputLength: number): Promise<Uint8Array> {
+  // One output buffer the size of the foot: with the default 16 KiB chunks a
+  // foot came out in 128 pieces and was then joined, a copy and a pile of
+  // garbage per foot (measured with zstd, 16 connections: rx CPU 2.1 → 1.05 s,
+  // peak RSS 370 → 135 MiB, for 1 GiB of text).
+  const options = { maxOutputLength, chunkSize: Math.max(zlibConstants.Z_MIN_CHUNK, maxOutputLength) };
   return new Promise((resolve, reject) => {
     const done = (error: Error | null, out: Buffer): void => (error ? reject(error) : resolve(out));
-    if (kind === "zstd") zstdDecompress(bytes, { maxOutputLength }, done);
-    else gunzip(bytes, { maxOutputLength }, done);
+    if (kind === "zstd") zstdDecompress(bytes, options, done);
+    else gunzip(bytes, options, done);
   });
 }
 
 /**
  * `aad` is the record's bytes before the payload; `footKey` the connection's
- * key when its feet are sealed; `footBytes` the session's foot size.
+ * key when its feet are sealed; `footBytes` the session's foot size. A foot
+ * that was only sealed comes back in its own payload's memory (overwritten);
+ * an inflated one in fresh memory.
  */
 export async function unpackFoot(foot: Foot, aad: Uint8Array, footKey: Uint8Array | undefined, footBytes: number): Promise<Unpacked> {
   const { flags, length } = foot.header;
@@ -56,5 +63,13 @@ export async function unpackFoot(foot: Foot, aad: Uint8Array, footKey: Uint8Arra
     }
   }
   if (bytes.length !== length) return { kind: "corrupt", reason: `carries ${bytes.length} stream bytes, not ${length}` };
+  if (sealed && !zstd && !gzip) {
+    // Opened only: the stream bytes go back over the spent sealed ones, so the
+    // foot keeps its record's pooled buffer and the fresh copy dies young.
+    // Kept until written, those copies piled up for the collector (measured,
+    // encrypt, 16 connections: rx peak RSS 220–380 → 130–160 MiB).
+    foot.payload.set(bytes);
+    bytes = foot.payload.subarray(0, length);
+  }
   return { kind: "ok", payload: bytes };
 }

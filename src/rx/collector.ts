@@ -1,0 +1,31 @@
+/**
+ * Asks the garbage collector to run after every so many bytes of garbage.
+ *
+ * Every socket read arrives in a fresh buffer (BUN-NOTES.md), so the
+ * receiver makes garbage as fast as it receives, about 2 GiB/s on loopback,
+ * and JavaScriptCore collects it late. Measured at 16 connections (1 GiB,
+ * 64 MiB window): peak RSS 207–230 MiB left alone, 147–167 MiB with a
+ * request every 8 MiB, at no CPU cost we could measure (a request does not
+ * wait for the collection; it returns in tens of microseconds).
+ */
+
+/** Garbage between two collection requests. */
+export const COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
+
+export class Collector {
+  private sinceBytes = 0;
+
+  constructor(
+    private readonly everyBytes = COLLECT_EVERY_BYTES,
+    /** Bun.gc(false) requests a collection without waiting for it. */
+    private readonly collect: () => void = () => Bun.gc(false),
+  ) {}
+
+  /** `bytes` of memory just became garbage (or will once written). */
+  discarded(bytes: number): void {
+    this.sinceBytes += bytes;
+    if (this.sinceBytes < this.everyBytes) return;
+    this.sinceBytes = 0;
+    this.collect();
+  }
+}

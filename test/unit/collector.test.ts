@@ -1,0 +1,17 @@
+// The receiver's collection trigger: one request per so many bytes of garbage, whatever the pieces.
+import { expect, test } from "bun:test";
+import { Collector } from "../../src/rx/collector.ts";
+
+test("a collection is requested once per threshold crossed, then counting starts again", () => {
+  let requests = 0;
+  const collector = new Collector(10, () => requests++);
+  collector.discarded(4);
+  collector.discarded(5);
+  expect(requests).toBe(0);
+  collector.discarded(1);
+  expect(requests).toBe(1);
+  collector.discarded(9);
+  expect(requests).toBe(1);
+  collector.discarded(25); // a big piece is one request, not several
+  expect(requests).toBe(2);
+});
