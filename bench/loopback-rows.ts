@@ -82,7 +82,7 @@ export function socatUnavailable(): string | undefined {
 
 /**
  * The default row's name, from what the CLI's help says `threads` defaults to ("threads N …
- * (default 16)"), so the row stays true when the default changes. The help entry may wrap onto
+ * (default auto)"), so the row stays true when the default changes. The help entry may wrap onto
  * lines indented past its keyword.
  */
 export function defaultRowName(): string {

@@ -4,7 +4,7 @@
  *
  * 1. 300 MiB of incompressible bytes (a seed's AES-CTR keystream) in a temp file.
  * 2. Throughput under resets, BENCH_RUNS rounds (default 3), interleaved: each
- *    round runs, with threads 16 (the default) and 4, a clean transfer through
+ *    round runs, with threads 16 and 4, a clean transfer through
  *    the fault proxy (its CLI, a process of its own) and one where the proxy
  *    resets every connection after 8–12 MiB (~10 MiB). A run is timed from the transmitter's spawn until both
  *    ends have exited; both must exit 0 and rx's stdout must hash to the input.
@@ -32,7 +32,7 @@ const RESET_MIN_BYTES = 8 * MIB;
 const RESET_MAX_BYTES = 12 * MIB;
 /** The aim for resets every ~10 MiB, against a clean run. */
 const RESET_RATIO_AIM = 1.5;
-/** The default, and the 4 the end-to-end test uses. */
+/** The old default, and the 4 the end-to-end test uses. */
 const THREADS = [16, 4];
 const DETECT_INPUT_BYTES = 8 * MIB;
 const DETECT_BLACKHOLE_AFTER_BYTES = 5 * MIB;

@@ -22,6 +22,7 @@ import {
   type Invocation,
 } from "../options.ts";
 import { FLAG_ARGS, MAX_CHECKPHRASE_BYTES, parseArguments } from "./keywords.ts";
+import { AUTO_START_THREADS } from "../tx/thread-tuner.ts";
 
 export const DESCRIPTION = "RAID for TCP: one pipe over many TCP connections";
 
@@ -100,7 +101,8 @@ Keywords (any order; numbers in decimal or 0x-hex):
                      rx 0 picks a free port and prints it
   tx HOST PORT       send stdin to HOST PORT; repeat for more addresses of
                      the receiver, in order of preference (IPv6: tx ::1 8834)
-  threads N          tx: connections to keep, ${MIN_THREADS}..${MAX_THREADS} (default ${DEFAULT_THREADS})
+  threads N|auto     tx: connections to keep, ${MIN_THREADS}..${MAX_THREADS}, or auto: start with
+                     ${AUTO_START_THREADS} and add more while they raise throughput (default ${DEFAULT_THREADS})
   verbose N          0..${MAX_VERBOSE} (default 0): 0 warnings and errors, 1-4 info,
                      5-9 debug, 10+ trace; the log goes to stderr
   checkphrase WORD   1..${MAX_CHECKPHRASE_BYTES} bytes both ends must share (default none)
