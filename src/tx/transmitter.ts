@@ -265,7 +265,7 @@ class Transmitter {
    * it opens; one that is up drains (no new feet) and closes once empty.
    */
   private tune(now: number): void {
-    if (this.tuner === undefined) return;
+    if (this.tuner === undefined || this.finished) return;
     const change = this.tuner.update(now, {
       deliveredBytes: this.acknowledgedBytes,
       deliveredFeet: this.acknowledgedFeet,
@@ -602,7 +602,9 @@ class Transmitter {
     const delayMs = Math.min(Math.max(HEDGE_ROUND_TRIPS * roundTripMs, HEDGE_MIN_MS), this.options.timeoutS * 1000);
     const foot = this.scheduler.straggler(delayMs);
     if (foot === undefined || foot.hedges >= MAX_HEDGES_PER_FOOT) return;
-    const idle = [...this.connections.values()].filter((connection) => connection.isIdle && connection.id !== foot.connectionId);
+    const idle = [...this.connections.values()].filter(
+      (connection) => connection.isIdle && connection.id !== foot.connectionId && !this.draining.has(connection.id),
+    );
     const connection = idle.find((candidate) => this.linkOf.get(candidate.id) !== carrierLink) ?? idle[0];
     if (connection === undefined) return;
     log.debug(`foot ${foot.id} straggles on connection ${foot.connectionId}; another copy on ${connection.id}`);
@@ -633,6 +635,9 @@ class Transmitter {
     const now = performance.now();
     for (const link of this.links) link.delivered.tick(now - this.lastTickMs);
     this.lastTickMs = now;
+    // A draining connection closes once empty: usually on its last acknowledgement, but one
+    // that was busy with a control frame when it had no feet left is caught here.
+    for (const id of [...this.draining]) this.closeIfDrained(id);
     if (++this.ticks % REBALANCE_TICKS === 0) this.rebalance();
     this.pump();
     this.checkPatience();

@@ -6,6 +6,10 @@
  * open at least 32 (the proxy counts them), and the transfer must be clean.
  * How close auto comes to the best fixed count is measured by
  * `bun run bench:auto`, not asserted here (no timing in tests).
+ *
+ * And where more connections move no more (the input paced by `ratelimit`),
+ * it tries 8, goes back to 4, and the four it retires finish their feet
+ * before they close: nothing lost, nothing re-sent, no warning at either end.
  */
 import { afterEach, expect, test } from "bun:test";
 import { spawnFaultProxy, type FaultProxyProcess } from "../support/fault-proxy-cli.ts";
@@ -37,6 +41,29 @@ test(
       expectCleanTransfer(outcome, input);
       console.log(`threads auto: ${stats?.connectionsAccepted} connections through the throttle; ${outcome.tx.elapsedMs.toFixed(0)} ms for 96 MiB`);
       expect(stats?.connectionsAccepted).toBeGreaterThanOrEqual(32);
+    } finally {
+      temp.remove();
+    }
+  },
+  70_000,
+);
+
+test(
+  "threads auto where more connections do not help (input paced to 24 MiB/s): tries 8, goes back to 4, output identical",
+  async () => {
+    const temp = makeTempDir("e2e-auto-flat");
+    try {
+      const input = await makeInput(temp.path, 72 * MIB + 9, "auto flat");
+      const receiver = await startReceiver(["rx", "0", "bind", HOST]);
+      const outcome = await transferTo(receiver, ["tx", HOST, `${receiver.port}`, "threads", "auto", "ratelimit", "24M", "verbose", "1"], { file: input.path }, 60_000);
+      const decisions = outcome.tx.stderr.split("\n").filter((line) => line.includes("threads auto:"));
+      console.log(decisions.join("\n"));
+      expect({ txExit: outcome.tx.exitCode, rxExit: outcome.rx.exitCode, sha256: outcome.rx.stdoutSha256 }).toEqual({ txExit: 0, rxExit: 0, sha256: input.sha256 });
+      expect(decisions[0]).toContain("4 → 8 connections");
+      expect(decisions[1]).toContain("8 → 4 connections");
+      // The four retired connections finished their feet and closed: nothing was lost or re-sent.
+      expect(outcome.tx.stderr).not.toMatch(/lost|re-queued|\[warn\]/);
+      expect(outcome.rx.stderr).not.toMatch(/\[warn\]|error/i);
     } finally {
       temp.remove();
     }
