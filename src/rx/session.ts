@@ -28,7 +28,7 @@ import {
   type Foot,
 } from "../protocol/xdr.generated.ts";
 import { BufferPool } from "../net/buffer-pool.ts";
-import { Collector } from "./collector.ts";
+import { Collector } from "../net/collector.ts";
 import { Sequencer } from "./sequencer.ts";
 import type { ByteSink } from "./stdout.ts";
 

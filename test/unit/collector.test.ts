@@ -1,6 +1,6 @@
-// The receiver's collection trigger: one request per so many bytes of garbage, whatever the pieces.
+// The collection trigger (both ends): one request per so many bytes of garbage, whatever the pieces.
 import { expect, test } from "bun:test";
-import { Collector } from "../../src/rx/collector.ts";
+import { Collector } from "../../src/net/collector.ts";
 
 test("a collection is requested once per threshold crossed, then counting starts again", () => {
   let requests = 0;

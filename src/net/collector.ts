@@ -7,6 +7,11 @@
  * 64 MiB window): peak RSS 207–230 MiB left alone, 147–167 MiB with a
  * request every 8 MiB, at no CPU cost we could measure (a request does not
  * wait for the collection; it returns in tens of microseconds).
+ *
+ * The transmitter makes garbage the same way when it seals: node:crypto
+ * returns every sealed foot in fresh memory (tx/connection.ts copies it into
+ * a reused buffer at once, so it dies young). Its connections share one
+ * collector (`processCollector`): one count per process is what matters.
  */
 
 /** Garbage between two collection requests. */
@@ -29,3 +34,6 @@ export class Collector {
     this.collect();
   }
 }
+
+/** The process's collector, for modules that have no session to hang one on (the transmitter's). */
+export const processCollector = new Collector();
