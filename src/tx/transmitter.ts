@@ -6,6 +6,8 @@
  *     them (placement.ts): one anchor per link, the rest floating to the links
  *     that move the most. A slot whose connection drops re-dials; a link that
  *     cannot be reached is left to its anchor, which retries with backoff.
+ *     With `threads auto` the number of slots follows goodput (thread-tuner.ts):
+ *     floating slots are added, or retired once their feet are through.
  *  2. The read loop cuts stdin into feet, but only below the receiver's
  *     window end: while the window is full, stdin is not read.
  *  3. `pump` hands each waiting foot to the most preferred link that can take
