@@ -8,6 +8,7 @@ import { formatAddress } from "../net/address.ts";
 import { inject, type ChaosFault } from "../net/chaos.ts";
 import { FramedConnection } from "../net/framed-connection.ts";
 import { Heartbeat } from "../net/heartbeat.ts";
+import { BufferPool } from "../net/buffer-pool.ts";
 import { processCollector } from "../net/collector.ts";
 import {
   decodeFrame,
@@ -96,56 +97,35 @@ export class DialFailure extends Error {
  * 2 MiB, against ≈ 0.7 ms to seal) leaves garbage that dies young, which the
  * collector's requests reclaim. One copy per send stays inherent: the plain
  * foot is kept for a resend on another connection, under another key.
+ *
+ * The buffers come from a BufferPool per foot size (one per transmitter in
+ * practice), each a foot plus the seal's overhead, which any sealed foot fits.
  */
-export class SealedBuffers {
-  private readonly free: ArrayBuffer[] = [];
-
-  constructor(
-    /** Spent buffers kept for reuse at most: one per connection with a foot in flight is the need. */
-    private readonly maxFree: number,
-    private readonly collector: { discarded(bytes: number): void },
-  ) {}
-
-  /** Buffers waiting for reuse. */
-  get freeCount(): number {
-    return this.free.length;
-  }
-
-  /** The pieces (nonce, ciphertext, tag) as one view of a reused buffer; the pieces become garbage. */
-  gather(pieces: readonly Uint8Array[]): Uint8Array {
-    let bytes = 0;
-    for (const piece of pieces) bytes += piece.length;
-    const out = this.take(bytes);
-    let at = 0;
-    for (const piece of pieces) {
-      out.set(piece, at);
-      at += piece.length;
-    }
-    this.collector.discarded(bytes);
-    return out;
-  }
-
-  /** A spent sealed payload (from `gather`) is free for the next one. */
-  give(view: Uint8Array): void {
-    if (this.free.length < this.maxFree && !this.free.includes(view.buffer as ArrayBuffer)) this.free.push(view.buffer as ArrayBuffer);
-  }
-
-  private take(bytes: number): Uint8Array {
-    for (let i = this.free.length - 1; i >= 0; i--) {
-      const buffer = this.free[i]!;
-      if (buffer.byteLength < bytes) continue;
-      this.free.splice(i, 1);
-      return new Uint8Array(buffer, 0, bytes);
-    }
-    // None fits (a bigger foot than before): one too small goes, so they cannot clog the list.
-    this.free.pop();
-    return new Uint8Array(bytes);
-  }
-}
-
+const sealedPools = new Map<number, BufferPool>();
 /** Spent sealed copies kept for reuse across connections (feet go only to idle connections, so about one in flight each). */
 const MAX_FREE_SEALED_BUFFERS = 32;
-const sealedBuffers = new SealedBuffers(MAX_FREE_SEALED_BUFFERS, processCollector);
+
+/** The pool for sealed copies of feet of up to `footBytes`. */
+export function sealedPool(footBytes: number): BufferPool {
+  let pool = sealedPools.get(footBytes);
+  if (pool === undefined) sealedPools.set(footBytes, (pool = new BufferPool(footBytes + SEAL_OVERHEAD_BYTES, MAX_FREE_SEALED_BUFFERS)));
+  return pool;
+}
+
+/** The sealer's pieces (nonce, ciphertext, tag) as one view of a buffer from `pool`; the pieces become garbage. */
+export function gatherSealed(pieces: readonly Uint8Array[], pool: BufferPool, collector: { discarded(bytes: number): void } = processCollector): Uint8Array {
+  let bytes = 0;
+  for (const piece of pieces) bytes += piece.length;
+  // A sealed foot always fits; anything larger gets memory of its own (the pool ignores it when given back).
+  const out = bytes <= pool.bufferBytes ? pool.take().subarray(0, bytes) : new Uint8Array(bytes);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  collector.discarded(bytes);
+  return out;
+}
 
 export class TxConnection {
   private framed!: FramedConnection;
@@ -158,6 +138,10 @@ export class TxConnection {
   private receiverNonce: Uint8Array | undefined;
   /** Seals every foot copy sent here (`encrypt`), under this connection's own key. */
   private seal: FootSeal | undefined;
+  /** Where this connection's sealed copies come from and go back to (`encrypt`). */
+  private sealedPool: BufferPool | undefined;
+  /** The session's foot size (from the hello): what a sealed copy must hold. */
+  private footBytes = 0;
   private wantsEncrypt = false;
 
   private constructor(
@@ -210,6 +194,7 @@ export class TxConnection {
       const ours = { ...hello, connectionId: id };
       if (key !== undefined) connection.helloBytes = HelloCodec.encode(ours);
       connection.wantsEncrypt = (hello.capabilities & CAP_ENCRYPT) !== 0;
+      connection.footBytes = hello.footBytes;
       connection.framed.send([encodeHello(ours)]);
       try {
         return { connection, welcome: await Promise.race([answered, deadline]) };
@@ -256,7 +241,7 @@ export class TxConnection {
     const pieces = encodeFootRecord(header as Parameters<typeof encodeFootRecord>[0], foot.payload, this.seal);
     this.framed.send(pieces, () => {
       foot.copiesQueued--;
-      if (this.seal !== undefined) sealedBuffers.give(pieces[1]!); // the sealed payload (see gather)
+      if (this.seal !== undefined) this.sealedPool?.give(pieces[1]!); // the sealed payload (see gatherSealed)
       onWritten();
     });
   }
@@ -375,7 +360,8 @@ export class TxConnection {
     }
     if (this.wantsEncrypt) {
       const sealer = new FootSealer(footKey(key, transmitterNonce, receiverNonce));
-      this.seal = { overheadBytes: SEAL_OVERHEAD_BYTES, seal: (aad, plain) => [sealedBuffers.gather(sealer.seal(aad, plain))] };
+      const pool = (this.sealedPool = sealedPool(this.footBytes));
+      this.seal = { overheadBytes: SEAL_OVERHEAD_BYTES, seal: (aad, plain) => [gatherSealed(sealer.seal(aad, plain), pool)] };
     }
     this.accept(welcome, settle);
   }
