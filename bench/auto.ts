@@ -22,8 +22,9 @@
  * BENCH_AUTO_THROTTLE (bytes/s per connection, default 8 MiB/s).
  */
 import { spawnFaultProxy } from "../test/support/fault-proxy-cli.ts";
-import { startReceiver, startTransmitter, within } from "../test/support/spawn.ts";
-import { BenchError, inputFile, median, positiveInt, sha256 } from "./common.ts";
+import type { FaultProxyStats } from "../test/support/fault-proxy.ts";
+import { startReceiver, startTransmitter, within, type Input } from "../test/support/spawn.ts";
+import { BenchError, inputFile, median, positiveInt, runBench, sha256 } from "./common.ts";
 
 const HOST = "127.0.0.1";
 const MIB = 1024 * 1024;
@@ -31,12 +32,6 @@ const FIXED_THREADS = [4, 16, 32, 64];
 const AIM = 0.8;
 /** A transfer's deadline: the payload at one throttled connection's rate, plus a minute. */
 const deadlineMs = (bytes: number, throttle: number): number => 60_000 + (bytes / throttle) * 1000;
-
-interface Input {
-  path: string;
-  bytes: number;
-  sha256: string;
-}
 
 interface Result {
   seconds: number;
@@ -51,6 +46,8 @@ interface Result {
 async function throughThrottle(input: Input, threads: string, throttle: number): Promise<Result> {
   const receiver = await startReceiver(["rx", "0", "bind", HOST]);
   const proxy = await spawnFaultProxy(["--target", `${HOST}:${receiver.port}`, "--throttle", `${throttle}`]);
+  let run: Omit<Result, "connections">;
+  let stats: FaultProxyStats | null;
   try {
     const started = performance.now();
     const transmitter = startTransmitter(["tx", HOST, `${proxy.port}`, "threads", threads, "verbose", "1"], { file: input.path });
@@ -66,13 +63,13 @@ async function throughThrottle(input: Input, threads: string, throttle: number):
     if (tx.exitCode !== 0 || rx.exitCode !== 0 || rx.stdoutSha256 !== input.sha256) {
       throw new BenchError(`threads ${threads}: transfer failed (tx ${tx.exitCode}, rx ${rx.exitCode}, ${rx.stdoutBytes} bytes out):\n${tx.stderr}\n${rx.stderr}`);
     }
-    const { stats } = await proxy.stop();
     const tuning = tx.stderr.split("\n").filter((line) => line.includes("threads auto:")).map((line) => line.replace(/^.*threads auto: /, ""));
-    return { seconds, secondHalfSeconds: (ended - Math.min(halfAt, ended)) / 1000, connections: stats?.connectionsAccepted ?? 0, tuning };
+    run = { seconds, secondHalfSeconds: (ended - Math.min(halfAt, ended)) / 1000, tuning };
   } finally {
     if (receiver.proc.exitCode === null) receiver.proc.kill("SIGKILL");
-    await proxy.stop();
+    stats = (await proxy.stop()).stats;
   }
+  return { ...run, connections: stats?.connectionsAccepted ?? 0 };
 }
 
 async function main(): Promise<number> {
@@ -119,11 +116,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  try {
-    process.exit(await main());
-  } catch (error) {
-    process.stderr.write(`bench: ${error instanceof BenchError ? error.message : (error as Error).stack}\n`);
-    process.exit(1);
-  }
-}
+if (import.meta.main) await runBench(main);

@@ -19,6 +19,19 @@ export function positiveInt(name: string, fallback: number): number {
   return value;
 }
 
+/**
+ * Runs a bench's `main` and exits with its status; a BenchError is one line on
+ * stderr, anything else its stack (a bug in the bench), both exit 1.
+ */
+export async function runBench(main: () => Promise<number>): Promise<never> {
+  try {
+    process.exit(await main());
+  } catch (error) {
+    process.stderr.write(`bench: ${error instanceof BenchError ? error.message : (error as Error).stack}\n`);
+    process.exit(1);
+  }
+}
+
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = sorted.length >> 1;

@@ -22,7 +22,7 @@
 import { spawnFaultProxy } from "../test/support/fault-proxy-cli.ts";
 import { startFaultProxy, type FaultProxyStats } from "../test/support/fault-proxy.ts";
 import { makeInput, makeTempDir, startReceiver, startTransmitter, within, type Input } from "../test/support/spawn.ts";
-import { BenchError, median, positiveInt } from "./common.ts";
+import { BenchError, median, positiveInt, runBench } from "./common.ts";
 
 const HOST = "127.0.0.1";
 const MIB = 1024 * 1024;
@@ -177,11 +177,4 @@ async function main(): Promise<number> {
   }
 }
 
-if (import.meta.main) {
-  try {
-    process.exit(await main());
-  } catch (error) {
-    process.stderr.write(`bench: ${error instanceof BenchError ? error.message : (error as Error).stack}\n`);
-    process.exit(1);
-  }
-}
+if (import.meta.main) await runBench(main);
