@@ -143,8 +143,10 @@ function looksLikeFlag(token: string): boolean {
 }
 
 /** Decimal or 0x-hex, digits only: no sign, fraction, exponent or trailing junk. */
+const NUMBER_TEXT = /^(?:0[xX][0-9a-fA-F]+|[0-9]+)$/;
+
 export function parseNumber(text: string, what: string, min: number, max: number): number {
-  if (!/^(?:0[xX][0-9a-fA-F]+|[0-9]+)$/.test(text)) {
+  if (!NUMBER_TEXT.test(text)) {
     throw usage(`${what} '${text}' is not a number; write it in decimal or 0x-hex`);
   }
   const value = Number(text);
@@ -382,7 +384,7 @@ function readClauses(tokens: readonly Token[]): Clauses {
       }
       case "threads": {
         const value = required("threads", "N");
-        if (value !== "auto" && !/^(?:0[xX])?[0-9a-fA-F]+$/.test(value)) {
+        if (value !== "auto" && !NUMBER_TEXT.test(value)) {
           throw usage(`threads '${value}' is neither a number (${MIN_THREADS}..${MAX_THREADS}) nor auto`);
         }
         const threads = value === "auto" ? value : parseNumber(value, "threads", MIN_THREADS, MAX_THREADS);
