@@ -11,11 +11,13 @@
  *
  * How (a hill climb, like TCP's slow start then steady state):
  * - start with `start` connections;
- * - after each change, let the new connections settle: at least `settleMs`,
- *   and until every foot held at the change has been acknowledged (the feet
- *   queued on the old connections; on a per-flow-limited path they take
- *   seconds to drain, and a measurement before that sees the old count's
- *   rate); then measure goodput for at least `measureMs` and `measureBytes`;
+ * - measure goodput for at least `measureMs` and `measureBytes`; after a
+ *   change, a measurement that shows the new count pays is taken at once,
+ *   but one that would reject it must start after the new connections
+ *   settled: at least `settleMs`, and once every foot held at the change has
+ *   been acknowledged (the feet queued on the old connections; on a
+ *   per-flow-limited path they take seconds to drain, and until then the new
+ *   count looks no better than the old);
  * - grow: double the count while each doubling raises goodput by `gain`
  *   (10%) or more, up to `max`; when goodput grew by `strongGain` (50%) or
  *   more, quadruple instead: that is a per-flow limit, and the ramp is time
@@ -57,15 +59,15 @@ export interface TunerSettings {
 }
 
 /**
- * Four connections moved the most on loopback here (1 GiB: 1830 MiB/s against
- * 1410 with one and 1700 with sixteen), and four is a fair start elsewhere.
+ * On loopback one to sixteen connections move the same within noise
+ * (2.1–2.4 GiB/s, `bun run bench`); where each flow is limited, four start
+ * four times faster than one.
  */
 export const AUTO_START_THREADS = 4;
 /** The CLI's maximum; beyond ~32 the receiver's window (32 feet) is the limit anyway. */
 export const AUTO_MAX_THREADS = MAX_THREADS;
 
 /** Defaults: a judgement about twice a second, a re-probe after 10 s, at most every 80 s. */
-
 export function defaultTunerSettings(footBytes: number): TunerSettings {
   return {
     start: AUTO_START_THREADS,
