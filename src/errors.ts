@@ -54,3 +54,16 @@ export function asVmError(error: unknown): VmError {
   const message = error instanceof Error ? error.message : String(error);
   return new VmError("internal", `internal error: ${message}`);
 }
+
+/**
+ * Calls `interrupt` with the signal's reason when it aborts, or at once if it
+ * already has: a listener added after the abort never runs, and a role that
+ * missed its stop would wait forever (a tunnel's far end can fail while our
+ * receiver is still starting).
+ */
+export function onInterrupt(signal: AbortSignal | undefined, interrupt: (reason: string) => void): void {
+  if (signal === undefined) return;
+  const fire = (): void => interrupt(String(signal.reason ?? "signal"));
+  if (signal.aborted) fire();
+  else signal.addEventListener("abort", fire, { once: true });
+}

@@ -10,7 +10,7 @@
  *     has closed its connections, so the last frames are not lost.
  *  5. A session left with no connection for `patience` seconds fails.
  */
-import { VmError } from "../errors.ts";
+import { onInterrupt, VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import { bunNetwork } from "../net/bun-network.ts";
 import type { Listening, Network } from "../net/channel.ts";
@@ -100,7 +100,7 @@ class Receiver {
     this.listening = await this.listen();
     log.info(`listening on port ${this.listening.port}`);
     this.io.onListening?.(this.listening.port);
-    this.io.signal?.addEventListener("abort", () => this.interrupt(String(this.io.signal?.reason ?? "signal")));
+    onInterrupt(this.io.signal, (reason) => this.interrupt(reason));
     this.ticker = setInterval(() => this.tick(), TICK_MS);
     try {
       return await done;

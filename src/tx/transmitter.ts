@@ -19,7 +19,7 @@
  *     receiver's confirmation ends the transfer with success.
  *  6. When no connection has been up for `patience` seconds, give up.
  */
-import { asVmError, VmError } from "../errors.ts";
+import { asVmError, onInterrupt, VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { Network } from "../net/channel.ts";
 import { BufferPool } from "../net/buffer-pool.ts";
@@ -193,7 +193,8 @@ class Transmitter {
     const done = new Promise<TransferSummary>((resolve, reject) => (this.settle = { resolve, reject }));
     this.ticker = setInterval(() => this.tick(), TICK_MS);
     if (this.tuner !== undefined) this.tuneTicker = setInterval(() => this.tune(performance.now()), TUNE_MS);
-    this.io.signal?.addEventListener("abort", () => this.interrupt(String(this.io.signal?.reason ?? "signal")));
+    onInterrupt(this.io.signal, (reason) => this.interrupt(reason));
+    if (this.finished) return done;
     if (this.links.length > 1) log.info(`links in order of preference: ${this.links.map((link) => link.address).join(", ")}`);
     for (const slot of this.slots) void this.runSlot(slot);
     this.readLoop().catch((error) => this.fail(error));

@@ -17,7 +17,7 @@ import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expectCleanTransfer, expectOneLineError, transfer, withoutSummaries } from "../support/e2e.ts";
-import { killPeers, startPeer } from "../support/peer.ts";
+import { killPeers, peersSoFar, startPeer } from "../support/peer.ts";
 import { errorLines, freePort, killLeftovers, makeInput, makeTempDir, sha256, within } from "../support/spawn.ts";
 import { prbsPattern } from "../../src/tx/prbs.ts";
 
@@ -278,7 +278,7 @@ describe("tunnels: terminate and initiate", () => {
         expect(response.status).toBe(200);
         expect(sha256(got)).toBe(sha256(content));
         // The server and the client closed: the tunnel ends on both sides.
-        const [aOut, bOut] = await within(10_000, "both ends to exit", Promise.all([a.done(), b.done()]));
+        const [aOut, bOut] = await within(10_000, "both ends to exit", Promise.all([a.done(), b.done()]), peersSoFar({ a, b }));
         expect({ a: aOut.exitCode, b: bOut.exitCode, aOut: aOut.stdout.length, bOut: bOut.stdout.length }).toEqual({ a: 0, b: 0, aOut: 0, bOut: 0 });
         expect([tunnelErrors(aOut.stderr), tunnelErrors(bOut.stderr)]).toEqual([[], []]);
         expect(aOut.stderr).toStartWith(`viamillipede: terminate listening on port ${mouth}\n`);
@@ -330,7 +330,7 @@ describe("tunnels: terminate and initiate", () => {
         await within(10_000, "the echo to come back and end", gotEnd);
         client.end();
         expect(sha256(Buffer.concat(received))).toBe(sha256(payload));
-        const [aOut, bOut] = await within(10_000, "both ends to exit", Promise.all([a.done(), b.done()]));
+        const [aOut, bOut] = await within(10_000, "both ends to exit", Promise.all([a.done(), b.done()]), peersSoFar({ a, b }));
         expect({ a: aOut.exitCode, b: bOut.exitCode, aErr: tunnelErrors(aOut.stderr), bErr: tunnelErrors(bOut.stderr) }).toEqual({ a: 0, b: 0, aErr: [], bErr: [] });
       } finally {
         service.stop(true);
@@ -346,7 +346,7 @@ describe("tunnels: terminate and initiate", () => {
       let closed!: () => void;
       const clientClosed = new Promise<void>((resolve) => (closed = resolve));
       await Bun.connect({ hostname: "127.0.0.1", port: mouth, socket: { data() {}, close: () => closed(), end: () => closed() } });
-      const [aOut, bOut] = await within(10_000, "both ends to exit", Promise.all([a.done(), b.done(), clientClosed]));
+      const [aOut, bOut] = await within(10_000, "both ends to exit", Promise.all([a.done(), b.done(), clientClosed]), peersSoFar({ a, b }));
       expect([aOut.exitCode, bOut.exitCode]).toEqual([10, 3]);
       expectOneLineError(bOut.stderr, /^viamillipede: initiate cannot connect to 127\.0\.0\.1:\d+: ECONNREFUSED; start the service or fix 'initiate HOST PORT'$/);
       expect(tunnelErrors(aOut.stderr)).toHaveLength(1);

@@ -236,4 +236,19 @@ describe("in-process transfer over the memory network", () => {
     expect((error as VmError).code).toBe("unreachable");
     expect(performance.now() - started).toBeLessThan(3000);
   });
+
+  test("a stop that came before a role started is not missed: both settle at once as interrupted", async () => {
+    // A tunnel's far end can fail while this end's receiver is still starting.
+    const stopped = AbortSignal.abort("SIGTERM");
+    const network = new MemoryNetwork();
+    const started = performance.now();
+    const rxError = await receive({ ...common, port: 0, bind: undefined, windowFeet: 8 }, { network, sink: memorySink(), signal: stopped }).catch((e) => e);
+    const txError = await transmit(
+      { ...common, patienceS: 30, targets: [{ host: "memory", port: 1 }], threads: 2, footBytes: FOOT },
+      { network, source: memorySource(pattern(10)), signal: stopped },
+    ).catch((e) => e);
+    expect([(rxError as VmError).code, (txError as VmError).code]).toEqual(["interrupted", "interrupted"]);
+    expect((txError as VmError).message).toBe("interrupted by SIGTERM");
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
 });

@@ -146,3 +146,21 @@ export function startPeer(args: readonly string[], stdin: "pipe" | "ignore" | { 
   })();
   return { proc, stdin: proc.stdin as Bun.FileSink, stdout, stderr, done: () => outcome };
 }
+
+/** How long a status block (SIGUSR1) gets to arrive before peersSoFar reads stderr. */
+const STATUS_WAIT_MS = 500;
+
+/**
+ * For `within`'s timeout message: asks each running peer for its status
+ * block (SIGUSR1), then gives each one's exit state and stderr so far.
+ */
+export function peersSoFar(peers: Record<string, Peer>): () => Promise<string> {
+  return async () => {
+    const running = Object.values(peers).filter((peer) => peer.proc.exitCode === null && peer.proc.signalCode === null);
+    for (const peer of running) peer.proc.kill("SIGUSR1");
+    if (running.length > 0) await Bun.sleep(STATUS_WAIT_MS);
+    return Object.entries(peers)
+      .map(([name, { proc, stderr }]) => `--- ${name} (${proc.exitCode === null && proc.signalCode === null ? "still running" : `exited ${proc.exitCode ?? proc.signalCode}`}), stderr so far:\n${stderr.text}`)
+      .join("\n");
+  };
+}

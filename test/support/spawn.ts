@@ -70,11 +70,18 @@ export async function killLeftovers(): Promise<void> {
   await Promise.all(left.map((proc) => proc.exited));
 }
 
-/** Rejects with "`what` took longer than ms" if `promise` has not settled by then. */
-export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+/**
+ * Rejects with "`what` took longer than ms" if `promise` has not settled by
+ * then; `explain` adds what was going on (see peersSoFar), so a hang on a CI
+ * machine says where it was stuck.
+ */
+export async function within<T>(ms: number, what: string, promise: Promise<T>, explain?: () => Promise<string>): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+    timer = setTimeout(async () => {
+      const context = explain === undefined ? "" : `\n${await explain().catch((error: Error) => `(no explanation: ${error.message})`)}`;
+      reject(new Error(`${what} took longer than ${ms} ms${context}`));
+    }, ms);
   });
   try {
     return await Promise.race([promise, late]);
