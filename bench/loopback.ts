@@ -23,7 +23,7 @@
  *    included, median) and per GiB; peak RSS of each end (the largest single process, maximum
  *    over the runs); the ratio against the same section's netcat row.
  * 6. Two tables on stdout, the feature summary, then the verdict: one line per target, "met" or
- *    "NOT met". Exit 0 either way (this reports, it is not a test); exit 1 only when a transfer
+ *    "NOT met" (throughput ratios are judged only at 1 GiB or more). Exit 0 either way (this reports, it is not a test); exit 1 only when a transfer
  *    failed or an output's sha256 differed.
  *
  * Knobs: BENCH_BYTES (default 1 GiB), BENCH_RUNS (default 3), BENCH_SMOKE=1 (64 MiB, 1 run: CI's
