@@ -19,10 +19,8 @@
  * replaces stdin and checks rx's output; leglimit, delayus and ratelimit
  * pace tx's input (src/tx/input.ts).
  */
-import { VmError } from "../errors.ts";
+import { asVmError, VmError } from "../errors.ts";
 import { log } from "../log.ts";
-import { bunNetwork } from "../net/bun-network.ts";
-import type { Network } from "../net/channel.ts";
 import { DEFAULT_FOOT_BYTES, type Invocation, type ReceiverOptions, type TransmitterOptions, type TunnelOptions } from "../options.ts";
 import { growPipe } from "../pipe-size.ts";
 import { prbsCheckSink } from "../rx/prbs-check.ts";
@@ -40,8 +38,8 @@ export interface TransmitEnds {
 }
 export interface ReceiveEnds {
   sink?: ByteSink;
-  /** Called after rx has handled bytes from a connection (initiate's "the pipe is up"). */
-  onPeerBytes?: () => void;
+  /** Called once a connection from the far end's tx has joined rx's session (initiate's "the pipe is up"). */
+  onPeerJoined?: () => void;
 }
 
 /** The two roles; each resolves once its session is complete. Tests pass stand-ins. */
@@ -50,30 +48,8 @@ export interface Roles {
   receive(options: ReceiverOptions, signal: AbortSignal, ends?: ReceiveEnds): Promise<unknown>;
 }
 
-/** The abort reason a direction sees when the other one failed. */
+/** The abort reason a direction sees when the other one failed (followed by that failure, in parentheses). */
 export const OTHER_DIRECTION_FAILED = "a failure in the other direction";
-
-/**
- * A network that reports bytes arriving on accepted connections, after rx
- * has handled them: by then the far end's hello has opened the session, so
- * a failure that follows can be reported to it.
- */
-function watchingPeerBytes(network: Network, onPeerBytes: () => void): Network {
-  return {
-    ...network,
-    listen: (bind, port, accept) =>
-      network.listen(bind, port, (channel) => {
-        const handlers = accept(channel);
-        return {
-          ...handlers,
-          onData: (bytes) => {
-            handlers.onData(bytes);
-            onPeerBytes();
-          },
-        };
-      }),
-  };
-}
 
 /** Hears each role's figures source as it starts (the status board). */
 export type Observe = (role: "tx" | "rx", figures: FiguresSource) => void;
@@ -101,11 +77,11 @@ export function realRoles(announce: (text: string) => void, observe?: Observe): 
       }),
     receive: (options, signal, ends) => {
       const sink = ends?.sink ?? stdoutPipe();
-      const onPeerBytes = ends?.onPeerBytes;
+      const onPeerJoined = ends?.onPeerJoined;
       return receive(options, {
         signal,
         sink: options.prbsSeed === undefined ? sink : prbsCheckSink(options.prbsSeed, DEFAULT_FOOT_BYTES, sink),
-        ...(onPeerBytes === undefined ? {} : { network: watchingPeerBytes(bunNetwork, onPeerBytes) }),
+        ...(onPeerJoined === undefined ? {} : { onJoined: onPeerJoined }),
         ...(observe === undefined ? {} : { observe: (figures) => observe("rx", figures) }),
         // With port 0 the user cannot know the port unless we say it.
         onListening: (port) => options.port === 0 && announce(`listening on port ${port}`),
@@ -142,7 +118,8 @@ async function bothDirections(interrupt: AbortSignal, directions: ((stop: AbortS
       directions.map((direction) =>
         direction(stop.signal).catch((error: unknown) => {
           first ??= { error };
-          if (!stop.signal.aborted) stop.abort(OTHER_DIRECTION_FAILED);
+          // The reason travels on to the stopped direction's peer, so the far end can say what went wrong here.
+          if (!stop.signal.aborted) stop.abort(`${OTHER_DIRECTION_FAILED} (${asVmError(error).message})`);
         }),
       ),
     );
@@ -204,7 +181,7 @@ async function tunnelled(
   try {
     await bothDirections(interrupt, [
       async (stop) => {
-        await roles.receive(rx, stop, tunnel.kind === "initiate" ? { sink, onPeerBytes: () => pipeUp() } : { sink });
+        await roles.receive(rx, stop, tunnel.kind === "initiate" ? { sink, onPeerJoined: () => pipeUp() } : { sink });
         log.debug(`${tunnel.kind}: the stream from the far end is complete; half-closing the local connection`);
         (await unlessStopped(ready, stop)).finish();
       },

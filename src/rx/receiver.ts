@@ -53,6 +53,8 @@ export interface ReceiverIo {
   signal?: AbortSignal;
   /** Hears, once listening, how to read the receiver's figures at any moment (status output). */
   observe?: (figures: () => TransferFigures) => void;
+  /** Called each time a connection is admitted to the session (initiate's "the pipe is up"). */
+  onJoined?: () => void;
 }
 
 export interface ReceiveSummary {
@@ -167,9 +169,12 @@ class Receiver {
     } else if (session.sessionId !== hello.sessionId) {
       return session.isOpen
         ? refuse(RefuseReason.REFUSE_SESSION_BUSY, "this receiver is busy with another transfer")
-        : refuse(RefuseReason.REFUSE_SESSION_OVER, "this receiver's transfer has ended");
+        : refuse(RefuseReason.REFUSE_SESSION_OVER, "it has finished another transfer");
     }
-    if (!session.isOpen && !session.isComplete) return refuse(RefuseReason.REFUSE_SESSION_OVER, "this transfer has ended");
+    if (!session.isOpen && !session.isComplete) {
+      // A straggler of our own transfer may hear of the failure here before the abort reaches its siblings.
+      return refuse(RefuseReason.REFUSE_SESSION_OVER, `the transfer failed there: ${this.outcome?.error?.message ?? "reason unknown"}`);
+    }
     if (hello.footBytes !== session.footBytes) {
       return refuse(RefuseReason.REFUSE_FOOT_SIZE, `foot size ${hello.footBytes} differs from the session's ${session.footBytes}`);
     }
@@ -178,6 +183,8 @@ class Receiver {
     }
     log.debug(`connection ${connection.id} (tx ${hello.connectionId}) from ${connection.remoteAddress} joined`);
     this.statistics.joined(connection);
+    // Deferred: the connection joins the session (and can carry an abort) once this returns.
+    if (this.io.onJoined !== undefined) queueMicrotask(this.io.onJoined);
     return {
       reply: {
         status: HelloStatus.HELLO_ACCEPT,

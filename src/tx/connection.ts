@@ -70,6 +70,8 @@ function refusalError(reason: RefuseReason, text: string, target: string): { err
     case RefuseReason.REFUSE_KEY:
     case RefuseReason.REFUSE_CAPABILITY:
       return { error: new VmError("key", `receiver ${target} refused: ${text}`), fatal: true };
+    case RefuseReason.REFUSE_SESSION_OVER:
+      return { error: new VmError("peerLost", `receiver ${target} turned the connection away: ${text}`), fatal: true };
     case RefuseReason.REFUSE_TOO_MANY_CONNECTIONS:
       return { error: new VmError("protocol", `receiver ${target} has enough connections: ${text}`), fatal: false };
     default:

@@ -242,7 +242,7 @@ describe("main() in-process", () => {
         ),
     };
     expect(await main(["rx", "1", "tx", "h", "2"], { io, roles })).toBe(3);
-    expect(rxStopped).toBe("a failure in the other direction");
+    expect(rxStopped).toBe("a failure in the other direction (receiver h:2 not reachable)");
     expect(io.err).toBe("viamillipede: receiver h:2 not reachable\n");
   });
 

@@ -7,7 +7,10 @@ import type { ReceiverOptions, TransmitterOptions } from "../../src/options.ts";
 import { receive } from "../../src/rx/receiver.ts";
 import { memorySink, type ByteSink } from "../../src/rx/stdout.ts";
 import { memorySource } from "../../src/tx/stdin.ts";
+import { DialFailure, TxConnection } from "../../src/tx/connection.ts";
+import { encodeHello } from "../../src/protocol/messages.ts";
 import { transmit } from "../../src/tx/transmitter.ts";
+import { CAP_NONE, VM_MAGIC, VM_PROTOCOL_VERSION, type Hello } from "../../src/protocol/xdr.generated.ts";
 import { MemoryNetwork } from "./memory-network.ts";
 
 const FOOT = 64 * 1024;
@@ -250,5 +253,56 @@ describe("in-process transfer over the memory network", () => {
     expect([(rxError as VmError).code, (txError as VmError).code]).toEqual(["interrupted", "interrupted"]);
     expect((txError as VmError).message).toBe("interrupted by SIGTERM");
     expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  test("a connection of a transfer that failed at the receiver is turned away with the reason, as peerLost", async () => {
+    // A straggler can reach the receiver after the failure, before the abort reached its siblings.
+    const network = new MemoryNetwork();
+    const stop = new AbortController();
+    let port = 0;
+    let listening!: () => void;
+    const ready = new Promise<void>((resolve) => (listening = resolve));
+    const rx = receive({ ...common, port: 0, bind: undefined, windowFeet: 8 }, { network, sink: memorySink(), signal: stop.signal, onListening: (p) => ((port = p), listening()) });
+    const rxOutcome = rx.catch((e) => e);
+    await ready;
+    const hello: Hello = { magic: VM_MAGIC, protocolVersion: VM_PROTOCOL_VERSION, sessionId: 0x1234n, checkphrase: new Uint8Array(), footBytes: FOOT, capabilities: CAP_NONE, connectionId: 0 };
+    const events = { onFrame() {}, onIdle() {}, onClose() {} };
+    const first = await TxConnection.open(network, { host: "memory", port }, 1, hello, events);
+    stop.abort("SIGTERM"); // the session fails; rx lingers for the first connection to hang up
+    const refused = await TxConnection.open(network, { host: "memory", port }, 2, hello, events).catch((e) => e);
+    expect(refused).toBeInstanceOf(DialFailure);
+    expect((refused as DialFailure).fatal).toBe(true);
+    expect((refused as DialFailure).error).toBeInstanceOf(VmError);
+    expect((refused as DialFailure).error.message).toBe(`receiver memory:${port} turned the connection away: the transfer failed there: interrupted by SIGTERM`);
+    expect(((refused as DialFailure).error as VmError).code).toBe("peerLost");
+    first.connection.close();
+    expect(((await rxOutcome) as VmError).code).toBe("interrupted");
+  });
+
+  test("onJoined (initiate's 'the pipe is up') waits for a whole hello: a partial one is not a peer yet", async () => {
+    // Were it told on the first bytes, a failure then would find no connection to carry the abort.
+    const network = new MemoryNetwork();
+    const stop = new AbortController();
+    let port = 0;
+    let joined = 0;
+    let listening!: () => void;
+    const ready = new Promise<void>((resolve) => (listening = resolve));
+    const rx = receive(
+      { ...common, port: 0, bind: undefined, windowFeet: 8 },
+      { network, sink: memorySink(), signal: stop.signal, onJoined: () => joined++, onListening: (p) => ((port = p), listening()) },
+    ).catch((e) => e);
+    await ready;
+    const hello: Hello = { magic: VM_MAGIC, protocolVersion: VM_PROTOCOL_VERSION, sessionId: 0x5678n, checkphrase: new Uint8Array(), footBytes: FOOT, capabilities: CAP_NONE, connectionId: 0 };
+    const record = encodeHello(hello); // a whole record, its mark included
+    const channel = await network.dial("memory", port, { onData() {}, onDrain() {}, onClose() {} });
+    channel.write(record.subarray(0, 10));
+    await Bun.sleep(20);
+    expect(joined).toBe(0);
+    channel.write(record.subarray(10));
+    await Bun.sleep(20);
+    expect(joined).toBe(1);
+    channel.destroy();
+    stop.abort("SIGTERM");
+    await rx;
   });
 });

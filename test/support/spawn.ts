@@ -293,12 +293,25 @@ export function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** A port nobody listens on right now: bound on port 0, then released. */
+/** Ports freePort has handed out in this process: the kernel may offer a released port again. */
+const handedOut = new Set<number>();
+
+/**
+ * A port nobody listens on right now: bound on port 0, then released. Never
+ * one handed out before in this process: bind(0) picks at random among the
+ * free ports, and two calls in one test returned the same port about once in
+ * 7,000 pairs (an `initiate` service port equal to a peer's rx port made the
+ * refusing-service tunnel test idle until the 10 s hello deadline).
+ */
 export function freePort(hostname = "127.0.0.1"): number {
-  const server = Bun.listen({ hostname, port: 0, socket: { data() {} } });
-  const port = server.port;
-  server.stop(true);
-  return port;
+  for (;;) {
+    const server = Bun.listen({ hostname, port: 0, socket: { data() {} } });
+    const port = server.port;
+    server.stop(true);
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 // ---- memory --------------------------------------------------------------------------
