@@ -22,7 +22,7 @@
 import { asVmError, VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import { DEFAULT_FOOT_BYTES, type Invocation, type ReceiverOptions, type TransmitterOptions, type TunnelOptions } from "../options.ts";
-import { growPipe } from "../pipe-size.ts";
+import { growPipe } from "../stdio-pipes.ts";
 import { prbsCheckSink } from "../rx/prbs-check.ts";
 import { receive } from "../rx/receiver.ts";
 import { stdoutSink, type ByteSink } from "../rx/stdout.ts";
