@@ -11,9 +11,9 @@
  *    (BUN-NOTES.md), and Node's stream then writes a pipe a piece at a time,
  *    waking on epoll between pieces. With O_NONBLOCK cleared, one write() per
  *    foot on Bun's thread pool lets the kernel do that waiting (stdin is read
- *    the same way, src/tx/stdin.ts): through both pipes 1081–1123 → 1236–1238
- *    MiB/s and 1.48–1.55 → 1.32 CPU s/GiB (two pipes-only bench runs each).
- *    See README, Performance.
+ *    the same way, src/tx/stdin.ts): through both pipes 1081–1123 → 1207–1238
+ *    MiB/s and 1.48–1.55 → 1.37–1.40 CPU s/GiB (pipes-only bench, two runs
+ *    each). See README, Performance.
  *
  * Nothing here is required: on another OS, without libc, on an architecture
  * whose O_NONBLOCK we do not know, for a terminal or a socket, or when the
