@@ -3,9 +3,10 @@
  * collected and watched for a readiness line, its CPU time and peak RSS read after it exits,
  * and, when it is stuck, it and everything it started ended by pid.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BenchError } from "./common.ts";
+import { descendants } from "../test/support/spawn.ts";
 
 export const TIME_BIN = "/usr/bin/time";
 
@@ -134,33 +135,6 @@ export class Measured {
     }
     return { exitCode: this.proc.exitCode, signal: this.proc.signalCode, stderr, usage };
   }
-}
-
-/** Every live descendant of `pid`, from /proc (each thread lists the children it forked); [] off Linux. */
-function descendants(pid: number): number[] {
-  const found: number[] = [];
-  const visit = (parent: number): void => {
-    let tasks: string[];
-    try {
-      tasks = readdirSync(`/proc/${parent}/task`);
-    } catch {
-      return;
-    }
-    for (const task of tasks) {
-      let children = "";
-      try {
-        children = readFileSync(`/proc/${parent}/task/${task}/children`, "utf8");
-      } catch {
-        continue;
-      }
-      for (const child of children.split(/\s+/).filter(Boolean).map(Number)) {
-        found.push(child);
-        visit(child);
-      }
-    }
-  };
-  visit(pid);
-  return found;
 }
 
 export function oneLine(text: string): string {

@@ -11,7 +11,7 @@
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { TextWatch } from "../support/peer.ts";
-import { errorLines, makeInput, makeTempDir, MAIN, within, type Input } from "../support/spawn.ts";
+import { descendants, errorLines, makeInput, makeTempDir, MAIN, within, type Input } from "../support/spawn.ts";
 
 const DEADLINE_MS = 20_000;
 
@@ -27,8 +27,13 @@ afterAll(() => temp.remove());
 const shells = new Set<Bun.Subprocess>();
 afterEach(async () => {
   for (const proc of shells) {
-    Bun.spawnSync(["pkill", "-KILL", "-P", `${proc.pid}`]);
-    proc.kill("SIGKILL");
+    for (const pid of [...descendants(proc.pid), proc.pid]) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
   }
   await Promise.all([...shells].map((proc) => proc.exited));
   shells.clear();

@@ -26,7 +26,7 @@
  *   kills, by its own pid, any that a failed test left running.
  */
 import { createCipheriv, createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -61,6 +61,33 @@ function spawnCli(
   running.add(proc);
   void proc.exited.finally(() => running.delete(proc));
   return proc;
+}
+
+/** Every live descendant of `pid`, from /proc (each thread lists the children it forked); [] off Linux. */
+export function descendants(pid: number): number[] {
+  const found: number[] = [];
+  const visit = (parent: number): void => {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${parent}/task`);
+    } catch {
+      return;
+    }
+    for (const task of tasks) {
+      let children = "";
+      try {
+        children = readFileSync(`/proc/${parent}/task/${task}/children`, "utf8");
+      } catch {
+        continue;
+      }
+      for (const child of children.split(/\s+/).filter(Boolean).map(Number)) {
+        found.push(child);
+        visit(child);
+      }
+    }
+  };
+  visit(pid);
+  return found;
 }
 
 /** Kills (SIGKILL, by pid) whatever a test left running; for afterEach. */
