@@ -717,6 +717,9 @@ class Transmitter {
       return;
     }
     this.confirmed = true;
+    // The confirmation covers every foot: one still held (its ack can come after the confirm,
+    // or not at all once we close) counts as delivered, or the summary would say fewer bytes.
+    this.scheduler.acknowledge(end.totalFeet, []);
     this.finish();
     const seconds = (performance.now() - this.started) / 1000;
     const rate = Number(end.totalBytes) / (1024 * 1024) / Math.max(seconds, 1e-6);

@@ -10,6 +10,7 @@ import { memorySource } from "../../src/tx/stdin.ts";
 import { DialFailure, TxConnection } from "../../src/tx/connection.ts";
 import { encodeHello } from "../../src/protocol/messages.ts";
 import { transmit } from "../../src/tx/transmitter.ts";
+import type { TransferFigures } from "../../src/status/figures.ts";
 import { CAP_NONE, VM_MAGIC, VM_PROTOCOL_VERSION, type Hello } from "../../src/protocol/xdr.generated.ts";
 import { MemoryNetwork } from "./memory-network.ts";
 
@@ -60,19 +61,24 @@ async function run(
     threads: opts.threads ?? 4,
     footBytes: FOOT,
   };
-  const tx = transmit(txOptions, { network, source: memorySource(input, opts.chunks) });
+  let txFigures: () => TransferFigures = () => {
+    throw new Error("the transmitter never said how to read its figures");
+  };
+  const tx = transmit(txOptions, { network, source: memorySource(input, opts.chunks), observe: (figures) => (txFigures = figures) });
   const [txResult, rxResult] = await Promise.allSettled([tx, rx]);
-  return { txResult, rxResult, output: sink.bytes() };
+  return { txResult, rxResult, output: sink.bytes(), txFigures: txFigures() };
 }
 
 describe("in-process transfer over the memory network", () => {
   for (const size of [0, 1, FOOT - 1, FOOT, FOOT + 1, 3 * FOOT, 20 * FOOT + 12345]) {
     test(`${size} bytes arrive identical`, async () => {
       const input = pattern(size);
-      const { txResult, rxResult, output } = await run(input, { chunks: [1000, 1, 70000] });
+      const { txResult, rxResult, output, txFigures } = await run(input, { chunks: [1000, 1, 70000] });
       expect(txResult.status).toBe("fulfilled");
       expect(rxResult.status).toBe("fulfilled");
       expect(Buffer.from(output).equals(Buffer.from(input))).toBe(true);
+      // The summary's figures: the confirmation counts every foot, acknowledged or not yet.
+      expect({ bytes: txFigures.bytes, feet: txFigures.feet }).toEqual({ bytes: size, feet: Math.ceil(size / FOOT) });
     });
   }
 
