@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { VmError } from "../../src/errors.ts";
 import type { ReceiverOptions, TransmitterOptions } from "../../src/options.ts";
-import { receive } from "../../src/rx/receiver.ts";
+import { receive, type ReceiverIo, type ReceiveSummary } from "../../src/rx/receiver.ts";
 import { memorySink, type ByteSink } from "../../src/rx/stdout.ts";
 import { memorySource } from "../../src/tx/stdin.ts";
 import { DialFailure, TxConnection } from "../../src/tx/connection.ts";
@@ -30,6 +30,23 @@ function pattern(size: number): Uint8Array {
 
 const common = { verbose: 0, checkphrase: "", checksums: true, patienceS: 5, timeoutS: 2, chaosEvery: 0 };
 
+/** A receiver on `network` (port 0, window 8, into `io.sink` or a fresh memory sink), once it listens: its port and its outcome. */
+async function listeningReceiver(
+  network: MemoryNetwork,
+  options: Partial<ReceiverOptions> = {},
+  io: Partial<ReceiverIo> = {},
+): Promise<{ port: number; rx: Promise<ReceiveSummary> }> {
+  let listening!: (port: number) => void;
+  const ready = new Promise<number>((resolve) => (listening = resolve));
+  const rx = receive({ ...common, port: 0, bind: undefined, windowFeet: 8, ...options }, { network, sink: memorySink(), ...io, onListening: listening });
+  return { port: await ready, rx };
+}
+
+/** A transmitter's hello for session `sessionId` (no checkphrase, no capabilities), for tests that dial by hand. */
+function helloFor(sessionId: bigint): Hello {
+  return { magic: VM_MAGIC, protocolVersion: VM_PROTOCOL_VERSION, sessionId, checkphrase: new Uint8Array(), footBytes: FOOT, capabilities: CAP_NONE, connectionId: 0 };
+}
+
 async function run(
   input: Uint8Array,
   opts: {
@@ -45,13 +62,8 @@ async function run(
 ) {
   const network = opts.network ?? new MemoryNetwork();
   const sink = memorySink();
-  let port = 0;
   const timeoutS = opts.timeoutS ?? common.timeoutS;
-  const rxOptions: ReceiverOptions = { ...common, timeoutS, chaosEvery: opts.rxChaos ?? 0, port: 0, bind: undefined, windowFeet: 8 };
-  let listening!: () => void;
-  const ready = new Promise<void>((resolve) => (listening = resolve));
-  const rx = receive(rxOptions, { network, sink: opts.sink ?? sink, onListening: (p) => ((port = p), listening()) });
-  await ready;
+  const { port, rx } = await listeningReceiver(network, { timeoutS, chaosEvery: opts.rxChaos ?? 0 }, { sink: opts.sink ?? sink });
   const txOptions: TransmitterOptions = {
     ...common,
     timeoutS,
@@ -165,11 +177,7 @@ describe("in-process transfer over the memory network", () => {
   test("a second transmitter is refused while a session is active (busy), and the first completes", async () => {
     const network = new MemoryNetwork();
     const sink = memorySink();
-    let port = 0;
-    let listening!: () => void;
-    const ready = new Promise<void>((resolve) => (listening = resolve));
-    const rx = receive({ ...common, port: 0, bind: undefined, windowFeet: 8 }, { network, sink, onListening: (p) => ((port = p), listening()) });
-    await ready;
+    const { port, rx } = await listeningReceiver(network, {}, { sink });
     // The first transmitter's input stalls after one foot until released: its session stays open.
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
@@ -203,11 +211,7 @@ describe("in-process transfer over the memory network", () => {
   test("a wrong checkphrase is refused: the transmitter fails with its code", async () => {
     const network = new MemoryNetwork();
     const sink = memorySink();
-    let port = 0;
-    let listening!: () => void;
-    const ready = new Promise<void>((resolve) => (listening = resolve));
-    const rx = receive({ ...common, checkphrase: "alpha", port: 0, bind: undefined, windowFeet: 8 }, { network, sink, onListening: (p) => ((port = p), listening()) });
-    await ready;
+    const { port, rx } = await listeningReceiver(network, { checkphrase: "alpha" }, { sink });
     const error = await transmit(
       { ...common, checkphrase: "beta", targets: [{ host: "memory", port }], threads: 2, footBytes: FOOT },
       { network, source: memorySource(pattern(10)) },
@@ -265,13 +269,9 @@ describe("in-process transfer over the memory network", () => {
     // A straggler can reach the receiver after the failure, before the abort reached its siblings.
     const network = new MemoryNetwork();
     const stop = new AbortController();
-    let port = 0;
-    let listening!: () => void;
-    const ready = new Promise<void>((resolve) => (listening = resolve));
-    const rx = receive({ ...common, port: 0, bind: undefined, windowFeet: 8 }, { network, sink: memorySink(), signal: stop.signal, onListening: (p) => ((port = p), listening()) });
+    const { port, rx } = await listeningReceiver(network, {}, { signal: stop.signal });
     const rxOutcome = rx.catch((e) => e);
-    await ready;
-    const hello: Hello = { magic: VM_MAGIC, protocolVersion: VM_PROTOCOL_VERSION, sessionId: 0x1234n, checkphrase: new Uint8Array(), footBytes: FOOT, capabilities: CAP_NONE, connectionId: 0 };
+    const hello = helloFor(0x1234n);
     const events = { onFrame() {}, onIdle() {}, onClose() {} };
     const first = await TxConnection.open(network, { host: "memory", port }, 1, hello, events);
     stop.abort("SIGTERM"); // the session fails; rx lingers for the first connection to hang up
@@ -289,17 +289,10 @@ describe("in-process transfer over the memory network", () => {
     // Were it told on the first bytes, a failure then would find no connection to carry the abort.
     const network = new MemoryNetwork();
     const stop = new AbortController();
-    let port = 0;
     let joined = 0;
-    let listening!: () => void;
-    const ready = new Promise<void>((resolve) => (listening = resolve));
-    const rx = receive(
-      { ...common, port: 0, bind: undefined, windowFeet: 8 },
-      { network, sink: memorySink(), signal: stop.signal, onJoined: () => joined++, onListening: (p) => ((port = p), listening()) },
-    ).catch((e) => e);
-    await ready;
-    const hello: Hello = { magic: VM_MAGIC, protocolVersion: VM_PROTOCOL_VERSION, sessionId: 0x5678n, checkphrase: new Uint8Array(), footBytes: FOOT, capabilities: CAP_NONE, connectionId: 0 };
-    const record = encodeHello(hello); // a whole record, its mark included
+    const { port, rx: outcome } = await listeningReceiver(network, {}, { signal: stop.signal, onJoined: () => joined++ });
+    const rx = outcome.catch((e) => e);
+    const record = encodeHello(helloFor(0x5678n)); // a whole record, its mark included
     const channel = await network.dial("memory", port, { onData() {}, onDrain() {}, onClose() {} });
     channel.write(record.subarray(0, 10));
     await Bun.sleep(20);
