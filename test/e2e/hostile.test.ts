@@ -12,6 +12,7 @@ import type { Socket } from "bun";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MAX_PENDING_CONNECTIONS } from "../../src/rx/receiver.ts";
+import { expectDelivered } from "../support/e2e.ts";
 import { errorLines, killLeftovers, makeInput, makeTempDir, startReceiver, startTransmitter, within } from "../support/spawn.ts";
 
 const HOST = "127.0.0.1";
@@ -82,12 +83,7 @@ test(
     const [tx, rx] = await within(30_000, "transfer under attack", Promise.all([transmitter.done(), receiver.done()]));
     for (const a of attacks) a.socket?.terminate();
 
-    expect({ rx: rx.exitCode, tx: tx.exitCode, bytes: rx.stdoutBytes, sha256: rx.stdoutSha256 }).toEqual({
-      rx: 0,
-      tx: 0,
-      bytes: input.bytes,
-      sha256: input.sha256,
-    });
+    expectDelivered({ rx, tx }, input);
     expect(errorLines(tx.stderr)).toEqual([]);
     expect(errorLines(rx.stderr)).toEqual([]);
     // A hello of another version was refused with a reason; what announced an

@@ -16,7 +16,7 @@ import type { Socket } from "bun";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EXIT_CODES } from "../../src/errors.ts";
-import { expectOneLineError, transferTo } from "../support/e2e.ts";
+import { expectDelivered, expectOneLineError, transferTo } from "../support/e2e.ts";
 import { startFaultProxy } from "../support/fault-proxy.ts";
 import { errorLines, killLeftovers, makeInput, makeTempDir, runTransmitter, sha256, startReceiver, startTransmitter, within, type Input } from "../support/spawn.ts";
 
@@ -50,15 +50,6 @@ beforeAll(async () => {
 afterAll(() => temp.remove());
 afterEach(killLeftovers);
 
-function expectIdentical(outcome: { rx: { exitCode: number | null; stdoutBytes: number; stdoutSha256: string }; tx: { exitCode: number | null } }, input: Input): void {
-  expect({ rx: outcome.rx.exitCode, tx: outcome.tx.exitCode, bytes: outcome.rx.stdoutBytes, sha256: outcome.rx.stdoutSha256 }).toEqual({
-    rx: 0,
-    tx: 0,
-    bytes: input.bytes,
-    sha256: input.sha256,
-  });
-}
-
 test(
   "wrong key, no key on tx, no key on rx: each refused at once (exit 12); the receiver keeps serving the right key",
   async () => {
@@ -78,7 +69,7 @@ test(
     // The right key, from the environment this time (VIAMILLIPEDE_KEY_FILE).
     const transmitter = startTransmitter(["tx", HOST, port], { file: random.path }, { env: { VIAMILLIPEDE_KEY_FILE: keyA } });
     const [tx, rx] = await within(DEADLINE_MS, "the right key", Promise.all([transmitter.done(), receiver.done()]));
-    expectIdentical({ rx, tx }, random);
+    expectDelivered({ rx, tx }, random);
     expect(errorLines(tx.stderr)).toEqual([]);
     expect(rx.stderr).toMatch(/wrong key/);
     expect(rx.stderr).toMatch(/requires a key/);
@@ -103,7 +94,7 @@ test(
     const proxy = await startFaultProxy({ target: { host: HOST, port: receiver.port }, seed: 11, flipBytes: { everyBytes: 3 * MIB } });
     try {
       const outcome = await transferTo(receiver, ["tx", HOST, `${proxy.port}`, "key", keyA, "encrypt", "threads", "4"], { file: input.path }, DEADLINE_MS);
-      expectIdentical(outcome, input);
+      expectDelivered(outcome, input);
       expect(proxy.stats().flips).toBeGreaterThanOrEqual(3);
       expect(outcome.rx.stderr).toMatch(/failed authentication on connection \d+; asking for it again/);
     } finally {
@@ -157,7 +148,7 @@ async function tappedTransfer(rxArgs: string[], txArgs: string[], input: Input):
   const tap = await startTap(receiver.port);
   try {
     const outcome = await transferTo(receiver, ["tx", HOST, `${tap.port}`, "threads", "2", ...txArgs], { file: input.path }, DEADLINE_MS);
-    expectIdentical(outcome, input);
+    expectDelivered(outcome, input);
     return tap.upBytes();
   } finally {
     tap.close();

@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import schema from "../../src/status/stats.schema.json";
-import { summaryLine } from "../support/e2e.ts";
+import { expectDelivered, summaryLine } from "../support/e2e.ts";
 import { validate } from "../support/json-schema.ts";
 import {
   errorLines,
@@ -55,7 +55,7 @@ describe("status and progress", () => {
     receiver.proc.kill("SIGUSR1");
     transmitter.proc.kill("SIGUSR1");
     const [tx, rx] = await within(30_000, "the transfer", Promise.all([transmitter.done(), receiver.done()]));
-    expect({ tx: tx.exitCode, rx: rx.exitCode, bytes: rx.stdoutBytes, sha256: rx.stdoutSha256 }).toEqual({ tx: 0, rx: 0, bytes: input.bytes, sha256: input.sha256 });
+    expectDelivered({ rx, tx }, input);
     for (const [role, stderr] of [["tx", tx.stderr], ["rx", rx.stderr]] as const) {
       expect(stderr).toMatch(new RegExp(`^viamillipede ${role} status after \\d+:\\d\\d$`, "m"));
       expect(stderr).toMatch(/^ {2}bytes {8}\d+(\.\d)? MiB \(\d+\)$/m);

@@ -93,6 +93,19 @@ export function expectCleanTransfer(outcome: TransferOutcome, expected: { sha256
   expect(summaryLine(rx.stderr, "rx")).toContain(`(${expected.bytes} bytes)`);
 }
 
+/** Both ends exited 0 and the receiver's stdout is the input: the same length and sha256. */
+export function expectDelivered(
+  outcome: { rx: Pick<ReceiverOutcome, "exitCode" | "stdoutBytes" | "stdoutSha256">; tx: { exitCode: number | null } },
+  input: { bytes: number; sha256: string },
+): void {
+  expect({ rx: outcome.rx.exitCode, tx: outcome.tx.exitCode, bytes: outcome.rx.stdoutBytes, sha256: outcome.rx.stdoutSha256 }).toEqual({
+    rx: 0,
+    tx: 0,
+    bytes: input.bytes,
+    sha256: input.sha256,
+  });
+}
+
 /** Exactly one `viamillipede:` error line, matching `pattern`, and no stack trace. */
 export function expectOneLineError(stderr: string, pattern: RegExp): void {
   const lines = errorLines(stderr);
