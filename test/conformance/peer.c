@@ -136,14 +136,20 @@ static bool paced(void)
     return true;
 }
 
+/* One line on stderr, "peer ROLE: ...". */
+static void say(const char *fmt, va_list args)
+{
+    fprintf(stderr, "peer %s: ", role);
+    vfprintf(stderr, fmt, args);
+    fputc('\n', stderr);
+}
+
 static void die(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 static void die(int code, const char *fmt, ...)
 {
     va_list args;
     va_start(args, fmt);
-    fprintf(stderr, "peer %s: ", role);
-    vfprintf(stderr, fmt, args);
-    fputc('\n', stderr);
+    say(fmt, args);
     va_end(args);
     exit(code);
 }
@@ -154,9 +160,7 @@ static void debug(const char *fmt, ...)
     if (!verbose) return;
     va_list args;
     va_start(args, fmt);
-    fprintf(stderr, "peer %s: ", role);
-    vfprintf(stderr, fmt, args);
-    fputc('\n', stderr);
+    say(fmt, args);
     va_end(args);
 }
 
