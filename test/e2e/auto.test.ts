@@ -11,14 +11,20 @@
  * it tries 8, goes back to 4, and the four it retires finish their feet
  * before they close: nothing lost, nothing re-sent, no warning at either end.
  */
-import { afterEach, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { spawnFaultProxy, type FaultProxyProcess } from "../support/fault-proxy-cli.ts";
-import { expectCleanTransfer, transferTo } from "../support/e2e.ts";
+import { expectCleanTransfer, expectDelivered, transferTo } from "../support/e2e.ts";
 import { killLeftovers, makeInput, makeTempDir, startReceiver } from "../support/spawn.ts";
 
 const MIB = 1024 * 1024;
 const HOST = "127.0.0.1";
 const THROTTLE_BYTES_PER_S = 4 * MIB;
+
+let temp: ReturnType<typeof makeTempDir>;
+beforeAll(() => {
+  temp = makeTempDir("e2e-auto");
+});
+afterAll(() => temp.remove());
 
 let proxy: FaultProxyProcess | undefined;
 afterEach(async () => {
@@ -30,20 +36,15 @@ afterEach(async () => {
 test(
   "threads auto through a 4 MiB/s-per-connection throttle: grows from 4 to at least 32 connections, output identical",
   async () => {
-    const temp = makeTempDir("e2e-auto");
-    try {
-      const input = await makeInput(temp.path, 96 * MIB + 5, "auto");
-      const receiver = await startReceiver(["rx", "0", "bind", HOST]);
-      proxy = await spawnFaultProxy(["--target", `${HOST}:${receiver.port}`, "--throttle", `${THROTTLE_BYTES_PER_S}`]);
-      const outcome = await transferTo(receiver, ["tx", HOST, `${proxy.port}`, "threads", "auto"], { file: input.path }, 60_000);
-      const { stats } = await proxy.stop();
-      proxy = undefined;
-      expectCleanTransfer(outcome, input);
-      console.log(`threads auto: ${stats?.connectionsAccepted} connections through the throttle; ${outcome.tx.elapsedMs.toFixed(0)} ms for 96 MiB`);
-      expect(stats?.connectionsAccepted).toBeGreaterThanOrEqual(32);
-    } finally {
-      temp.remove();
-    }
+    const input = await makeInput(temp.path, 96 * MIB + 5, "auto");
+    const receiver = await startReceiver(["rx", "0", "bind", HOST]);
+    proxy = await spawnFaultProxy(["--target", `${HOST}:${receiver.port}`, "--throttle", `${THROTTLE_BYTES_PER_S}`]);
+    const outcome = await transferTo(receiver, ["tx", HOST, `${proxy.port}`, "threads", "auto"], { file: input.path }, 60_000);
+    const { stats } = await proxy.stop();
+    proxy = undefined;
+    expectCleanTransfer(outcome, input);
+    console.log(`threads auto: ${stats?.connectionsAccepted} connections through the throttle; ${outcome.tx.elapsedMs.toFixed(0)} ms for 96 MiB`);
+    expect(stats?.connectionsAccepted).toBeGreaterThanOrEqual(32);
   },
   70_000,
 );
@@ -51,22 +52,17 @@ test(
 test(
   "threads auto where more connections do not help (input paced to 24 MiB/s): tries 8, goes back to 4, output identical",
   async () => {
-    const temp = makeTempDir("e2e-auto-flat");
-    try {
-      const input = await makeInput(temp.path, 72 * MIB + 9, "auto flat");
-      const receiver = await startReceiver(["rx", "0", "bind", HOST]);
-      const outcome = await transferTo(receiver, ["tx", HOST, `${receiver.port}`, "threads", "auto", "ratelimit", "24M", "verbose", "1"], { file: input.path }, 60_000);
-      const decisions = outcome.tx.stderr.split("\n").filter((line) => line.includes("threads auto:"));
-      console.log(decisions.join("\n"));
-      expect({ txExit: outcome.tx.exitCode, rxExit: outcome.rx.exitCode, sha256: outcome.rx.stdoutSha256 }).toEqual({ txExit: 0, rxExit: 0, sha256: input.sha256 });
-      expect(decisions[0]).toContain("4 → 8 connections");
-      expect(decisions[1]).toContain("8 → 4 connections");
-      // The four retired connections finished their feet and closed: nothing was lost or re-sent.
-      expect(outcome.tx.stderr).not.toMatch(/lost|re-queued|\[warn\]/);
-      expect(outcome.rx.stderr).not.toMatch(/\[warn\]|error/i);
-    } finally {
-      temp.remove();
-    }
+    const input = await makeInput(temp.path, 72 * MIB + 9, "auto flat");
+    const receiver = await startReceiver(["rx", "0", "bind", HOST]);
+    const outcome = await transferTo(receiver, ["tx", HOST, `${receiver.port}`, "threads", "auto", "ratelimit", "24M", "verbose", "1"], { file: input.path }, 60_000);
+    const decisions = outcome.tx.stderr.split("\n").filter((line) => line.includes("threads auto:"));
+    console.log(decisions.join("\n"));
+    expectDelivered(outcome, input);
+    expect(decisions[0]).toContain("4 → 8 connections");
+    expect(decisions[1]).toContain("8 → 4 connections");
+    // The four retired connections finished their feet and closed: nothing was lost or re-sent.
+    expect(outcome.tx.stderr).not.toMatch(/lost|re-queued|\[warn\]/);
+    expect(outcome.rx.stderr).not.toMatch(/\[warn\]|error/i);
   },
   70_000,
 );
