@@ -65,7 +65,7 @@ export function fdSink(fd: number): ByteSink {
 }
 
 /** Writes through a Node stream (process.stdout): for terminals and sockets. */
-export function streamSink(stream: NodeJS.WritableStream & { on: NodeJS.EventEmitter["on"] }): ByteSink {
+function streamSink(stream: NodeJS.WritableStream & { on: NodeJS.EventEmitter["on"] }): ByteSink {
   let failure: VmError | undefined;
   let pending: ((error: VmError) => void) | undefined;
   // Without an 'error' listener a closed pipe leaves writes waiting forever.
