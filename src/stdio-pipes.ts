@@ -1,5 +1,6 @@
 /**
- * stdin and stdout as pipes (Linux, best effort): larger, and blocking.
+ * stdin and stdout (Linux, best effort): pipes larger and blocking, and a
+ * descriptor that was closed at start told from a real /dev/null.
  *
  * 1. Size. A Linux pipe holds 64 KiB, so each read of `zfs send | tx` or
  *    write of `rx | zfs recv` moves at most 64 KiB per wake-up of the other
@@ -15,13 +16,23 @@
  *    MiB/s and 1.48–1.55 → 1.37–1.40 CPU s/GiB (pipes-only bench, two runs
  *    each). See README, Performance.
  *
- * Nothing here is required: on another OS, without libc, on an architecture
+ * 3. Closed at start. Bun puts /dev/null in place of a closed fd 0 or 1
+ *    (`viamillipede rx 8834 >&-`) before any of our code runs, so a receiver
+ *    would "write" and confirm a whole stream that went nowhere, and a
+ *    transmitter would send an empty one. Its stand-in is opened
+ *    O_RDWR|O_CLOEXEC (/proc/self/fdinfo flags 02100002, Bun 1.4.5), which
+ *    no inherited descriptor can be: exec closes every O_CLOEXEC descriptor,
+ *    so a user's own `>/dev/null` (O_WRONLY), `</dev/null` (O_RDONLY) or
+ *    `<>/dev/null` (O_RDWR) never carries the flag. `closedAtStart` tells them
+ *    apart (Linux only; elsewhere it says no).
+ *
+ * Nothing in 1 and 2 is required: on another OS, without libc, on an architecture
  * whose O_NONBLOCK we do not know, for a terminal or a socket, or when the
  * kernel refuses (an unprivileged user asking above
  * /proc/sys/fs/pipe-max-size), the descriptor stays as it was.
  */
 import { dlopen, FFIType } from "bun:ffi";
-import { fstatSync, readFileSync } from "node:fs";
+import { fstatSync, readFileSync, readlinkSync } from "node:fs";
 import { log } from "./log.ts";
 
 /** What we ask for: measured best (see above). */
@@ -30,9 +41,12 @@ const F_GETFL = 3;
 const F_SETFL = 4;
 const F_SETPIPE_SZ = 1031;
 const F_GETPIPE_SZ = 1032;
-/** Linux's O_NONBLOCK where it is 04000 (asm-generic); alpha, mips, parisc and sparc differ and are left alone. */
+/** Linux's open flags where they are asm-generic's; alpha, mips, parisc and sparc differ and are left alone. */
 const O_NONBLOCK = 0o4000;
-const O_NONBLOCK_ARCHES = new Set(["x64", "ia32", "arm64", "arm", "s390x", "riscv64", "ppc64", "loong64"]);
+const O_CLOEXEC = 0o2000000;
+const O_ACCMODE = 0o3;
+const O_RDWR = 0o2;
+const GENERIC_FLAG_ARCHES = new Set(["x64", "ia32", "arm64", "arm", "s390x", "riscv64", "ppc64", "loong64"]);
 /** glibc, then musl's names. */
 const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1", "libc.so"];
 
@@ -108,7 +122,7 @@ function kindOf(fd: number): "pipe" | "file" | "other" | undefined {
 export function blockingWrites(fd: number): boolean {
   const kind = kindOf(fd);
   if (kind !== "pipe" && kind !== "file") return false;
-  if (!O_NONBLOCK_ARCHES.has(process.arch)) return false;
+  if (!GENERIC_FLAG_ARCHES.has(process.arch)) return false;
   const call = loadFcntl();
   if (call === null) return false;
   const flags = call(fd, F_GETFL, 0);
@@ -119,4 +133,23 @@ export function blockingWrites(fd: number): boolean {
     return false;
   }
   return true;
+}
+
+/**
+ * Whether `fd` is the /dev/null Bun opened in place of a descriptor that was
+ * closed when the process started (3 above): /dev/null, read-write, and
+ * close-on-exec. False wherever /proc/self/fdinfo cannot say (not Linux, an
+ * architecture with other flag values, no /proc).
+ */
+export function closedAtStart(fd: number): boolean {
+  if (process.platform !== "linux" || !GENERIC_FLAG_ARCHES.has(process.arch)) return false;
+  try {
+    if (readlinkSync(`/proc/self/fd/${fd}`) !== "/dev/null") return false;
+    const flags = /^flags:\s*([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"))?.[1];
+    if (flags === undefined) return false;
+    const value = Number.parseInt(flags, 8);
+    return (value & O_CLOEXEC) !== 0 && (value & O_ACCMODE) === O_RDWR;
+  } catch {
+    return false;
+  }
 }

@@ -18,11 +18,16 @@
  * The inputs and outputs are decorated here for the toolbox keywords: prbs
  * replaces stdin and checks rx's output; leglimit, delayus and ratelimit
  * pace tx's input (src/tx/input.ts).
+ *
+ * Before anything listens or dials, the real roles refuse a stdin or stdout
+ * that the invocation uses and that was closed when the process started
+ * (`<&-`, `>&-`): Bun hands us /dev/null for it, which would lose the stream
+ * silently (src/stdio-pipes.ts).
  */
 import { asVmError, VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import { DEFAULT_FOOT_BYTES, type Invocation, type ReceiverOptions, type TransmitterOptions, type TunnelOptions } from "../options.ts";
-import { growPipe } from "../stdio-pipes.ts";
+import { closedAtStart, growPipe } from "../stdio-pipes.ts";
 import { prbsCheckSink } from "../rx/prbs-check.ts";
 import { receive } from "../rx/receiver.ts";
 import { stdoutSink, type ByteSink } from "../rx/stdout.ts";
@@ -46,6 +51,28 @@ export interface ReceiveEnds {
 export interface Roles {
   transmit(options: TransmitterOptions, signal: AbortSignal, ends?: TransmitEnds): Promise<unknown>;
   receive(options: ReceiverOptions, signal: AbortSignal, ends?: ReceiveEnds): Promise<unknown>;
+  /** Throws (VmError) if the process's own stdin or stdout, where the invocation uses it, cannot carry the stream; runs before either role starts. */
+  checkStdio?(invocation: Invocation): void;
+}
+
+/** Which of the process's stdin and stdout an invocation reads or writes: a tunnel neither, tx with prbs not stdin. */
+export function stdioUsed(invocation: Invocation): { stdin: boolean; stdout: boolean } {
+  const tunnelled = invocation.tunnel !== undefined;
+  return {
+    stdin: invocation.transmit !== undefined && !tunnelled && invocation.transmit.prbsSeed === undefined,
+    stdout: invocation.receive !== undefined && !tunnelled,
+  };
+}
+
+/** Refuses a stdin or stdout that the invocation uses and that `closed` says was closed at start. */
+export function refuseClosedStdio(invocation: Invocation, closed: (fd: number) => boolean = closedAtStart): void {
+  const used = stdioUsed(invocation);
+  if (used.stdout && closed(1)) {
+    throw new VmError("outputClosed", "stdout is closed (>&-), so the stream would go nowhere: redirect it to a file, a pipe or /dev/null");
+  }
+  if (used.stdin && closed(0)) {
+    throw new VmError("input", "stdin is closed (<&-), so there is no stream to send: redirect it from a file, a pipe or /dev/null, or use prbs");
+  }
 }
 
 /** The abort reason a direction sees when the other one failed (followed by that failure, in parentheses). */
@@ -69,6 +96,7 @@ function stdoutPipe(): ByteSink {
 /** The real roles, with the toolbox keywords applied to their input and output. */
 export function realRoles(announce: (text: string) => void, observe?: Observe): Roles {
   return {
+    checkStdio: (invocation) => refuseClosedStdio(invocation),
     transmit: (options, signal, ends) =>
       transmit(options, {
         signal,
@@ -93,6 +121,7 @@ export function realRoles(announce: (text: string) => void, observe?: Observe): 
 /** Runs what the invocation asks for; resolves when it is done, rejects with the failure. */
 export async function runInvocation(invocation: Invocation, roles: Roles, interrupt: AbortSignal, announce: (text: string) => void): Promise<void> {
   const { receive: rx, transmit: tx, tunnel } = invocation;
+  roles.checkStdio?.(invocation);
   if (rx !== undefined && tx !== undefined) {
     await (tunnel === undefined ? duplex(rx, tx, roles, interrupt) : tunnelled(rx, tx, tunnel, roles, interrupt, announce));
   } else if (rx !== undefined) {
