@@ -15,6 +15,8 @@
  *   stdout, stderr and the elapsed milliseconds.
  * - `startTransmitter(args, input)` is `runTransmitter` for a test that needs
  *   the process while it runs (its pid, to sample memory or send a signal).
+ * - Either may run the CLI under a shell redirection (`redirect: ">&-"`),
+ *   for what a user's shell does to its descriptors.
  * - `runCli(args)` runs any command line to its exit (e.g. a second `rx`).
  * - `peakRssSampler(proc)` polls a running process's VmHWM (Linux /proc).
  * - `makeInput(dir, bytes, seed)` writes deterministic, incompressible bytes
@@ -46,10 +48,13 @@ const running = new Set<Bun.Subprocess>();
 
 function spawnCli(
   args: readonly string[],
-  options: { stdin: "ignore" | "pipe" | Bun.BunFile | null; stdout: "pipe"; netns?: string; env?: Record<string, string> },
+  options: { stdin: "ignore" | "pipe" | Bun.BunFile | null; stdout: "pipe"; netns?: string; env?: Record<string, string>; redirect?: string },
 ): Bun.Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
-  // `ip netns exec` execs the command inside the namespace: the pid is still the CLI's.
-  const prefix = options.netns === undefined ? [] : ["ip", "netns", "exec", options.netns];
+  // `ip netns exec` and `sh -c 'exec ...'` exec the command: the pid is still the CLI's.
+  const prefix = [
+    ...(options.netns === undefined ? [] : ["ip", "netns", "exec", options.netns]),
+    ...(options.redirect === undefined ? [] : ["sh", "-c", `exec "$@" ${options.redirect}`, "sh"]),
+  ];
   const proc = Bun.spawn([...prefix, process.execPath, MAIN, ...args], {
     cwd: ROOT,
     stdin: options.stdin ?? "ignore",
@@ -163,6 +168,8 @@ export interface ReceiverOptions {
   listenTimeoutMs?: number;
   /** Run inside this network namespace (test/support/netns-rig.ts). */
   netns?: string;
+  /** A shell redirection applied to the CLI, after the helper's own stdio (e.g. `>&-`, `1<>/dev/null`). */
+  redirect?: string;
 }
 
 async function drainStdout(
@@ -194,7 +201,7 @@ async function drainStdout(
  * it printed its port. Rejects, with its stderr, if it exits first.
  */
 export async function startReceiver(args: readonly string[], options: ReceiverOptions = {}): Promise<Receiver> {
-  const proc = spawnCli(args, { stdin: "ignore", stdout: "pipe", netns: options.netns });
+  const proc = spawnCli(args, { stdin: "ignore", stdout: "pipe", netns: options.netns, redirect: options.redirect });
   let stderrText = "";
   let announce!: (port: number) => void;
   const announced = new Promise<number>((resolve) => (announce = resolve));
@@ -241,10 +248,14 @@ export interface Transmitter {
 }
 
 /** Spawns `viamillipede ...args` with the given stdin and returns at once; `done()` waits for its exit. */
-export function startTransmitter(args: readonly string[], input: TransmitterInput, options: { netns?: string; env?: Record<string, string> } = {}): Transmitter {
+export function startTransmitter(
+  args: readonly string[],
+  input: TransmitterInput,
+  options: { netns?: string; env?: Record<string, string>; redirect?: string } = {},
+): Transmitter {
   const started = performance.now();
   const stdin = "file" in input ? Bun.file(input.file) : "feed" in input ? "pipe" : "ignore";
-  const proc = spawnCli(args, { stdin, stdout: "pipe", netns: options.netns, env: options.env });
+  const proc = spawnCli(args, { stdin, stdout: "pipe", netns: options.netns, env: options.env, redirect: options.redirect });
   const feeding =
     "feed" in input
       ? (async () => {
