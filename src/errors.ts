@@ -26,7 +26,7 @@ export const EXIT_CODES = {
   busy: 11,
   /** The peer does not hold the same key, one side has none, or they disagree on encrypt. */
   key: 12,
-  /** Interrupted by a signal (SIGINT/SIGTERM). */
+  /** Interrupted by a signal: 130 is SIGINT's; main.ts exits 129 for SIGHUP and 143 for SIGTERM. */
   interrupted: 130,
   /** A bug: anything not covered above. */
   internal: 1,

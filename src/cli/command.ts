@@ -74,13 +74,16 @@ function wrapList(words: readonly string[], indent: string, width: number): stri
 
 /** From EXIT_CODES, so the help cannot drift from what main returns. */
 const EXIT_STATUSES = wrapList(
-  [
-    "0 success",
-    ...Object.entries(EXIT_CODES)
-      .sort(([, a], [, b]) => a - b)
-      .map(([name, code]) => `${code} ${name}`),
-    "143 terminated (SIGTERM)",
-  ],
+  (
+    [
+      [0, "success"],
+      ...Object.entries(EXIT_CODES).map(([name, code]): [number, string] => [code, name]),
+      [129, "hung up (SIGHUP)"],
+      [143, "terminated (SIGTERM)"],
+    ] satisfies [number, string][]
+  )
+    .sort(([a], [b]) => a - b)
+    .map(([code, name]) => `${code} ${name}`),
   "  ",
   78,
 );

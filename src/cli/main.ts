@@ -13,7 +13,8 @@
  *    failure as one line on stderr. The board then prints the summary and
  *    writes the stats file.
  *
- * Signals (runAsEntry): SIGINT/SIGTERM interrupt; SIGUSR1 (and SIGINFO where
+ * Signals (runAsEntry): SIGHUP/SIGINT/SIGTERM interrupt (the peer is told,
+ * one line, exit 128 + the signal's number); SIGUSR1 (and SIGINFO where
  * the system has it) prints the status block; SIGUSR2 steps the verbosity.
  *
  * `main` returns the status and has no process-wide effects beyond the log
@@ -35,8 +36,13 @@ export type { Roles } from "./roles.ts";
 const PROGRAM = "viamillipede";
 /** At this verbosity an internal error also prints its stack. */
 export const STACK_VERBOSE = 10;
-/** Exit statuses for signals follow the shell's 128 + signal number. */
-export const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+/**
+ * Exit statuses for signals follow the shell's 128 + signal number. SIGHUP
+ * (a closed ssh session or terminal) is an interruption like the others: left
+ * to its default it would end the process silently, and the peer would wait
+ * out its `patience` before giving up.
+ */
+export const SIGNAL_EXIT_CODES = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
 /** After a signal, how long the roles get to tell their peer before we exit anyway. */
 const INTERRUPT_GRACE_MS = 2_000;
 
@@ -102,7 +108,7 @@ export async function main(argv: readonly string[], deps: Partial<MainDeps> = {}
   const state: MainDeps["state"] = deps.state ?? { verbose: 0 };
   const interrupt = deps.interrupt ?? new AbortController();
   const statusOf = (error: unknown): number => {
-    // An interrupted transfer exits as the signal that stopped it (130, 143).
+    // An interrupted transfer exits as the signal that stopped it (129, 130, 143).
     const signal = interrupt.signal.aborted ? String(interrupt.signal.reason) : "";
     return signal in SIGNAL_EXIT_CODES ? SIGNAL_EXIT_CODES[signal as keyof typeof SIGNAL_EXIT_CODES] : describeFailure(error, 0).exitCode;
   };

@@ -344,6 +344,7 @@ function watch(stream: ReadableStream<Uint8Array>) {
 
 describe("spawned: signals and stray errors", () => {
   for (const [signal, exitCode] of [
+    ["SIGHUP", 129],
     ["SIGINT", 130],
     ["SIGTERM", 143],
   ] as const) {
