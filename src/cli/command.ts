@@ -11,7 +11,7 @@
  */
 import { defineCommand, runCommand } from "citty";
 import pkg from "../../package.json";
-import { EXIT_CODES } from "../errors.ts";
+import { EXIT_CODES, VmError } from "../errors.ts";
 import {
   DEFAULT_PATIENCE_S,
   DEFAULT_TIMEOUT_S,
@@ -42,12 +42,20 @@ export async function parseCommandLine(argv: readonly string[]): Promise<Invocat
 }
 
 /**
- * citty's built-in flags: `--help`/`-h` anywhere on the line, `--version`/`-v`
- * only on its own (elsewhere `-v` is an unknown flag, not "verbose").
+ * citty's built-in flags. `--help`/`-h` anywhere on the line prints the help
+ * (asking for help is never a mistake). `--version`/`-v` only on its own:
+ * with other words it is a usage error that says so, not the version with a
+ * transfer silently not run (`-v` is not "verbose" either, and is told so).
  */
 export function builtinRequest(argv: readonly string[]): "help" | "version" | undefined {
   if (argv.some((word) => word === "--help" || word === "-h")) return "help";
   if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) return "version";
+  if (argv.some((word) => word === "--version" || word.startsWith("--version="))) {
+    throw new VmError("usage", `--version takes no value and no other arguments: run '${pkg.name} --version' on its own`);
+  }
+  if (argv.includes("-v")) {
+    throw new VmError("usage", `-v means --version and takes no other arguments; for more log lines say 'verbose N' or '--verbose N'`);
+  }
   return undefined;
 }
 
@@ -163,7 +171,8 @@ Flags (the same options; --name VALUE or --name=VALUE):
   --charmode   --terminate PORT   --initiate HOST:PORT   --size BYTES
   --progress   --quiet   --stats FILE
   -h, --help       show this help
-  -v, --version    print the version (only on its own)
+  -v, --version    print the version (only on its own: with other arguments
+                   it is a usage error)
 
 Examples:
   ${name} rx 8834 verbose 5 > copy.img

@@ -11,7 +11,8 @@
  * 4. The outcome becomes the exit status: 0, a VmError's code (the first
  *    failure's, when both roles run), or 1 for anything else (a bug), each
  *    failure as one line on stderr. The board then prints the summary and
- *    writes the stats file.
+ *    writes the stats file; if that fails, one warning line says so and the
+ *    status stays the transfer's.
  *
  * Signals (runAsEntry): SIGHUP/SIGINT/SIGTERM interrupt (the peer is told,
  * one line, exit 128 + the signal's number); SIGUSR1 (and SIGINFO where
@@ -88,14 +89,18 @@ export const processIo: MainIo = {
  */
 export function describeFailure(error: unknown, verbose: number): { text: string; exitCode: number } {
   const failure = asVmError(error);
-  // One line, even if a message spans several.
-  const message = failure.message.replace(/\s*\n\s*/g, " ");
+  const message = oneLine(failure.message);
   const hint = failure.code === "usage" ? ` (see '${PROGRAM} --help')` : "";
   let text = `${PROGRAM}: ${message}${hint}\n`;
   if (!(error instanceof VmError) && verbose >= STACK_VERBOSE && error instanceof Error && error.stack) {
     text += `${error.stack}\n`;
   }
   return { text, exitCode: failure.exitCode };
+}
+
+/** A message on one line, even if it spans several. */
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, " ");
 }
 
 function verboseOf(invocation: Invocation): number {
@@ -147,10 +152,14 @@ export async function main(argv: readonly string[], deps: Partial<MainDeps> = {}
     }
     // The board finishes its progress line first, so the error gets a line of its own.
     setBeforeLogLine(undefined);
+    const status = failure === undefined ? 0 : statusOf(failure.error);
     try {
-      board.close(failure === undefined ? { exitCode: 0, error: null } : { exitCode: statusOf(failure.error), error: describeFailure(failure.error, 0).text.trim() });
+      board.close({ exitCode: status, error: failure === undefined ? null : describeFailure(failure.error, 0).text.trim() });
     } catch (error) {
-      failure ??= { error };
+      // Status output (summary, stats file) never changes the outcome: a
+      // script must not send again a stream that arrived because its stats
+      // could not be written. One line, even with `quiet`: the user asked for that file.
+      io.stderr(`${PROGRAM}: warning: ${oneLine(asVmError(error).message)} (only the status output is lost: the exit status stays ${status})\n`);
     }
     return failure === undefined ? 0 : fail(failure.error);
   } catch (error) {

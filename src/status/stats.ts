@@ -33,7 +33,12 @@ export interface StatsDocument {
   transfers: TransferStats[];
 }
 
-/** Writes the stats file (empty at the start, to prove it can be written); an unwritable path is a usage error. */
+/**
+ * Writes the stats file: empty at the start, to prove it can be written, and
+ * the document at the end. Throws VmError("usage") when it cannot: at the
+ * start that ends the run (exit 2) before any transfer; at the end the CLI
+ * only warns, and the transfer's outcome keeps its exit status.
+ */
 export function writeStatsFile(file: string, text: string): void {
   try {
     writeFileSync(file, text);

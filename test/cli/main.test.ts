@@ -6,6 +6,7 @@
  * stray errors end the process with one line.
  */
 import { describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json";
 import { EXIT_CODES, VmError } from "../../src/errors.ts";
@@ -77,6 +78,27 @@ describe("spawned: bun src/cli/main.ts", () => {
       for (const flag of ["--version", "-v"]) {
         expect(await run(flag)).toEqual({ stdout: `${pkg.version}\n`, stderr: "", exitCode: 0 });
       }
+    },
+    DEADLINE_MS,
+  );
+
+  test(
+    "--version / -v with other arguments: a usage error that says so (exit 2), nothing run",
+    async () => {
+      const hint = " (see 'viamillipede --help')\n";
+      const version = "viamillipede: --version takes no value and no other arguments: run 'viamillipede --version' on its own";
+      for (const argv of [
+        ["--version", "rx", "8834"],
+        ["rx", "8834", "--version"],
+        ["--version=2"],
+      ]) {
+        expect(await run(...argv)).toEqual({ stdout: "", stderr: version + hint, exitCode: 2 });
+      }
+      expect(await run("rx", "8834", "-v")).toEqual({
+        stdout: "",
+        stderr: "viamillipede: -v means --version and takes no other arguments; for more log lines say 'verbose N' or '--verbose N'" + hint,
+        exitCode: 2,
+      });
     },
     DEADLINE_MS,
   );
@@ -194,6 +216,28 @@ describe("main() in-process", () => {
     expect(await main(["rx", "1", "stats", "/nonexistent-dir/stats.json"], { io, roles })).toBe(2);
     expect(calls).toEqual([]);
     expect(io.err).toBe("viamillipede: cannot write the stats file /nonexistent-dir/stats.json: ENOENT; give a writable path (see 'viamillipede --help')\n");
+  });
+
+  // /dev/full takes the empty file written at the start and refuses the document at the end (ENOSPC).
+  const devFull = existsSync("/dev/full");
+  const statsWarning = (status: number): string =>
+    `viamillipede: warning: cannot write the stats file /dev/full: ENOSPC; give a writable path (only the status output is lost: the exit status stays ${status})\n`;
+
+  test.skipIf(!devFull)("a stats FILE that cannot be written at the end: one warning line, a success stays exit 0", async () => {
+    const io = captureIo();
+    const { roles, calls } = stubRoles(async () => {});
+    expect(await main(["rx", "1", "stats", "/dev/full"], { io, roles })).toBe(0);
+    expect(calls).toHaveLength(1);
+    expect({ out: io.out, err: io.err }).toEqual({ out: "", err: statsWarning(0) });
+  });
+
+  test.skipIf(!devFull)("a stats FILE that cannot be written at the end: a failure keeps its own code and its error line comes last", async () => {
+    const io = captureIo();
+    const { roles } = stubRoles(async () => {
+      throw new VmError("peerLost", "the transmitter went away");
+    });
+    expect(await main(["rx", "1", "stats", "/dev/full", "quiet"], { io, roles })).toBe(10);
+    expect({ out: io.out, err: io.err }).toEqual({ out: "", err: `${statsWarning(10)}viamillipede: the transmitter went away\n` });
   });
 
   test("a usage error never starts a role", async () => {
