@@ -13,7 +13,7 @@ import {
   DEFAULT_REPORT,
   type Invocation,
 } from "../../src/options.ts";
-import { FLAG_ARGS, KEYWORDS, parseArguments, parseRate, parseSize } from "../../src/cli/keywords.ts";
+import { closest, editDistance, FLAG_ARGS, KEYWORDS, parseArguments, parseRate, parseSize } from "../../src/cli/keywords.ts";
 
 /** Splits a command line on spaces; good enough for these cases. The report options are left out while they are the defaults. */
 function parse(line: string): Invocation {
@@ -236,7 +236,6 @@ describe("usage errors name the problem and the fix", () => {
     ["tx h --threads 3", "tx h needs a PORT: 'tx h 8834'"],
     ["tx [] 1", "tx needs a HOST, got '[]'; e.g. 'tx 127.0.0.1 8834'"],
     // role-only keywords
-    ["rx 8834 threads 4", "threads applies to tx only; the receiver serves whatever connections tx opens"],
     ["tx h 1 bind ::1", "bind applies to rx only; remove it from the tx side"],
     // numbers
     ["rx 12abc", "rx port '12abc' is not a number; write it in decimal or 0x-hex"],
@@ -289,22 +288,25 @@ describe("usage errors name the problem and the fix", () => {
       "rx 1 2",
       "unknown keyword '2'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats",
     ],
-    [
-      "RX 1",
-      "unknown keyword 'RX'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats",
-    ],
+    ["RX 1", "unknown keyword 'RX'; did you mean 'rx'?"],
+    ["tx h 1 thread 4", "unknown keyword 'thread'; did you mean 'threads'?"],
+    ["tx h 1 thraeds 4", "unknown keyword 'thraeds'; did you mean 'threads'?"],
+    ["rx 1 verbos 3", "unknown keyword 'verbos'; did you mean 'verbose'?"],
+    ["rx 1 chksum", "unknown keyword 'chksum'; did you mean 'checksum'?"],
+    ["rx 1 --thread 4", "unknown flag '--thread'; did you mean '--threads'?"],
+    ["rx 1 --checkphrse=x", "unknown flag '--checkphrse'; did you mean '--checkphrase'?"],
     // flags
     [
       "rx 1 --frobnicate",
-      "unknown flag '--frobnicate'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
+      "unknown flag '--frobnicate'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
     ],
     [
       "rx 1 -v",
-      "unknown flag '-v'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
+      "unknown flag '-v'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
     ],
     [
       "rx 1 --no-checksums",
-      "unknown flag '--no-checksums'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
+      "unknown flag '--no-checksums'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
     ],
     ["rx 1 --verbose", "flag '--verbose' needs a value: '--verbose N'"],
     ["rx 1 --verbose --checksums", "flag '--verbose' needs a value: '--verbose N'"],
@@ -316,10 +318,6 @@ describe("usage errors name the problem and the fix", () => {
     ["--tx host:", "tx port '' is not a number; write it in decimal or 0x-hex"],
     ["rx 1 --", "'--' is not used by viamillipede; remove it"],
     // the toolbox
-    ["rx 1 leglimit 3", "leglimit applies to tx only; the receiver takes what tx sends"],
-    ["rx 1 delayus 3", "delayus applies to tx only; the receiver takes what tx sends"],
-    ["rx 1 ratelimit 1M", "ratelimit applies to tx only; the receiver takes what tx sends"],
-    ["rx 1 --charmode", "charmode applies to tx only; the receiver takes what tx sends"],
     ["tx h 1 prbs 0x10000", "prbs 0x10000 is out of range; use 0..65535"],
     ["tx h 1 prbs", "prbs needs a value: 'prbs SEED'"],
     ["tx h 1 prbs 1 prbs 2", "prbs is given twice; give it once"],
@@ -348,6 +346,54 @@ describe("usage errors name the problem and the fix", () => {
 
   test("messages are one line", () => {
     for (const [line] of cases) expect(usageError(line)).not.toContain("\n");
+  });
+});
+
+describe("one option string for both ends (the original's grammar)", () => {
+  const everyTxOnly = "threads 4 compress zstd leglimit 3 delayus 5 ratelimit 1M charmode";
+
+  test("rx alone accepts every tx-only keyword, with one warning naming them all, and ignores them", () => {
+    expect(parse(`rx 1 ${everyTxOnly}`)).toEqual({
+      receive: { ...rxDefaults, port: 1 },
+      warnings: ["threads, compress, leglimit, delayus, ratelimit, charmode apply to tx only; the receiver ignores them"],
+    });
+  });
+
+  test("one tx-only keyword, in flag form", () => {
+    expect(parse("--rx 1 --threads 4")).toEqual({ receive: { ...rxDefaults, port: 1 }, warnings: ["threads applies to tx only; the receiver ignores it"] });
+    expect(parse("rx 1 --charmode").warnings).toEqual(["charmode applies to tx only; the receiver ignores it"]);
+  });
+
+  test("the same words on tx (or a full-duplex pipe) are used, without a warning", () => {
+    expect(parse(`tx h 1 ${everyTxOnly}`).warnings).toBeUndefined();
+    expect(parse(`rx 2 tx h 1 ${everyTxOnly}`).warnings).toBeUndefined();
+    expect(parse("rx 2 checksums").warnings).toBeUndefined();
+  });
+
+  test("their values are still checked on rx", () => {
+    expect(usageError("rx 1 threads 99")).toBe("threads 99 is out of range; use 1..64");
+    expect(usageError("rx 1 compress lz4")).toBe("compress 'lz4' is not known; use zstd or gzip, optionally with a level: 'compress zstd:3'");
+  });
+
+  test("checksum (the original README's spelling) is checksums, as a keyword and as a flag", () => {
+    expect(parse("rx 1 checksum")).toEqual(parse("rx 1 checksums"));
+    expect(parse("tx h 1 --checksum")).toEqual(parse("tx h 1 checksums"));
+  });
+});
+
+describe("closest keyword", () => {
+  test("edit distance counts insertions, deletions, substitutions and swapped neighbours", () => {
+    expect([editDistance("threads", "threads"), editDistance("thread", "threads"), editDistance("thraeds", "threads"), editDistance("", "rx"), editDistance("kitten", "sitting")]).toEqual([
+      0, 1, 1, 2, 3,
+    ]);
+  });
+
+  test("only close words get a suggestion; the first keyword wins a tie", () => {
+    expect(closest("frobnicate", KEYWORDS)).toBeUndefined();
+    expect(closest("2", KEYWORDS)).toBeUndefined();
+    expect(closest("x", KEYWORDS)).toBe("rx");
+    expect(closest("TIMEOUT", KEYWORDS)).toBe("timeout");
+    expect(closest("compres", KEYWORDS)).toBe("compress");
   });
 });
 
