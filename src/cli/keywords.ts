@@ -19,6 +19,7 @@
  */
 import type { ArgsDef } from "citty";
 import { VmError } from "../errors.ts";
+import { hostProblem, quoted } from "../net/address.ts";
 import {
   DEFAULT_FOOT_BYTES,
   DEFAULT_PATIENCE_S,
@@ -161,9 +162,16 @@ function unbracket(host: string): string {
   return /^\[.*\]$/.test(host) ? host.slice(1, -1) : host;
 }
 
+/**
+ * A host to dial: an IP address or a name that could resolve. One that never
+ * can (bad characters, too long, not UTF-8) is a usage error here, not
+ * something the transmitter retries for `patience`.
+ */
 function parseHost(text: string, keyword = "tx"): string {
   const host = unbracket(text);
   if (host === "") throw usage(`${keyword} needs a HOST, got '${text}'; e.g. '${keyword} 127.0.0.1 8834'`);
+  const problem = hostProblem(host);
+  if (problem !== undefined) throw usage(`${keyword} host ${quoted(host)} is not an IP address or a host name: ${problem}`);
   return host;
 }
 
@@ -473,6 +481,8 @@ function readClauses(tokens: readonly Token[]): Clauses {
       case "bind": {
         const address = unbracket(required("bind", "ADDRESS"));
         if (address === "") throw usage("bind needs an ADDRESS: 'bind ::1' or 'bind 127.0.0.1'");
+        const problem = hostProblem(address);
+        if (problem !== undefined) throw usage(`bind address ${quoted(address)} is not an IP address or a host name: ${problem}`);
         seen.bind = once("bind", seen.bind, address);
         break;
       }

@@ -381,6 +381,72 @@ describe("one option string for both ends (the original's grammar)", () => {
   });
 });
 
+describe("a host that can never resolve is a usage error", () => {
+  /** The usage error for an argv given word by word (hosts with spaces, newlines, odd bytes). */
+  const usageErrorOf = (argv: string[]): string => {
+    try {
+      parseArguments(argv);
+    } catch (error) {
+      expect((error as VmError).code).toBe("usage");
+      return (error as VmError).message;
+    }
+    throw new Error(`${JSON.stringify(argv)} parsed but should not have`);
+  };
+  const bad: [host: string, quoted: string, problem: string][] = [
+    // What Bun hands over for an argument that is not UTF-8: each bad byte becomes U+FFFD.
+    ["a\uFFFDb", "'a\uFFFDb'", "it is not valid UTF-8"],
+    ["h\u00e9llo.example", "'h\u00e9llo.example'", "it contains '\u00e9'; write an internationalized name in its ASCII form (xn--...)"],
+    ["has space", "'has space'", "it contains ' '; a host name has letters, digits, '-', '_' and '.'"],
+    ["new\nline", "'new\\nline'", "it contains '\\n'; a host name has letters, digits, '-', '_' and '.'"],
+    ["a/b", "'a/b'", "it contains '/'; a host name has letters, digits, '-', '_' and '.'"],
+    ["1:2:3", "'1:2:3'", "it is neither an IPv4 nor an IPv6 address"],
+    ["foo..bar", "'foo..bar'", "it has an empty label (two dots in a row, or a dot at the start)"],
+    [".foo", "'.foo'", "it has an empty label (two dots in a row, or a dot at the start)"],
+    ["a.-foo.example", "'a.-foo.example'", "its label '-foo' starts or ends with '-'"],
+    ["foo-.example", "'foo-.example'", "its label 'foo-' starts or ends with '-'"],
+  ];
+  for (const [host, quoted, problem] of bad) {
+    test(`${JSON.stringify(host)}: ${problem}, as a keyword and as a flag`, () => {
+      const message = `tx host ${quoted} is not an IP address or a host name: ${problem}`;
+      expect(usageErrorOf(["tx", host, "8834"])).toBe(message);
+      expect(usageErrorOf(["--tx", host.includes(":") ? `[${host}]:8834` : `${host}:8834`])).toBe(message);
+    });
+  }
+
+  test("lengths: 63 bytes a label, 253 a name; a 100,000-character host gives one short line", () => {
+    const label64 = `${"l".repeat(64)}.example`;
+    expect(usageErrorOf(["tx", label64, "1"])).toBe(
+      `tx host '${"l".repeat(32)}…' (72 characters) is not an IP address or a host name: its label '${"l".repeat(32)}…' (64 characters) is 64 bytes long; a label has at most 63`,
+    );
+    const name254 = `${"abcdefg.".repeat(31)}abcdef`;
+    expect(name254.length).toBe(254);
+    expect(usageErrorOf(["tx", name254, "1"])).toBe(
+      `tx host '${name254.slice(0, 32)}…' (254 characters) is not an IP address or a host name: it is 254 bytes long; a host name has at most 253`,
+    );
+    expect(usageErrorOf(["tx", "a".repeat(100_000), "8834"])).toBe(
+      `tx host '${"a".repeat(32)}…' (100000 characters) is not an IP address or a host name: it is 100000 bytes long; a host name has at most 253`,
+    );
+    for (const host of [`${"l".repeat(63)}.example`, name254.slice(0, -1), `${name254.slice(0, -1)}.`]) {
+      expect(parseArguments(["tx", host, "1"]).transmit?.targets).toEqual([{ host, port: 1 }]);
+    }
+  });
+
+  test("bind and initiate are checked the same way", () => {
+    expect(usageErrorOf(["rx", "1", "bind", "a b"])).toBe(
+      "bind address 'a b' is not an IP address or a host name: it contains ' '; a host name has letters, digits, '-', '_' and '.'",
+    );
+    expect(usageErrorOf(["rx", "1", "tx", "h", "2", "initiate", "a..b", "22"])).toBe(
+      "initiate host 'a..b' is not an IP address or a host name: it has an empty label (two dots in a row, or a dot at the start)",
+    );
+  });
+
+  test("addresses, and names that could resolve, pass as written", () => {
+    const good = ["127.0.0.1", "::1", "fe80::1%eth0", "::ffff:10.0.0.1", "localhost", "no-such-host.invalid", "backup.example.", "db_1", "xn--bcher-kva.example", "1.2.3"];
+    for (const host of good) expect(parseArguments(["tx", host, "1"]).transmit?.targets).toEqual([{ host, port: 1 }]);
+    expect(parse("--tx [::1]:1").transmit?.targets).toEqual([{ host: "::1", port: 1 }]);
+  });
+});
+
 describe("closest keyword", () => {
   test("edit distance counts insertions, deletions, substitutions and swapped neighbours", () => {
     expect([editDistance("threads", "threads"), editDistance("thread", "threads"), editDistance("thraeds", "threads"), editDistance("", "rx"), editDistance("kitten", "sitting")]).toEqual([
