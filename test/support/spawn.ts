@@ -16,6 +16,8 @@
  * - `startTransmitter(args, input)` is `runTransmitter` for a test that needs
  *   the process while it runs (its pid, to sample memory or send a signal).
  * - `runCli(args)` runs any command line to its exit (e.g. a second `rx`).
+ * - The receiver's and transmitter's `netns` and `fileLimit` options run the
+ *   CLI inside a network namespace or under `ulimit -n N`.
  * - `peakRssSampler(proc)` polls a running process's VmHWM (Linux /proc).
  * - `makeInput(dir, bytes, seed)` writes deterministic, incompressible bytes
  *   (the AES-256-CTR keystream of a seed) to a file and returns its sha256.
@@ -46,10 +48,13 @@ const running = new Set<Bun.Subprocess>();
 
 function spawnCli(
   args: readonly string[],
-  options: { stdin: "ignore" | "pipe" | Bun.BunFile | null; stdout: "pipe"; netns?: string; env?: Record<string, string> },
+  options: { stdin: "ignore" | "pipe" | Bun.BunFile | null; stdout: "pipe"; netns?: string; env?: Record<string, string>; fileLimit?: number },
 ): Bun.Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
-  // `ip netns exec` execs the command inside the namespace: the pid is still the CLI's.
-  const prefix = options.netns === undefined ? [] : ["ip", "netns", "exec", options.netns];
+  // `ip netns exec` and `sh -c 'ulimit ...; exec'` exec the command: the pid is still the CLI's.
+  const prefix = [
+    ...(options.netns === undefined ? [] : ["ip", "netns", "exec", options.netns]),
+    ...(options.fileLimit === undefined ? [] : ["sh", "-c", `ulimit -n ${options.fileLimit} && exec "$@"`, "sh"]),
+  ];
   const proc = Bun.spawn([...prefix, process.execPath, MAIN, ...args], {
     cwd: ROOT,
     stdin: options.stdin ?? "ignore",
@@ -163,6 +168,8 @@ export interface ReceiverOptions {
   listenTimeoutMs?: number;
   /** Run inside this network namespace (test/support/netns-rig.ts). */
   netns?: string;
+  /** Run with at most this many open files (`ulimit -n`). */
+  fileLimit?: number;
 }
 
 async function drainStdout(
@@ -194,7 +201,7 @@ async function drainStdout(
  * it printed its port. Rejects, with its stderr, if it exits first.
  */
 export async function startReceiver(args: readonly string[], options: ReceiverOptions = {}): Promise<Receiver> {
-  const proc = spawnCli(args, { stdin: "ignore", stdout: "pipe", netns: options.netns });
+  const proc = spawnCli(args, { stdin: "ignore", stdout: "pipe", netns: options.netns, fileLimit: options.fileLimit });
   let stderrText = "";
   let announce!: (port: number) => void;
   const announced = new Promise<number>((resolve) => (announce = resolve));
@@ -241,10 +248,14 @@ export interface Transmitter {
 }
 
 /** Spawns `viamillipede ...args` with the given stdin and returns at once; `done()` waits for its exit. */
-export function startTransmitter(args: readonly string[], input: TransmitterInput, options: { netns?: string; env?: Record<string, string> } = {}): Transmitter {
+export function startTransmitter(
+  args: readonly string[],
+  input: TransmitterInput,
+  options: { netns?: string; env?: Record<string, string>; fileLimit?: number } = {},
+): Transmitter {
   const started = performance.now();
   const stdin = "file" in input ? Bun.file(input.file) : "feed" in input ? "pipe" : "ignore";
-  const proc = spawnCli(args, { stdin, stdout: "pipe", netns: options.netns, env: options.env });
+  const proc = spawnCli(args, { stdin, stdout: "pipe", netns: options.netns, env: options.env, fileLimit: options.fileLimit });
   const feeding =
     "feed" in input
       ? (async () => {
