@@ -131,4 +131,6 @@ export interface Invocation {
   transmit?: TransmitterOptions;
   receive?: ReceiverOptions;
   tunnel?: TunnelOptions;
+  /** Lines to warn about before running (e.g. tx-only keywords given to rx alone). */
+  warnings?: string[];
 }

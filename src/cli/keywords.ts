@@ -19,6 +19,7 @@
  */
 import type { ArgsDef } from "citty";
 import { VmError } from "../errors.ts";
+import { hostProblem, quoted } from "../net/address.ts";
 import {
   DEFAULT_FOOT_BYTES,
   DEFAULT_PATIENCE_S,
@@ -98,7 +99,7 @@ export const FLAG_ARGS = {
   },
   verbose: { type: "string", valueHint: "N", description: `log detail, 0..${MAX_VERBOSE}` },
   checkphrase: { type: "string", valueHint: "WORD", description: "a word both ends must share" },
-  checksums: { type: "boolean", description: "accepted for compatibility; always on" },
+  checksums: { type: "boolean", alias: "checksum", description: "accepted for compatibility; always on" },
   key: { type: "string", valueHint: "FILE", description: "a pre-shared key both ends must hold (or VIAMILLIPEDE_KEY_FILE)" },
   encrypt: { type: "boolean", description: "seal every foot with AES-256-GCM (needs a key)" },
   compress: { type: "string", valueHint: "zstd|gzip[:LEVEL]", description: "tx: compress each foot (raw when it does not shrink)" },
@@ -161,9 +162,16 @@ function unbracket(host: string): string {
   return /^\[.*\]$/.test(host) ? host.slice(1, -1) : host;
 }
 
+/**
+ * A host to dial: an IP address or a name that could resolve. One that never
+ * can (bad characters, too long, not UTF-8) is a usage error here, not
+ * something the transmitter retries for `patience`.
+ */
 function parseHost(text: string, keyword = "tx"): string {
   const host = unbracket(text);
   if (host === "") throw usage(`${keyword} needs a HOST, got '${text}'; e.g. '${keyword} 127.0.0.1 8834'`);
+  const problem = hostProblem(host);
+  if (problem !== undefined) throw usage(`${keyword} host ${quoted(host)} is not an IP address or a host name: ${problem}`);
   return host;
 }
 
@@ -245,7 +253,10 @@ function flagsToKeywords(argv: readonly string[]): Token[] {
     const name = match?.[1];
     if (name === undefined) throw usage(`unknown flag '${token}'; flags are ${FLAG_LIST}`);
     const keyword = FLAG_TO_KEYWORD.get(name);
-    if (keyword === undefined) throw usage(`unknown flag '--${name}'; flags are ${FLAG_LIST}`);
+    if (keyword === undefined) {
+      const near = closest(name, [...FLAG_TO_KEYWORD.keys()]);
+      throw usage(near === undefined ? `unknown flag '--${name}'; flags are ${FLAG_LIST}` : `unknown flag '--${name}'; did you mean '--${near}'?`);
+    }
     const inline = match?.[2];
     if (FLAG_ARGS[keyword].type === "boolean") {
       if (inline !== undefined) throw usage(`flag '--${name}' takes no value; write just '--${name}'`);
@@ -415,6 +426,7 @@ function readClauses(tokens: readonly Token[]): Clauses {
         break;
       }
       case "checksums":
+      case "checksum": // the original's README spells it so
         seen.checksums = true;
         break;
       case "key":
@@ -469,11 +481,15 @@ function readClauses(tokens: readonly Token[]): Clauses {
       case "bind": {
         const address = unbracket(required("bind", "ADDRESS"));
         if (address === "") throw usage("bind needs an ADDRESS: 'bind ::1' or 'bind 127.0.0.1'");
+        const problem = hostProblem(address);
+        if (problem !== undefined) throw usage(`bind address ${quoted(address)} is not an IP address or a host name: ${problem}`);
         seen.bind = once("bind", seen.bind, address);
         break;
       }
-      default:
-        throw usage(`unknown keyword '${keyword}'; keywords are ${KEYWORDS.join(", ")}`);
+      default: {
+        const near = closest(keyword, [...KEYWORDS, "checksum"]);
+        throw usage(near === undefined ? `unknown keyword '${keyword}'; keywords are ${KEYWORDS.join(", ")}` : `unknown keyword '${keyword}'; did you mean '${near}'?`);
+      }
     }
   }
   return seen;
@@ -486,15 +502,56 @@ function onlyTunnel(previous: TunnelOptions | undefined, tunnel: TunnelOptions):
   throw usage("terminate and initiate are the two ends of one tunnel; give terminate on one side and initiate on the other");
 }
 
-/** Keywords that shape what tx sends; they mean nothing to a receiver alone. */
-function txOnlyGiven(seen: Clauses): string | undefined {
-  if (seen.threads !== undefined) return "threads";
-  if (seen.legLimit !== undefined) return "leglimit";
-  if (seen.delayUs !== undefined) return "delayus";
-  if (seen.rateBytesPerS !== undefined) return "ratelimit";
-  if (seen.charmode) return "charmode";
-  if (seen.compress !== undefined) return "compress";
-  return undefined;
+/** Keywords that shape what tx sends and that a receiver alone ignores, in the order the help lists them. */
+function txOnlyGiven(seen: Clauses): string[] {
+  const given: [keyword: string, present: boolean][] = [
+    ["threads", seen.threads !== undefined],
+    ["compress", seen.compress !== undefined],
+    ["leglimit", seen.legLimit !== undefined],
+    ["delayus", seen.delayUs !== undefined],
+    ["ratelimit", seen.rateBytesPerS !== undefined],
+    ["charmode", seen.charmode],
+  ];
+  return given.filter(([, present]) => present).map(([keyword]) => keyword);
+}
+
+/** Words closer than this (edit distance) to a keyword get a "did you mean"; a third of the word's length, at least 1, at most 2. */
+function suggestionDistance(word: string): number {
+  return Math.min(2, Math.max(1, Math.floor(word.length / 3)));
+}
+
+/**
+ * The candidate nearest to `word` (case-insensitive optimal string alignment
+ * distance: insertions, deletions, substitutions and swaps of neighbours each
+ * cost 1), when it is close enough to be a typo; the first on a tie.
+ */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  const limit = suggestionDistance(word);
+  let best: { candidate: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (distance <= limit && (best === undefined || distance < best.distance)) best = { candidate, distance };
+  }
+  return best?.candidate;
+}
+
+/** Optimal string alignment distance between two strings (UTF-16 units). */
+export function editDistance(a: string, b: string): number {
+  // Rows i-2, i-1 and i of the usual dynamic-programming table.
+  let before: number[] = [];
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let distance = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) distance = Math.min(distance, before[j - 2]! + 1);
+      current.push(distance);
+    }
+    before = previous;
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 /**
@@ -504,6 +561,7 @@ function txOnlyGiven(seen: Clauses): string | undefined {
  */
 export function parseArguments(argv: readonly string[]): Invocation {
   const seen = readClauses(flagsToKeywords(argv));
+  const warnings: string[] = [];
 
   if (!seen.rx && !seen.tx) {
     throw usage("nothing to do; say 'rx PORT' to receive or 'tx HOST PORT' to send");
@@ -529,9 +587,9 @@ export function parseArguments(argv: readonly string[]): Invocation {
   if (seen.rx) {
     if (seen.rxPort === undefined) throw usage("rx needs a PORT: 'rx 8834' or '--port 8834'");
     const txOnly = txOnlyGiven(seen);
-    if (!seen.tx && txOnly !== undefined) {
-      const why = txOnly === "threads" ? "the receiver serves whatever connections tx opens" : "the receiver takes what tx sends";
-      throw usage(`${txOnly} applies to tx only; ${why}`);
+    // The original ignores these on rx, and scripts hand one option string to both ends.
+    if (!seen.tx && txOnly.length > 0) {
+      warnings.push(`${txOnly.join(", ")} ${txOnly.length === 1 ? "applies" : "apply"} to tx only; the receiver ignores ${txOnly.length === 1 ? "it" : "them"}`);
     }
     receive = { ...common, port: seen.rxPort, bind: seen.bind, windowFeet: DEFAULT_WINDOW_FEET };
     if (seen.prbsSeed !== undefined) receive.prbsSeed = seen.prbsSeed;
@@ -569,5 +627,6 @@ export function parseArguments(argv: readonly string[]): Invocation {
     ...(receive === undefined ? {} : { receive }),
     ...(transmit === undefined ? {} : { transmit }),
     ...(seen.tunnel === undefined ? {} : { tunnel: seen.tunnel }),
+    ...(warnings.length === 0 ? {} : { warnings }),
   };
 }

@@ -122,6 +122,7 @@ export function realRoles(announce: (text: string) => void, observe?: Observe): 
 export async function runInvocation(invocation: Invocation, roles: Roles, interrupt: AbortSignal, announce: (text: string) => void): Promise<void> {
   const { receive: rx, transmit: tx, tunnel } = invocation;
   roles.checkStdio?.(invocation);
+  for (const warning of invocation.warnings ?? []) log.warn(warning);
   if (rx !== undefined && tx !== undefined) {
     await (tunnel === undefined ? duplex(rx, tx, roles, interrupt) : tunnelled(rx, tx, tunnel, roles, interrupt, announce));
   } else if (rx !== undefined) {

@@ -3,11 +3,19 @@
  *
  * Bun's socket.write is unbuffered (returns what the kernel took), which is
  * exactly the Channel contract. We never use socket.end(): it can drop bytes
- * already accepted (see BUN-NOTES.md); shutdown() half-closes instead.
+ * already accepted when the peer is slow; shutdown() half-closes instead.
+ *
+ * Out of file descriptors, Bun misleads twice: a dial whose socket() fails
+ * with EMFILE is reported as ECONNREFUSED, and a listener whose accept() fails
+ * retries at once, for ever. Dial failures are checked against the descriptors
+ * left (the message says EMFILE and what to do), and an accepted connection
+ * that leaves too few is closed at once, so accept() always has one.
  */
 import type { Socket } from "bun";
 import dns from "node:dns";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import net from "node:net";
+import { log } from "../log.ts";
 import { formatAddress } from "./address.ts";
 import type { Channel, ChannelHandlers, Listening, Network } from "./channel.ts";
 
@@ -39,6 +47,64 @@ function closeOnce(socket: Socket<SocketState>, error?: Error): void {
   if (state === undefined || state.closed) return;
   state.closed = true;
   state.handlers?.onClose(error);
+}
+
+/** What the process lacks when it has no file descriptor left, and what to do about it. */
+export const OUT_OF_DESCRIPTORS_HINT = "too many open files: raise 'ulimit -n' or use fewer threads";
+
+/**
+ * Descriptors an accepted connection must leave free: for dials (a full-duplex
+ * pipe's tx), files (stats) and the listener's next accept. When accept()
+ * itself fails with EMFILE, Bun retries it at once, for ever: one core at 100%.
+ */
+const SPARE_DESCRIPTORS = 4;
+
+/** This process's limit on open files (`ulimit -n`), read once; Infinity where it cannot be read. */
+let fileLimit: number | undefined;
+function openFileLimit(): number {
+  if (fileLimit === undefined) {
+    try {
+      const soft = /^Max open files\s+(\d+)/m.exec(readFileSync("/proc/self/limits", "utf8"))?.[1];
+      fileLimit = soft === undefined ? Infinity : Number(soft);
+    } catch {
+      fileLimit = Infinity;
+    }
+  }
+  return fileLimit;
+}
+
+/**
+ * The error code of a descriptor shortage (EMFILE for this process, ENFILE for
+ * the system) if a file cannot be opened now, or if fewer than `spare` more
+ * could be (the kernel hands out the lowest free descriptor, so one at or
+ * above the limit minus `spare` means the ones below it are taken). One
+ * open and close, about a microsecond.
+ */
+function descriptorShortage(spare = 0): "EMFILE" | "ENFILE" | undefined {
+  let fd: number;
+  try {
+    fd = openSync("/dev/null", "r");
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    return code === "EMFILE" || code === "ENFILE" ? code : undefined;
+  }
+  closeSync(fd);
+  return fd + spare >= openFileLimit() ? "EMFILE" : undefined;
+}
+
+/**
+ * Why a dial failed, for a one-line message. Bun reports a connect that could
+ * not even create its socket as ECONNREFUSED (errno -111; strace shows
+ * socket() failing with EMFILE, Bun 1.4.5), so a refusal is checked against
+ * the descriptors we have left before it is believed.
+ */
+function dialFailureReason(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  if (code === "ECONNREFUSED" || code === "EMFILE" || code === "ENFILE") {
+    const shortage = descriptorShortage();
+    if (shortage !== undefined) return `${shortage} (${OUT_OF_DESCRIPTORS_HINT})`;
+  }
+  return typeof code === "string" ? code : (error as Error).message;
 }
 
 /** Socket event handlers shared by dialled and accepted sockets. */
@@ -83,9 +149,7 @@ export const bunNetwork: Network = {
       });
       return wrap(socket, formatAddress(host, port));
     } catch (error) {
-      const code = (error as { code?: string }).code;
-      const reason = code ?? (error as Error).message;
-      throw new Error(`cannot connect to ${formatAddress(host, port)}: ${reason}`);
+      throw new Error(`cannot connect to ${formatAddress(host, port)}: ${dialFailureReason(error)}`);
     }
   },
 
@@ -97,6 +161,7 @@ export const bunNetwork: Network = {
 
   async listen(bind, port, accept) {
     const hostname = bind ?? "::";
+    let turnedAway = 0;
     const server = Bun.listen<SocketState>({
       hostname,
       port,
@@ -104,6 +169,16 @@ export const bunNetwork: Network = {
       socket: {
         ...events,
         open(socket) {
+          // Closed at once while descriptors are short, so the next accept() has one.
+          const shortage = descriptorShortage(SPARE_DESCRIPTORS);
+          if (shortage !== undefined) {
+            socket.data = { handlers: undefined, closed: true };
+            socket.terminate();
+            if (turnedAway++ === 0) {
+              log.warn(`turning connections away: ${shortage} (too many open files: raise 'ulimit -n' here, or use fewer threads on tx)`);
+            }
+            return;
+          }
           socket.setNoDelay(true);
           const channel = wrap(socket, formatAddress(plainAddress(socket.remoteAddress), socket.remotePort));
           socket.data = { handlers: undefined, closed: false };

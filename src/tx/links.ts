@@ -1,9 +1,11 @@
 /**
  * Links: the receiver's addresses, in the user's order of preference. Each
  * `tx HOST PORT` clause gives one link per address HOST resolves to (in
- * resolver order); an address named twice is one link, at its first place.
- * A Link holds its connections, its health and its figures.
+ * resolver order); an address named twice is one link, at its first place;
+ * a name that does not exist gives none. A Link holds its connections, its
+ * health and its figures.
  */
+import { VmError } from "../errors.ts";
 import { formatAddress } from "../net/address.ts";
 import type { TxTarget } from "../options.ts";
 import { RateMeter } from "../status/rate-meter.ts";
@@ -122,12 +124,34 @@ export class Link {
 export type Resolver = (host: string) => Promise<string[]>;
 
 /**
- * The links for the user's targets, in preference order. A name that does not
- * resolve stays one link under its name: dialling it reports why, and it is
- * retried like any dead link (the name may resolve later).
+ * Whether a resolver failure is the resolver's definitive answer that the name
+ * has no address: NXDOMAIN, or a name with no A/AAAA record. Bun's
+ * `dns.lookup` and `Bun.connect` report both as ENOTFOUND; a resolver that
+ * cannot be reached, times out or answers SERVFAIL gives EAI_AGAIN (measured
+ * with a stub DNS server, Bun 1.4.5), which may pass and is retried.
  */
-export async function resolveLinks(targets: readonly TxTarget[], resolve?: Resolver): Promise<Link[]> {
+export function isNoSuchHost(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === "ENOTFOUND";
+}
+
+export interface ResolvedLinks {
+  /** In preference order. */
+  links: Link[];
+  /** Names the resolver said do not exist, in the user's order; they give no link. */
+  unknownHosts: string[];
+}
+
+/**
+ * The links for the user's targets, in preference order. A name the resolver
+ * says does not exist (isNoSuchHost) gives no link; when that leaves none, the
+ * transfer cannot start (VmError "unreachable", naming the names). A name that
+ * fails to resolve for another reason stays one link under its name: dialling
+ * it resolves again and says why it fails, and it is retried like any dead
+ * link.
+ */
+export async function resolveLinks(targets: readonly TxTarget[], resolve?: Resolver): Promise<ResolvedLinks> {
   const links: Link[] = [];
+  const unknownHosts: string[] = [];
   const seen = new Set<string>();
   for (const target of targets) {
     let hosts = [target.host];
@@ -135,7 +159,11 @@ export async function resolveLinks(targets: readonly TxTarget[], resolve?: Resol
       try {
         const addresses = await resolve(target.host);
         if (addresses.length > 0) hosts = addresses;
-      } catch {
+      } catch (error) {
+        if (isNoSuchHost(error)) {
+          if (!unknownHosts.includes(target.host)) unknownHosts.push(target.host);
+          continue;
+        }
         // Keep the name: the dial says why it fails.
       }
     }
@@ -146,5 +174,9 @@ export async function resolveLinks(targets: readonly TxTarget[], resolve?: Resol
       links.push(new Link(links.length, host, target.port));
     }
   }
-  return links;
+  if (links.length === 0) {
+    const names = unknownHosts.join(", ");
+    throw new VmError("unreachable", `cannot resolve ${names}: no such host (ENOTFOUND); check the name, or give an IP address`);
+  }
+  return { links, unknownHosts };
 }

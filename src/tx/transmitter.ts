@@ -101,7 +101,11 @@ export interface TransferSummary {
 /** Reads the source and sends it; resolves once the receiver confirmed the whole stream. */
 export async function transmit(options: TransmitterOptions, io: Partial<TransmitterIo> = {}): Promise<TransferSummary> {
   const full: TransmitterIo = { network: bunNetwork, source: io.source ?? stdinSource(), ...io };
-  const links = await resolveLinks(options.targets, full.network.resolve?.bind(full.network));
+  const { links, unknownHosts } = await resolveLinks(options.targets, full.network.resolve?.bind(full.network));
+  if (unknownHosts.length > 0) {
+    const one = unknownHosts.length === 1;
+    log.warn(`tx ${unknownHosts.join(", ")}: no such host (ENOTFOUND); ${one ? "it is" : "they are"} left out and the other links carry the transfer`);
+  }
   const transmitter = new Transmitter(options, full, links);
   io.observe?.(() => transmitter.figures());
   return transmitter.run();

@@ -13,7 +13,7 @@ import {
   DEFAULT_REPORT,
   type Invocation,
 } from "../../src/options.ts";
-import { FLAG_ARGS, KEYWORDS, parseArguments, parseRate, parseSize } from "../../src/cli/keywords.ts";
+import { closest, editDistance, FLAG_ARGS, KEYWORDS, parseArguments, parseRate, parseSize } from "../../src/cli/keywords.ts";
 
 /** Splits a command line on spaces; good enough for these cases. The report options are left out while they are the defaults. */
 function parse(line: string): Invocation {
@@ -236,7 +236,6 @@ describe("usage errors name the problem and the fix", () => {
     ["tx h --threads 3", "tx h needs a PORT: 'tx h 8834'"],
     ["tx [] 1", "tx needs a HOST, got '[]'; e.g. 'tx 127.0.0.1 8834'"],
     // role-only keywords
-    ["rx 8834 threads 4", "threads applies to tx only; the receiver serves whatever connections tx opens"],
     ["tx h 1 bind ::1", "bind applies to rx only; remove it from the tx side"],
     // numbers
     ["rx 12abc", "rx port '12abc' is not a number; write it in decimal or 0x-hex"],
@@ -289,22 +288,25 @@ describe("usage errors name the problem and the fix", () => {
       "rx 1 2",
       "unknown keyword '2'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats",
     ],
-    [
-      "RX 1",
-      "unknown keyword 'RX'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats",
-    ],
+    ["RX 1", "unknown keyword 'RX'; did you mean 'rx'?"],
+    ["tx h 1 thread 4", "unknown keyword 'thread'; did you mean 'threads'?"],
+    ["tx h 1 thraeds 4", "unknown keyword 'thraeds'; did you mean 'threads'?"],
+    ["rx 1 verbos 3", "unknown keyword 'verbos'; did you mean 'verbose'?"],
+    ["rx 1 chksum", "unknown keyword 'chksum'; did you mean 'checksum'?"],
+    ["rx 1 --thread 4", "unknown flag '--thread'; did you mean '--threads'?"],
+    ["rx 1 --checkphrse=x", "unknown flag '--checkphrse'; did you mean '--checkphrase'?"],
     // flags
     [
       "rx 1 --frobnicate",
-      "unknown flag '--frobnicate'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
+      "unknown flag '--frobnicate'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
     ],
     [
       "rx 1 -v",
-      "unknown flag '-v'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
+      "unknown flag '-v'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
     ],
     [
       "rx 1 --no-checksums",
-      "unknown flag '--no-checksums'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums, --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
+      "unknown flag '--no-checksums'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
     ],
     ["rx 1 --verbose", "flag '--verbose' needs a value: '--verbose N'"],
     ["rx 1 --verbose --checksums", "flag '--verbose' needs a value: '--verbose N'"],
@@ -316,10 +318,6 @@ describe("usage errors name the problem and the fix", () => {
     ["--tx host:", "tx port '' is not a number; write it in decimal or 0x-hex"],
     ["rx 1 --", "'--' is not used by viamillipede; remove it"],
     // the toolbox
-    ["rx 1 leglimit 3", "leglimit applies to tx only; the receiver takes what tx sends"],
-    ["rx 1 delayus 3", "delayus applies to tx only; the receiver takes what tx sends"],
-    ["rx 1 ratelimit 1M", "ratelimit applies to tx only; the receiver takes what tx sends"],
-    ["rx 1 --charmode", "charmode applies to tx only; the receiver takes what tx sends"],
     ["tx h 1 prbs 0x10000", "prbs 0x10000 is out of range; use 0..65535"],
     ["tx h 1 prbs", "prbs needs a value: 'prbs SEED'"],
     ["tx h 1 prbs 1 prbs 2", "prbs is given twice; give it once"],
@@ -348,6 +346,120 @@ describe("usage errors name the problem and the fix", () => {
 
   test("messages are one line", () => {
     for (const [line] of cases) expect(usageError(line)).not.toContain("\n");
+  });
+});
+
+describe("one option string for both ends (the original's grammar)", () => {
+  const everyTxOnly = "threads 4 compress zstd leglimit 3 delayus 5 ratelimit 1M charmode";
+
+  test("rx alone accepts every tx-only keyword, with one warning naming them all, and ignores them", () => {
+    expect(parse(`rx 1 ${everyTxOnly}`)).toEqual({
+      receive: { ...rxDefaults, port: 1 },
+      warnings: ["threads, compress, leglimit, delayus, ratelimit, charmode apply to tx only; the receiver ignores them"],
+    });
+  });
+
+  test("one tx-only keyword, in flag form", () => {
+    expect(parse("--rx 1 --threads 4")).toEqual({ receive: { ...rxDefaults, port: 1 }, warnings: ["threads applies to tx only; the receiver ignores it"] });
+    expect(parse("rx 1 --charmode").warnings).toEqual(["charmode applies to tx only; the receiver ignores it"]);
+  });
+
+  test("the same words on tx (or a full-duplex pipe) are used, without a warning", () => {
+    expect(parse(`tx h 1 ${everyTxOnly}`).warnings).toBeUndefined();
+    expect(parse(`rx 2 tx h 1 ${everyTxOnly}`).warnings).toBeUndefined();
+    expect(parse("rx 2 checksums").warnings).toBeUndefined();
+  });
+
+  test("their values are still checked on rx", () => {
+    expect(usageError("rx 1 threads 99")).toBe("threads 99 is out of range; use 1..64");
+    expect(usageError("rx 1 compress lz4")).toBe("compress 'lz4' is not known; use zstd or gzip, optionally with a level: 'compress zstd:3'");
+  });
+
+  test("checksum (the original README's spelling) is checksums, as a keyword and as a flag", () => {
+    expect(parse("rx 1 checksum")).toEqual(parse("rx 1 checksums"));
+    expect(parse("tx h 1 --checksum")).toEqual(parse("tx h 1 checksums"));
+  });
+});
+
+describe("a host that can never resolve is a usage error", () => {
+  /** The usage error for an argv given word by word (hosts with spaces, newlines, odd bytes). */
+  const usageErrorOf = (argv: string[]): string => {
+    try {
+      parseArguments(argv);
+    } catch (error) {
+      expect((error as VmError).code).toBe("usage");
+      return (error as VmError).message;
+    }
+    throw new Error(`${JSON.stringify(argv)} parsed but should not have`);
+  };
+  const bad: [host: string, quoted: string, problem: string][] = [
+    // What Bun hands over for an argument that is not UTF-8: each bad byte becomes U+FFFD.
+    ["a\uFFFDb", "'a\uFFFDb'", "it is not valid UTF-8"],
+    ["h\u00e9llo.example", "'h\u00e9llo.example'", "it contains '\u00e9'; write an internationalized name in its ASCII form (xn--...)"],
+    ["has space", "'has space'", "it contains ' '; a host name has letters, digits, '-', '_' and '.'"],
+    ["new\nline", "'new\\nline'", "it contains '\\n'; a host name has letters, digits, '-', '_' and '.'"],
+    ["a/b", "'a/b'", "it contains '/'; a host name has letters, digits, '-', '_' and '.'"],
+    ["1:2:3", "'1:2:3'", "it is neither an IPv4 nor an IPv6 address"],
+    ["foo..bar", "'foo..bar'", "it has an empty label (two dots in a row, or a dot at the start)"],
+    [".foo", "'.foo'", "it has an empty label (two dots in a row, or a dot at the start)"],
+    ["a.-foo.example", "'a.-foo.example'", "its label '-foo' starts or ends with '-'"],
+    ["foo-.example", "'foo-.example'", "its label 'foo-' starts or ends with '-'"],
+  ];
+  for (const [host, quoted, problem] of bad) {
+    test(`${JSON.stringify(host)}: ${problem}, as a keyword and as a flag`, () => {
+      const message = `tx host ${quoted} is not an IP address or a host name: ${problem}`;
+      expect(usageErrorOf(["tx", host, "8834"])).toBe(message);
+      expect(usageErrorOf(["--tx", host.includes(":") ? `[${host}]:8834` : `${host}:8834`])).toBe(message);
+    });
+  }
+
+  test("lengths: 63 bytes a label, 253 a name; a 100,000-character host gives one short line", () => {
+    const label64 = `${"l".repeat(64)}.example`;
+    expect(usageErrorOf(["tx", label64, "1"])).toBe(
+      `tx host '${"l".repeat(32)}…' (72 characters) is not an IP address or a host name: its label '${"l".repeat(32)}…' (64 characters) is 64 bytes long; a label has at most 63`,
+    );
+    const name254 = `${"abcdefg.".repeat(31)}abcdef`;
+    expect(name254.length).toBe(254);
+    expect(usageErrorOf(["tx", name254, "1"])).toBe(
+      `tx host '${name254.slice(0, 32)}…' (254 characters) is not an IP address or a host name: it is 254 bytes long; a host name has at most 253`,
+    );
+    expect(usageErrorOf(["tx", "a".repeat(100_000), "8834"])).toBe(
+      `tx host '${"a".repeat(32)}…' (100000 characters) is not an IP address or a host name: it is 100000 bytes long; a host name has at most 253`,
+    );
+    for (const host of [`${"l".repeat(63)}.example`, name254.slice(0, -1), `${name254.slice(0, -1)}.`]) {
+      expect(parseArguments(["tx", host, "1"]).transmit?.targets).toEqual([{ host, port: 1 }]);
+    }
+  });
+
+  test("bind and initiate are checked the same way", () => {
+    expect(usageErrorOf(["rx", "1", "bind", "a b"])).toBe(
+      "bind address 'a b' is not an IP address or a host name: it contains ' '; a host name has letters, digits, '-', '_' and '.'",
+    );
+    expect(usageErrorOf(["rx", "1", "tx", "h", "2", "initiate", "a..b", "22"])).toBe(
+      "initiate host 'a..b' is not an IP address or a host name: it has an empty label (two dots in a row, or a dot at the start)",
+    );
+  });
+
+  test("addresses, and names that could resolve, pass as written", () => {
+    const good = ["127.0.0.1", "::1", "fe80::1%eth0", "::ffff:10.0.0.1", "localhost", "no-such-host.invalid", "backup.example.", "db_1", "xn--bcher-kva.example", "1.2.3"];
+    for (const host of good) expect(parseArguments(["tx", host, "1"]).transmit?.targets).toEqual([{ host, port: 1 }]);
+    expect(parse("--tx [::1]:1").transmit?.targets).toEqual([{ host: "::1", port: 1 }]);
+  });
+});
+
+describe("closest keyword", () => {
+  test("edit distance counts insertions, deletions, substitutions and swapped neighbours", () => {
+    expect([editDistance("threads", "threads"), editDistance("thread", "threads"), editDistance("thraeds", "threads"), editDistance("", "rx"), editDistance("kitten", "sitting")]).toEqual([
+      0, 1, 1, 2, 3,
+    ]);
+  });
+
+  test("only close words get a suggestion; the first keyword wins a tie", () => {
+    expect(closest("frobnicate", KEYWORDS)).toBeUndefined();
+    expect(closest("2", KEYWORDS)).toBeUndefined();
+    expect(closest("x", KEYWORDS)).toBe("rx");
+    expect(closest("TIMEOUT", KEYWORDS)).toBe("timeout");
+    expect(closest("compres", KEYWORDS)).toBe("compress");
   });
 });
 

@@ -243,11 +243,9 @@ describe("main() in-process", () => {
   test("a usage error never starts a role", async () => {
     const io = captureIo();
     const { roles, calls } = stubRoles(async () => {});
-    expect(await main(["rx", "1", "threads", "2"], { io, roles })).toBe(2);
+    expect(await main(["rx", "1", "thread", "2"], { io, roles })).toBe(2);
     expect(calls).toEqual([]);
-    expect(io.err).toBe(
-      "viamillipede: threads applies to tx only; the receiver serves whatever connections tx opens (see 'viamillipede --help')\n",
-    );
+    expect(io.err).toBe("viamillipede: unknown keyword 'thread'; did you mean 'threads'? (see 'viamillipede --help')\n");
   });
 
   test("rx and tx together run both roles at once and exit 0 once both are done", async () => {

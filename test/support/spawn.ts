@@ -18,6 +18,8 @@
  * - Either may run the CLI under a shell redirection (`redirect: ">&-"`),
  *   for what a user's shell does to its descriptors.
  * - `runCli(args)` runs any command line to its exit (e.g. a second `rx`).
+ * - The receiver's and transmitter's `netns` and `fileLimit` options run the
+ *   CLI inside a network namespace or under `ulimit -n N`.
  * - `peakRssSampler(proc)` polls a running process's VmHWM (Linux /proc).
  * - `makeInput(dir, bytes, seed)` writes deterministic, incompressible bytes
  *   (the AES-256-CTR keystream of a seed) to a file and returns its sha256.
@@ -48,12 +50,14 @@ const running = new Set<Bun.Subprocess>();
 
 function spawnCli(
   args: readonly string[],
-  options: { stdin: "ignore" | "pipe" | Bun.BunFile | null; stdout: "pipe"; netns?: string; env?: Record<string, string>; redirect?: string },
+  options: { stdin: "ignore" | "pipe" | Bun.BunFile | null; stdout: "pipe"; netns?: string; env?: Record<string, string>; redirect?: string; fileLimit?: number },
 ): Bun.Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
-  // `ip netns exec` and `sh -c 'exec ...'` exec the command: the pid is still the CLI's.
+  // `ip netns exec` and `sh -c '... exec "$@"'` exec the command: the pid is still the CLI's.
+  const shell = options.redirect !== undefined || options.fileLimit !== undefined;
+  const limit = options.fileLimit === undefined ? "" : `ulimit -n ${options.fileLimit} && `;
   const prefix = [
     ...(options.netns === undefined ? [] : ["ip", "netns", "exec", options.netns]),
-    ...(options.redirect === undefined ? [] : ["sh", "-c", `exec "$@" ${options.redirect}`, "sh"]),
+    ...(shell ? ["sh", "-c", `${limit}exec "$@" ${options.redirect ?? ""}`, "sh"] : []),
   ];
   const proc = Bun.spawn([...prefix, process.execPath, MAIN, ...args], {
     cwd: ROOT,
@@ -170,6 +174,8 @@ export interface ReceiverOptions {
   netns?: string;
   /** A shell redirection applied to the CLI, after the helper's own stdio (e.g. `>&-`, `1<>/dev/null`). */
   redirect?: string;
+  /** Run with at most this many open files (`ulimit -n`). */
+  fileLimit?: number;
 }
 
 async function drainStdout(
@@ -201,7 +207,7 @@ async function drainStdout(
  * it printed its port. Rejects, with its stderr, if it exits first.
  */
 export async function startReceiver(args: readonly string[], options: ReceiverOptions = {}): Promise<Receiver> {
-  const proc = spawnCli(args, { stdin: "ignore", stdout: "pipe", netns: options.netns, redirect: options.redirect });
+  const proc = spawnCli(args, { stdin: "ignore", stdout: "pipe", netns: options.netns, redirect: options.redirect, fileLimit: options.fileLimit });
   let stderrText = "";
   let announce!: (port: number) => void;
   const announced = new Promise<number>((resolve) => (announce = resolve));
@@ -251,11 +257,11 @@ export interface Transmitter {
 export function startTransmitter(
   args: readonly string[],
   input: TransmitterInput,
-  options: { netns?: string; env?: Record<string, string>; redirect?: string } = {},
+  options: { netns?: string; env?: Record<string, string>; redirect?: string; fileLimit?: number } = {},
 ): Transmitter {
   const started = performance.now();
   const stdin = "file" in input ? Bun.file(input.file) : "feed" in input ? "pipe" : "ignore";
-  const proc = spawnCli(args, { stdin, stdout: "pipe", netns: options.netns, env: options.env, redirect: options.redirect });
+  const proc = spawnCli(args, { stdin, stdout: "pipe", netns: options.netns, env: options.env, redirect: options.redirect, fileLimit: options.fileLimit });
   const feeding =
     "feed" in input
       ? (async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { VmError } from "../../src/errors.ts";
 import { resolveLinks } from "../../src/tx/links.ts";
 import { RateMeter } from "../../src/status/rate-meter.ts";
 
@@ -6,7 +7,7 @@ describe("links from tx clauses", () => {
   test("a name with several addresses gives several links, in resolver order; duplicates keep their first place", async () => {
     const resolve = async (host: string) =>
       ({ multi: ["192.0.2.1", "2001:db8::1"], one: ["192.0.2.1"], lit: ["198.51.100.7"] })[host] ?? [host];
-    const links = await resolveLinks(
+    const { links } = await resolveLinks(
       [
         { host: "multi", port: 8834 },
         { host: "one", port: 8834 },
@@ -24,15 +25,52 @@ describe("links from tx clauses", () => {
     ]);
   });
 
-  test("a name that does not resolve stays a link under its name (retried like a dead link)", async () => {
-    const links = await resolveLinks([{ host: "nowhere.invalid", port: 1 }], async () => {
-      throw new Error("ENOTFOUND");
+  /** What Bun's dns.lookup rejects with: an Error whose code says why. */
+  const failure = (code: string) => Object.assign(new Error(`getaddrinfo ${code}`), { code });
+  const resolver = (answers: Record<string, string[] | string>) => async (host: string) => {
+    const answer = answers[host] ?? [host];
+    if (typeof answer === "string") throw failure(answer);
+    return answer;
+  };
+
+  test("a name that does not exist (ENOTFOUND) gives no link and is named; the other targets stay", async () => {
+    const { links, unknownHosts } = await resolveLinks(
+      [
+        { host: "gone.invalid", port: 1 },
+        { host: "192.0.2.9", port: 1 },
+        { host: "gone.invalid", port: 2 },
+        { host: "also-gone.invalid", port: 1 },
+      ],
+      resolver({ "gone.invalid": "ENOTFOUND", "also-gone.invalid": "ENOTFOUND" }),
+    );
+    expect(links.map((link) => [link.index, link.address])).toEqual([[0, "192.0.2.9:1"]]);
+    expect(unknownHosts).toEqual(["gone.invalid", "also-gone.invalid"]);
+  });
+
+  test("when every name does not exist, the transfer cannot start: unreachable (exit 3), naming them", async () => {
+    const targets = [
+      { host: "a.invalid", port: 1 },
+      { host: "b.invalid", port: 1 },
+    ];
+    const error = await resolveLinks(targets, resolver({ "a.invalid": "ENOTFOUND", "b.invalid": "ENOTFOUND" })).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(VmError);
+    expect({ code: (error as VmError).code, exit: (error as VmError).exitCode, message: (error as VmError).message }).toEqual({
+      code: "unreachable",
+      exit: 3,
+      message: "cannot resolve a.invalid, b.invalid: no such host (ENOTFOUND); check the name, or give an IP address",
     });
-    expect(links.map((link) => link.address)).toEqual(["nowhere.invalid:1"]);
+  });
+
+  test("a transient resolver failure (EAI_AGAIN: no answer, SERVFAIL) keeps the name as a link, retried like a dead one", async () => {
+    const { links, unknownHosts } = await resolveLinks([{ host: "flaky.example", port: 1 }], resolver({ "flaky.example": "EAI_AGAIN" }));
+    expect(links.map((link) => link.address)).toEqual(["flaky.example:1"]);
+    expect(unknownHosts).toEqual([]);
   });
 
   test("link state and figures", async () => {
-    const [link] = await resolveLinks([{ host: "::1", port: 5 }]);
+    const {
+      links: [link],
+    } = await resolveLinks([{ host: "::1", port: 5 }]);
     expect(link!.state).toBe("connecting");
     expect(link!.markFailed("refused")).toBe(true);
     expect(link!.markFailed("refused")).toBe(false);
