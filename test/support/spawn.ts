@@ -165,7 +165,7 @@ export interface ReceiverOptions {
   netns?: string;
 }
 
-async function drainStdout(
+export async function drainStdout(
   stream: ReadableStream<Uint8Array>,
   options: ReceiverOptions,
   onBytes: (bytes: number) => void = () => {},
