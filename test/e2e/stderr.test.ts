@@ -13,6 +13,8 @@
  * 3. stderr a terminal that hung up: EIO (a pseudo-terminal, test/support/pty.ts,
  *    whose master the test closes after the listening line); the receiver
  *    draws its progress line there, so it writes every 250 ms.
+ * 4. stderr a terminal nobody reads (as when held with ^S), filled by a
+ *    status block every 20 ms: the transfer does not wait for it.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, openSync, readFileSync } from "node:fs";
@@ -27,6 +29,8 @@ const HOST = "127.0.0.1";
 const OTHER_VERSION_HELLO = new Uint8Array([0x80, 0, 0, 8, 0x56, 0x4d, 0x50, 0x31, 0, 0, 0, 9]);
 /** The receiver's first line with port 0. */
 const LISTENING = /^viamillipede: listening on port (\d+)\r?$/m;
+/** How often the stuck-terminal case asks for a status block. */
+const STATUS_FLOOD_MS = 20;
 /** Between attempts to reach a receiver whose listening line cannot be read. */
 const CONNECT_RETRY_MS = 50;
 
@@ -49,8 +53,8 @@ afterEach(async () => {
 if (!ptyAvailable()) console.log("skipping the hung-up terminal test: no pseudo-terminal through libc.so.6 here");
 
 /** `rx PORT stats FILE` with stderr on `stderr` (a descriptor or a pipe to the test); stdout hashed as it arrives. */
-function spawnReceiver(port: number, stderr: number | "pipe", statsFile: string) {
-  const proc = Bun.spawn([process.execPath, MAIN, "rx", String(port), "stats", statsFile], {
+function spawnReceiver(port: number, stderr: number | "pipe", statsFile: string, extra: string[] = []) {
+  const proc = Bun.spawn([process.execPath, MAIN, "rx", String(port), "stats", statsFile, ...extra], {
     stdin: "ignore",
     stdout: "pipe",
     stderr,
@@ -107,6 +111,7 @@ async function transferWithStatus(port: number, receiver: ReturnType<typeof spaw
   return { tx, rx: { exitCode, stdoutBytes: out.bytes, stdoutSha256: out.sha256 } };
 }
 
+/** The receiver's stats file says it succeeded; returns how many stderr lines it dropped. */
 function droppedLines(statsFile: string): number {
   const document = JSON.parse(readFileSync(statsFile, "utf8"));
   expect(document).toMatchObject({ exitCode: 0, error: null });
@@ -162,5 +167,27 @@ describe("an unwritable stderr does not stop the receiver", () => {
     const outcome = await transferWithStatus(port, receiver);
     expectDelivered(outcome, input);
     expect(droppedLines(statsFile)).toBeGreaterThanOrEqual(11);
+  }, 45_000);
+
+  test.skipIf(!ptyAvailable())("stderr a terminal nobody reads (held with ^S), a status block every 20 ms: the transfer does not wait for it", async () => {
+    const statsFile = join(temp.path, "stuck.json");
+    const pty = openPty();
+    const receiver = spawnReceiver(0, pty.slave, statsFile);
+    pty.childStarted();
+    const screen = await within(10_000, "the listening line", pty.readUntil(LISTENING));
+    const port = Number(LISTENING.exec(screen)![1]);
+    // From here on nothing reads the terminal. It holds about 20 KB; a status block is about 700 bytes,
+    // so it is full within a second, after which every write to it would wait.
+    const transmitter = startTransmitter(["tx", HOST, String(port), "threads", "4", "ratelimit", "16M"], { file: input.path });
+    const statusEvery = setInterval(() => receiver.proc.kill("SIGUSR1"), STATUS_FLOOD_MS);
+    try {
+      const [tx, exitCode, out] = await within(20_000, "the transfer", Promise.all([transmitter.done(), receiver.proc.exited, receiver.stdout]));
+      expectDelivered({ tx, rx: { exitCode, stdoutBytes: out.bytes, stdoutSha256: out.sha256 } }, input);
+    } finally {
+      clearInterval(statusEvery);
+      pty.hangUp();
+    }
+    // What still waited for the terminal (up to 64 KiB) was lost at exit: nothing to count on, beyond the run's success.
+    droppedLines(statsFile);
   }, 45_000);
 });
