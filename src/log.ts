@@ -1,8 +1,11 @@
 /**
- * Logging: consola, always on stderr (stdout carries the user's data only).
+ * Logging: consola, always on stderr (stdout carries the user's data only),
+ * through the writer in src/stderr.ts, so a log line that stderr cannot take
+ * is dropped and counted instead of ending or stalling the transfer.
  * The original's `verbose 0..20` maps onto consola's numeric levels.
  */
 import { createConsola, type ConsolaInstance } from "consola";
+import { stderrWriter } from "./stderr.ts";
 
 /** verbose 0 → warnings and errors; 1–4 → info; 5–9 → debug; 10+ → trace. */
 export function levelForVerbose(verbose: number): number {
@@ -19,12 +22,14 @@ export function setBeforeLogLine(hook: (() => void) | undefined): void {
   beforeLine = hook;
 }
 
-/** stderr (its isTTY, columns... inherited), with the hook in front of every write. */
+/** stderr (its isTTY, columns... inherited), written by stderrWriter, with the hook in front of every write. */
 const logStream: NodeJS.WriteStream = Object.create(process.stderr, {
   write: {
     value: (chunk: string | Uint8Array): boolean => {
       beforeLine?.();
-      return process.stderr.write(chunk);
+      stderrWriter.write(chunk);
+      // Never ask consola to wait for 'drain': what cannot be written is dropped.
+      return true;
     },
   },
 });

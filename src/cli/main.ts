@@ -27,6 +27,7 @@ import { constants } from "node:os";
 import { nextVerbose, setBeforeLogLine, setQuiet, setVerbose } from "../log.ts";
 import { DEFAULT_REPORT, type Invocation } from "../options.ts";
 import { StatusBoard } from "../status/board.ts";
+import { stderrWriter } from "../stderr.ts";
 import { writeStatsFile } from "../status/stats.ts";
 import { builtinRequest, helpText, parseCommandLine, versionText } from "./command.ts";
 import { loadKeys } from "./key-file.ts";
@@ -76,9 +77,8 @@ export const processIo: MainIo = {
       process.stdout.on("error", done);
       process.stdout.write(text, () => done());
     }),
-  stderr: (text) => {
-    process.stderr.write(text);
-  },
+  // Never throws or waits: what stderr cannot take is dropped and counted (src/stderr.ts).
+  stderr: (text) => stderrWriter.write(text),
   stderrIsTerminal: process.stderr.isTTY === true,
 };
 

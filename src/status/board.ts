@@ -4,12 +4,17 @@
  * line on a terminal, prints the status block on demand (SIGUSR1/SIGINFO),
  * and at the end the one-line summary and the `stats FILE` JSON.
  *
- * Everything goes to the `write` it is given (stderr): never stdout.
+ * Everything goes to the `write` it is given (stderr): never stdout. The
+ * progress line is fitted to the terminal's width, read at every redraw so
+ * that it follows resizes. Lines stderr could not take (src/stderr.ts) are
+ * counted in the stats file and, should stderr take text again, after the
+ * summaries.
  */
 import { RateMeter } from "./rate-meter.ts";
 import type { FiguresSource, TransferFigures } from "./figures.ts";
-import { progressLine, statusBlock, summaryLine, type Snapshot } from "./format.ts";
+import { progressLines, statusBlock, summaryLine, type Snapshot } from "./format.ts";
 import { statsDocument, writeStatsFile } from "./stats.ts";
+import { stderrWriter } from "../stderr.ts";
 
 /** How often rates are sampled and the progress line redrawn. */
 export const PROGRESS_INTERVAL_MS = 250;
@@ -26,6 +31,10 @@ export interface BoardOptions {
   isTerminal: boolean;
   write(text: string): void;
   now?: () => number;
+  /** The terminal's width in columns, undefined when not a terminal (default: stderr's, which follows resizes). */
+  columns?: () => number | undefined;
+  /** How many lines `write` has dropped so far (default: the process's stderr writer's count). */
+  droppedLines?: () => number;
 }
 
 interface Entry {
@@ -41,12 +50,16 @@ interface Entry {
 export class StatusBoard {
   private readonly entries: Entry[] = [];
   private readonly now: () => number;
+  private readonly columns: () => number | undefined;
+  private readonly droppedLines: () => number;
   private timer: ReturnType<typeof setInterval> | undefined;
   private drawn = false;
   private readonly wallStart = new Date();
 
   constructor(private readonly options: BoardOptions) {
     this.now = options.now ?? (() => performance.now());
+    this.columns = options.columns ?? (() => process.stderr.columns);
+    this.droppedLines = options.droppedLines ?? (() => stderrWriter.droppedLines);
   }
 
   get showsProgress(): boolean {
@@ -97,7 +110,10 @@ export class StatusBoard {
 
   private draw(): void {
     if (this.entries.length === 0) return;
-    const line = this.entries.map((entry) => progressLine(this.snapshot(entry))).join(" | ");
+    const line = progressLines(
+      this.entries.map((entry) => this.snapshot(entry)),
+      this.columns(),
+    );
     // \r and "erase line": the line is redrawn in place.
     this.options.write(`\r\x1b[2K${line}`);
     this.drawn = true;
@@ -133,12 +149,15 @@ export class StatusBoard {
     this.endLine();
     if (!this.options.quiet && outcome.exitCode === 0) {
       for (const entry of this.entries) this.options.write(`${summaryLine(this.snapshot(entry))}\n`);
+      const dropped = this.droppedLines();
+      if (dropped > 0) this.options.write(`viamillipede: ${dropped} lines could not be written to stderr and were dropped\n`);
     }
     if (this.options.statsFile !== null) {
       const document = statsDocument(
         this.entries.map((entry) => this.snapshot(entry)),
         outcome,
         this.wallStart,
+        this.droppedLines(),
       );
       writeStatsFile(this.options.statsFile, `${JSON.stringify(document, null, 2)}\n`);
     }

@@ -65,18 +65,58 @@ function linkShares(figures: TransferFigures): string {
   return figures.links.map((link) => `${link.address} ${percent(link.bytesSent, total)}`).join(", ");
 }
 
-/** The live progress line for one end (without the carriage return). */
-export function progressLine(snapshot: Snapshot): string {
-  const { figures } = snapshot;
-  const size = ofExpected(snapshot);
+/**
+ * The progress line's fields, in the order they are shown, each with its rank:
+ * when the line is too wide, the highest rank goes first (links, then
+ * connections, the expected size, elapsed time, ETA, rate, the percentage).
+ * Role and bytes are never dropped.
+ */
+function progressFields(snapshot: Snapshot): { text: string; rank: number }[] {
+  const { figures, expectedBytes } = snapshot;
   const linksInUse = figures.links.filter((link) => link.bytesPerSecond > 0).length;
   const eta = etaSeconds(snapshot);
-  return (
-    `${figures.role} ${formatBytes(figures.bytes)}${size} ${formatRate(snapshot.bytesPerSecond)} ${formatClock(snapshot.elapsedSeconds)}` +
-    ` conns ${figures.connections.filter((c) => c.state !== "closed").length}${figures.connectionsWanted === null ? "" : `/${figures.connectionsWanted}`}` +
-    ` links ${linksInUse}/${figures.links.length}` +
-    (eta === null ? "" : ` ETA ${formatClock(eta)}`)
-  );
+  const conns = `${figures.connections.filter((c) => c.state !== "closed").length}${figures.connectionsWanted === null ? "" : `/${figures.connectionsWanted}`}`;
+  const fields = [
+    { text: `${figures.role} ${formatBytes(figures.bytes)}`, rank: 0 },
+    { text: expectedBytes === null ? "" : `of ${formatBytes(expectedBytes)}`, rank: 6 },
+    { text: expectedBytes === null ? "" : `(${percent(figures.bytes, expectedBytes)})`, rank: 1 },
+    { text: formatRate(snapshot.bytesPerSecond), rank: 2 },
+    { text: formatClock(snapshot.elapsedSeconds), rank: 4 },
+    { text: `conns ${conns}`, rank: 7 },
+    { text: `links ${linksInUse}/${figures.links.length}`, rank: 8 },
+    { text: eta === null ? "" : `ETA ${formatClock(eta)}`, rank: 3 },
+  ];
+  return fields.filter((field) => field.text !== "");
+}
+
+/**
+ * The live progress line for one end (without the carriage return), at most
+ * `maxChars` long: as pv does on a narrow terminal, the least important
+ * fields are left out first, and what still does not fit is cut.
+ */
+export function progressLine(snapshot: Snapshot, maxChars = Infinity): string {
+  let fields = progressFields(snapshot);
+  const join = (): string => fields.map((field) => field.text).join(" ");
+  while (join().length > maxChars && fields.length > 1) {
+    const worst = Math.max(...fields.map((field) => field.rank));
+    fields = fields.filter((field) => field.rank !== worst);
+  }
+  return join().slice(0, Math.max(0, maxChars));
+}
+
+/** Between the progress lines of two roles (full duplex). */
+const ROLE_SEPARATOR = " | ";
+
+/**
+ * The whole progress line, every role's side by side, fitted to a terminal
+ * `columns` wide (undefined or 0: not a terminal, no limit). The last column
+ * stays empty: a line that reaches it wraps on some terminals, and the next
+ * redraw would then erase only the wrapped part.
+ */
+export function progressLines(snapshots: readonly Snapshot[], columns: number | undefined): string {
+  const room = columns !== undefined && columns > 0 ? columns - 1 : Infinity;
+  const each = Math.floor((room - ROLE_SEPARATOR.length * (snapshots.length - 1)) / snapshots.length);
+  return snapshots.map((snapshot) => progressLine(snapshot, each)).join(ROLE_SEPARATOR);
 }
 
 /** The one-line summary at the end. */

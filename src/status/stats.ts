@@ -30,6 +30,8 @@ export interface StatsDocument {
   startedAt: string;
   exitCode: number;
   error: string | null;
+  /** Lines for stderr that it could not take (full disk, closed pipe, hung-up terminal) and were dropped. */
+  stderrLinesDropped: number;
   transfers: TransferStats[];
 }
 
@@ -48,12 +50,18 @@ export function writeStatsFile(file: string, text: string): void {
   }
 }
 
-export function statsDocument(snapshots: readonly Snapshot[], outcome: { exitCode: number; error: string | null }, startedAt: Date): StatsDocument {
+export function statsDocument(
+  snapshots: readonly Snapshot[],
+  outcome: { exitCode: number; error: string | null },
+  startedAt: Date,
+  stderrLinesDropped = 0,
+): StatsDocument {
   return {
     version: STATS_VERSION,
     startedAt: startedAt.toISOString(),
     exitCode: outcome.exitCode,
     error: outcome.error,
+    stderrLinesDropped,
     transfers: snapshots.map((snapshot) => ({
       role: snapshot.figures.role,
       bytes: snapshot.figures.bytes,

@@ -6,7 +6,8 @@
  *    buffer at rx, a row per connection and per link); the output is identical.
  * 2. The progress line under a pseudo-terminal (`script`): it appears, is
  *    redrawn in place several times with rate and ETA, and the final summary
- *    follows on a line of its own.
+ *    follows on a line of its own; on a terminal 40 columns wide (`stty cols
+ *    40`) every drawing fits in 39 columns.
  * 3. `stats FILE` at both ends: valid against src/status/stats.schema.json,
  *    with the exact byte count and the same digest at both ends.
  * 4. `quiet` at both ends: nothing at all on stderr, exit 0.
@@ -88,6 +89,22 @@ describe("status and progress", () => {
     const last = redraws.at(-1)!;
     expect(last).toMatch(/^tx 48\.0 MiB of 48\.0 MiB \(100%\)/);
     expect(last).toMatch(/\r?\nviamillipede tx: sent 48\.0 MiB \(50331648 bytes\) in/);
+  }, 45_000);
+
+  test.skipIf(!hasScript)("on a terminal 40 columns wide, the progress line fits in 39: fields left out, none wrapped", async () => {
+    const receiver = await startReceiver(["rx", "0"]);
+    const command = `stty cols 40; exec '${process.execPath}' '${MAIN}' tx 127.0.0.1 ${receiver.port} ratelimit 24M size ${input.bytes} < '${input.path}'`;
+    const terminal = Bun.spawn(["script", "-qfec", command, "/dev/null"], { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+    const [screen, code, rx] = await within(30_000, "the transfer", Promise.all([new Response(terminal.stdout).text(), terminal.exited, receiver.done()]));
+    expect({ code, rx: rx.exitCode, sha256: rx.stdoutSha256 }).toEqual({ code: 0, rx: 0, sha256: input.sha256 });
+    // Each drawing up to the end of its line (the last is followed by the summary).
+    const redraws = screen.split("\r\x1b[2K").slice(1).map((text) => text.split(/\r?\n/)[0]!);
+    expect(redraws.length).toBeGreaterThanOrEqual(4);
+    for (const line of redraws) {
+      expect(line.length).toBeLessThanOrEqual(39);
+      expect(line).toMatch(/^tx \d+(\.\d)? (B|KiB|MiB) \(\d+%\)/);
+    }
+    expect(redraws.at(-1)).toMatch(/^tx 48\.0 MiB \(100%\)/);
   }, 45_000);
 
   test("stats FILE at both ends is valid against its schema and agrees with the transfer", async () => {

@@ -178,7 +178,7 @@ export interface ReceiverOptions {
   fileLimit?: number;
 }
 
-async function drainStdout(
+export async function drainStdout(
   stream: ReadableStream<Uint8Array>,
   options: ReceiverOptions,
   onBytes: (bytes: number) => void = () => {},

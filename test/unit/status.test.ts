@@ -1,8 +1,11 @@
 import { describe, expect, test } from "bun:test";
+import { readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import schema from "../../src/status/stats.schema.json";
 import { StatusBoard } from "../../src/status/board.ts";
 import type { TransferFigures } from "../../src/status/figures.ts";
-import { formatBytes, formatClock, progressLine, statusBlock, summaryLine, type Snapshot } from "../../src/status/format.ts";
+import { formatBytes, formatClock, progressLine, progressLines, statusBlock, summaryLine, type Snapshot } from "../../src/status/format.ts";
 import { statsDocument } from "../../src/status/stats.ts";
 import { validate } from "../support/json-schema.ts";
 
@@ -37,6 +40,13 @@ const snapshot = (f: TransferFigures, expectedBytes: number | null = null): Snap
   expectedBytes,
 });
 
+/** Whether `part` is `all` with some items left out. */
+function isSubsequence(part: string[], all: string[]): boolean {
+  let at = 0;
+  for (const item of all) if (item === part[at]) at++;
+  return at === part.length;
+}
+
 describe("status text", () => {
   test("units and clocks", () => {
     expect([formatBytes(0), formatBytes(1023), formatBytes(1536), formatBytes(300 * MIB), formatBytes(3 * 1024 * MIB)]).toEqual(["0 B", "1023 B", "1.5 KiB", "300 MiB", "3.0 GiB"]);
@@ -46,6 +56,36 @@ describe("status text", () => {
   test("the progress line: bytes, size and percent, rate, elapsed, connections, links in use, ETA", () => {
     expect(progressLine(snapshot(figures(4 * MIB), 8 * MIB))).toBe("tx 4.0 MiB of 8.0 MiB (50%) 2.0 MiB/s 1:05 conns 1/4 links 1/2 ETA 0:02");
     expect(progressLine(snapshot(figures(4 * MIB)))).toBe("tx 4.0 MiB 2.0 MiB/s 1:05 conns 1/4 links 1/2");
+  });
+
+  test("the progress line fits the width it is given: least important fields first, then cut", () => {
+    const withSize = snapshot(figures(4 * MIB), 8 * MIB);
+    // On a terminal of 20, 40, 80 and 200 columns (the last one stays empty).
+    expect([20, 40, 80, 200].map((columns) => progressLines([withSize], columns))).toEqual([
+      "tx 4.0 MiB (50%)",
+      "tx 4.0 MiB (50%) 2.0 MiB/s ETA 0:02",
+      "tx 4.0 MiB of 8.0 MiB (50%) 2.0 MiB/s 1:05 conns 1/4 links 1/2 ETA 0:02",
+      "tx 4.0 MiB of 8.0 MiB (50%) 2.0 MiB/s 1:05 conns 1/4 links 1/2 ETA 0:02",
+    ]);
+    // Two roles share the width.
+    expect(progressLines([withSize, snapshot(figures(4 * MIB, { role: "rx" }), 8 * MIB)], 80)).toBe(
+      "tx 4.0 MiB (50%) 2.0 MiB/s ETA 0:02 | rx 4.0 MiB (50%) 2.0 MiB/s ETA 0:02",
+    );
+    // Not a terminal: nothing left out.
+    expect(progressLines([withSize], undefined)).toBe(progressLine(withSize));
+    const fitted = (width: number) => progressLine(withSize, width);
+    // Every width from 0 to the whole line: never longer than asked; once role and bytes fit, whole fields are left out, the rest keep their order.
+    const whole = progressLine(withSize);
+    for (let width = 0; width <= whole.length + 1; width++) {
+      const line = fitted(width);
+      expect(line.length).toBeLessThanOrEqual(width);
+      if (width < "tx 4.0 MiB".length) expect(line).toBe("tx 4.0 MiB".slice(0, width));
+      else expect(isSubsequence(line.split(" "), whole.split(" "))).toBe(true);
+    }
+    // Without a size: no percentage to keep, the rate goes last.
+    expect(progressLine(snapshot(figures(4 * MIB)), 20)).toBe("tx 4.0 MiB 2.0 MiB/s");
+    // Narrower than role and bytes: cut.
+    expect(fitted(6)).toBe("tx 4.0");
   });
 
   test("the summary: bytes, time, average rate, retransmits, per-link shares", () => {
@@ -75,20 +115,79 @@ describe("status text", () => {
 });
 
 describe("the status board", () => {
-  function board(options: { progress?: "auto" | "on" | "off"; quiet?: boolean; isTerminal?: boolean } = {}) {
+  function board(options: { progress?: "auto" | "on" | "off"; quiet?: boolean; isTerminal?: boolean; columns?: number; statsFile?: string } = {}) {
     let now = 0;
+    let dropped = 0;
     const written: string[] = [];
     const b = new StatusBoard({
       progress: options.progress ?? "auto",
       quiet: options.quiet ?? false,
       expectedBytes: null,
-      statsFile: null,
+      statsFile: options.statsFile ?? null,
       isTerminal: options.isTerminal ?? false,
       write: (text) => written.push(text),
       now: () => now,
+      columns: () => options.columns,
+      droppedLines: () => dropped,
     });
-    return { b, written, advance: (ms: number) => (now += ms) };
+    return { b, written, advance: (ms: number) => (now += ms), drop: (lines: number) => (dropped += lines) };
   }
+
+  /** The progress lines drawn so far (what follows each "\r, erase line"). */
+  const drawings = (written: string[]) => written.filter((text) => text.startsWith("\r\x1b[2K")).map((text) => text.slice("\r\x1b[2K".length));
+
+  test("the progress line is fitted to the terminal's width as it is when drawn, one column to spare", () => {
+    const columns = { now: 40 };
+    let now = 0;
+    const written: string[] = [];
+    const b = new StatusBoard({
+      progress: "on",
+      quiet: false,
+      expectedBytes: 8 * MIB,
+      statsFile: null,
+      isTerminal: true,
+      write: (text) => written.push(text),
+      now: () => now,
+      columns: () => columns.now,
+    });
+    b.add("tx", () => figures(4 * MIB));
+    b.add("rx", () => figures(4 * MIB, { role: "rx" }));
+    now += 1000;
+    columns.now = 80; // the terminal was resized: close() draws the last line at the new width
+    b.close({ exitCode: 10, error: "viamillipede: gone" });
+    // 79 columns: 38 for each role around " | ".
+    expect(drawings(written)).toEqual(["tx 4.0 MiB of 8.0 MiB (50%) 0 B/s 0:01 | rx 4.0 MiB of 8.0 MiB (50%) 0 B/s 0:01"]);
+    // Not a terminal (columns unknown): the whole line.
+    const wide = board({ progress: "on" });
+    wide.b.add("tx", () => figures(4 * MIB));
+    wide.b.close({ exitCode: 10, error: "viamillipede: gone" });
+    expect(drawings(wide.written)).toEqual(["tx 4.0 MiB 0 B/s 0:00 conns 1/4 links 1/2"]);
+    // 20 columns for one role.
+    const narrow = board({ progress: "on", columns: 20 });
+    narrow.b.add("tx", () => figures(4 * MIB));
+    narrow.advance(1000);
+    narrow.b.close({ exitCode: 10, error: "viamillipede: gone" });
+    expect(drawings(narrow.written)).toEqual(["tx 4.0 MiB 0 B/s"]);
+  });
+
+  test("lines stderr dropped are counted after the summary and in the stats file", () => {
+    const statsFile = join(tmpdir(), `viamillipede-board-${process.pid}.json`);
+    try {
+      const { b, written, drop } = board({ statsFile });
+      b.add("rx", () => figures(4 * MIB, { role: "rx" }));
+      drop(7);
+      b.close({ exitCode: 0, error: null });
+      expect(written.at(-1)).toBe("viamillipede: 7 lines could not be written to stderr and were dropped\n");
+      expect(JSON.parse(readFileSync(statsFile, "utf8"))).toMatchObject({ exitCode: 0, stderrLinesDropped: 7 });
+      // None dropped: no such line.
+      const clean = board();
+      clean.b.add("rx", () => figures(4 * MIB, { role: "rx" }));
+      clean.b.close({ exitCode: 0, error: null });
+      expect(clean.written.some((text) => text.includes("could not be written"))).toBe(false);
+    } finally {
+      rmSync(statsFile, { force: true });
+    }
+  });
 
   test("progress is drawn on a terminal (or when forced), never when quiet", () => {
     expect(board({ isTerminal: true }).b.showsProgress).toBe(true);
@@ -114,7 +213,7 @@ describe("the status board", () => {
 
 describe("the stats document", () => {
   test("matches its schema", () => {
-    const document = statsDocument([snapshot(figures(4 * MIB, { digest: "0123456789abcdef" }), 8 * MIB)], { exitCode: 0, error: null }, new Date(0));
+    const document = statsDocument([snapshot(figures(4 * MIB, { digest: "0123456789abcdef" }), 8 * MIB)], { exitCode: 0, error: null }, new Date(0), 3);
     expect(validate(schema as Parameters<typeof validate>[0], document)).toEqual([]);
     expect(validate(schema as Parameters<typeof validate>[0], { ...document, version: 2 })).toEqual(["$.version: is 2, expected 1"]);
   });
