@@ -23,6 +23,7 @@
  * and calls process.exit, and runs only when this file is the entry.
  */
 import { VmError, asVmError } from "../errors.ts";
+import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { nextVerbose, setBeforeLogLine, setQuiet, setVerbose } from "../log.ts";
 import { DEFAULT_REPORT, type Invocation } from "../options.ts";
@@ -45,6 +46,30 @@ export const STACK_VERBOSE = 10;
  * out its `patience` before giving up.
  */
 export const SIGNAL_EXIT_CODES = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
+/** Linux signal numbers of the interrupting signals, for the inherited SigIgn mask. */
+const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+
+/**
+ * Whether `signal` was ignored when the process started (an ignored
+ * disposition survives exec: `nohup`, `trap '' HUP`). Installing a handler
+ * would undo that, so an ignored SIGHUP is left alone. Read from
+ * /proc/self/status (Linux); elsewhere no.
+ */
+export function ignoredAtStart(signal: string, status = readProcStatus()): boolean {
+  const number = SIGNAL_NUMBERS[signal as keyof typeof SIGNAL_NUMBERS];
+  const mask = /^SigIgn:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  if (number === undefined || mask === undefined) return false;
+  return ((BigInt(`0x${mask}`) >> BigInt(number - 1)) & 1n) === 1n;
+}
+
+function readProcStatus(): string {
+  try {
+    return readFileSync("/proc/self/status", "utf8");
+  } catch {
+    return "";
+  }
+}
+
 /** After a signal, how long the roles get to tell their peer before we exit anyway. */
 const INTERRUPT_GRACE_MS = 2_000;
 
@@ -184,6 +209,8 @@ export async function runAsEntry(argv: readonly string[], deps: Partial<MainDeps
   process.on("unhandledRejection", crash);
   const interrupt = new AbortController();
   for (const [signal, exitCode] of Object.entries(SIGNAL_EXIT_CODES)) {
+    // `nohup` and `trap '' HUP` ask for a transfer that outlives its terminal: keep their wish.
+    if (signal === "SIGHUP" && ignoredAtStart(signal)) continue;
     process.on(signal, () => {
       if (interrupt.signal.aborted) process.exit(exitCode); // a second signal: stop now
       // The role tells its peer and settles; main then exits with this code.

@@ -9,7 +9,7 @@ import { VmError } from "../errors.ts";
 import type { ConnectionFigures, LinkFigures } from "./figures.ts";
 import type { Snapshot } from "./format.ts";
 
-export const STATS_VERSION = 1;
+export const STATS_VERSION = 2;
 
 export interface TransferStats {
   role: "tx" | "rx";

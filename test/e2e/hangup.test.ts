@@ -5,7 +5,8 @@
  *
  * Proves: the hung-up end tells its peer, exits 129 with one line, and the
  * peer exits 10 within seconds, not after its `patience` (300 s by default);
- * whichever end is hung up.
+ * whichever end is hung up. An end started with SIGHUP ignored (`nohup`,
+ * `trap '' HUP`) keeps that wish and finishes the transfer.
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { expectOneLineError } from "../support/e2e.ts";
@@ -16,6 +17,8 @@ const DEADLINE_MS = 20_000;
 /** Under load the peer hears of the abort at once; well below any patience or timeout it could be waiting out instead. */
 const PROMPT_EXIT_MS = 8_000;
 const MID_TRANSFER_BYTES = 8 * 1024 * 1024;
+/** The nohup case's stream: 64 MiB of prbs, long enough to be hung up in the middle of. */
+const BOUNDED_FEET = 32;
 
 afterEach(killPeers);
 
@@ -38,4 +41,19 @@ describe("SIGHUP mid-transfer", () => {
       DEADLINE_MS,
     );
   }
+
+  test(
+    "rx started with SIGHUP ignored (nohup): the hang-up changes nothing, the transfer completes",
+    async () => {
+      const rx = startPeer(["rx", "0", "prbs", "3"], "ignore", { keepStdout: false, ignoreHangup: true });
+      const port = Number((await within(DEADLINE_MS / 2, "rx's port", rx.stderr.until(/listening on port (\d+)/)))[1]);
+      const tx = startPeer(["tx", "127.0.0.1", `${port}`, "prbs", "3", "leglimit", `${BOUNDED_FEET}`]);
+      await within(DEADLINE_MS / 2, "the transfer to be under way", rx.stdout.untilBytes(MID_TRANSFER_BYTES), peersSoFar({ rx, tx }));
+      rx.proc.kill("SIGHUP");
+      const [received, sent] = await within(DEADLINE_MS / 2, "both ends to finish", Promise.all([rx.done(), tx.done()]), peersSoFar({ rx, tx }));
+      expect({ rx: [received.exitCode, received.signalCode], tx: sent.exitCode }).toEqual({ rx: [0, null], tx: 0 });
+      expect(received.stderr).not.toContain("SIGHUP");
+    },
+    DEADLINE_MS,
+  );
 });

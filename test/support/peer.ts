@@ -127,8 +127,14 @@ export interface Peer {
   done(): Promise<PeerOutcome>;
 }
 
-export function startPeer(args: readonly string[], stdin: "pipe" | "ignore" | { file: string } = "ignore", options: { keepStdout?: boolean } = {}): Peer {
-  const proc = Bun.spawn([process.execPath, MAIN, ...args], {
+export function startPeer(
+  args: readonly string[],
+  stdin: "pipe" | "ignore" | { file: string } = "ignore",
+  options: { keepStdout?: boolean; ignoreHangup?: boolean } = {},
+): Peer {
+  // As `nohup` leaves it: SIGHUP ignored across exec (the pid stays the CLI's).
+  const prefix = options.ignoreHangup === true ? ["sh", "-c", `trap '' HUP; exec "$@"`, "sh"] : [];
+  const proc = Bun.spawn([...prefix, process.execPath, MAIN, ...args], {
     cwd: ROOT,
     stdin: typeof stdin === "object" ? Bun.file(stdin.file) : stdin,
     stdout: "pipe",
