@@ -119,7 +119,7 @@ describe("status and progress", () => {
     const documents = [txStats, rxStats].map((file) => JSON.parse(readFileSync(file, "utf8")));
     for (const document of documents) {
       expect(validate(schema as Parameters<typeof validate>[0], document)).toEqual([]);
-      expect(document).toMatchObject({ version: 1, exitCode: 0, error: null });
+      expect(document).toMatchObject({ version: 2, exitCode: 0, error: null });
       expect(document.transfers).toHaveLength(1);
       expect(document.transfers[0]).toMatchObject({ bytes: input.bytes, feet: 24 });
     }
