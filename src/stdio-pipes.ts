@@ -9,7 +9,7 @@
  *    1220 MiB/s on loopback (netcat through the same pipes: 1250); 4 MiB was
  *    slower again (1075: the pipe no longer fits the CPU caches).
  * 2. Blocking writes. Importing consola makes fd 1 non-blocking
- *    (BUN-NOTES.md), and Node's stream then writes a pipe a piece at a time,
+ *    (consola touches process.stdout, Bun 1.4.5), and Node's stream then writes a pipe a piece at a time,
  *    waking on epoll between pieces. With O_NONBLOCK cleared, one write() per
  *    foot on Bun's thread pool lets the kernel do that waiting (stdin is read
  *    the same way, src/tx/stdin.ts): through both pipes 1081–1123 → 1207–1238

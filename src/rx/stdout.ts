@@ -6,7 +6,7 @@
  * per foot, which costs less CPU than Node's stream. Anything else (a
  * terminal, a socket such as Bun's own "pipe" stdio) goes through
  * process.stdout: consola's import makes fd 1 non-blocking, so synchronous
- * writes could fail with EAGAIN (BUN-NOTES.md), and the stream handles that.
+ * writes could fail with EAGAIN (fs.writeSync(1) does, Bun 1.4.5), and the stream handles that.
  *
  * Either way, each write resolves once the bytes are handed to the fd; the
  * receiver awaits it before releasing window credit, so a slow consumer

