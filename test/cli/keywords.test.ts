@@ -13,7 +13,10 @@ import {
   DEFAULT_REPORT,
   type Invocation,
 } from "../../src/options.ts";
-import { closest, editDistance, FLAG_ARGS, KEYWORDS, parseArguments, parseRate, parseSize } from "../../src/cli/keywords.ts";
+import { closest, editDistance } from "../../src/cli/closest.ts";
+import { FLAG_ARGS, KEYWORDS } from "../../src/cli/keyword-table.ts";
+import { parseArguments } from "../../src/cli/keywords.ts";
+import { parseRate, parseSize } from "../../src/cli/values.ts";
 
 /** Splits a command line on spaces; good enough for these cases. The report options are left out while they are the defaults. */
 function parse(line: string): Invocation {
@@ -37,7 +40,6 @@ function usageError(line: string): string {
 const rxDefaults = {
   verbose: 0,
   checkphrase: "",
-  checksums: true,
   bind: undefined,
   windowFeet: DEFAULT_WINDOW_FEET,
   patienceS: DEFAULT_PATIENCE_S,
@@ -47,7 +49,6 @@ const rxDefaults = {
 const txDefaults = {
   verbose: 0,
   checkphrase: "",
-  checksums: true,
   threads: DEFAULT_THREADS,
   footBytes: DEFAULT_FOOT_BYTES,
   patienceS: DEFAULT_PATIENCE_S,

@@ -13,7 +13,7 @@ import { EXIT_CODES, VmError } from "../../src/errors.ts";
 import { log } from "../../src/log.ts";
 import type { ReceiverOptions, TransmitterOptions } from "../../src/options.ts";
 import { helpText } from "../../src/cli/command.ts";
-import { FLAG_ARGS, KEYWORDS } from "../../src/cli/keywords.ts";
+import { FLAG_ARGS, KEYWORDS } from "../../src/cli/keyword-table.ts";
 import { main, type MainIo, type Roles } from "../../src/cli/main.ts";
 
 const ROOT = join(import.meta.dir, "../..");
