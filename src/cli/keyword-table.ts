@@ -2,13 +2,14 @@
  * Every keyword, once: its name and spellings, its value and how that value
  * is read, which end uses it, the option field it sets, and its help line.
  * The parser (keywords.ts), the flag form, the role checks and `--help`
- * (command.ts) are all driven from KEYWORD_TABLE. Pure data and pure
- * readers.
+ * (command.ts) are all driven from KEYWORD_TABLE; the value readers are in
+ * values.ts. Pure data.
  *
- * Adding a keyword is one entry here: the flag `--name` comes with it, its
- * value lands in `field` of the options of each role it is for, and the help
- * lists it in its section. Only a rule that joins several keywords (quiet
- * against progress, prbs against a tunnel) is written in parseArguments.
+ * Adding a keyword is one entry here (plus its field in options.ts when it
+ * sets a new one): the flag `--name` comes with it, its value lands in
+ * `field` of the options of each role it is for, and the help lists it in
+ * its section. Only a rule that joins several keywords (quiet against
+ * progress, prbs against a tunnel) is written in parseArguments.
  */
 import type { ArgsDef } from "citty";
 import {
@@ -36,19 +37,21 @@ import { MAX_PRBS_SEED } from "../tx/prbs.ts";
 import { AUTO_MAX_THREADS, AUTO_START_THREADS } from "../tx/thread-tuner.ts";
 import {
   ANY_PORT,
+  file,
+  hostAndPort,
   MAX_PATIENCE_S,
   MAX_PORT,
-  MIN_PORT,
   NUMBER_TEXT,
+  numberIn,
   onlyTunnel,
   parseBindAddress,
   parseCheckphrase,
   parseCompression,
-  parseHost,
   parseNumber,
   parseRate,
   parseSize,
   usage,
+  type ValueReader,
 } from "./values.ts";
 
 /**
@@ -65,20 +68,6 @@ export type HelpSection = "keywords" | "seeing" | "duplex";
 /** Every field a keyword can set: the roles' options, the report's, and the tunnel. */
 export interface Fields extends TransmitterOptions, ReceiverOptions, ReportOptions {
   tunnel: TunnelOptions;
-}
-
-/** The words after a keyword, for its value reader. */
-export interface ValueReader {
-  /** The keyword being read, for messages. */
-  readonly keyword: string;
-  /** The entry's example value, for messages. */
-  readonly example: string;
-  /** The next word; a usage error `KEYWORD needs a value: 'KEYWORD HINT'` (the entry's hint by default) when there is none. */
-  required(hint?: string): string;
-  /** The next word if there is one that can be a value. */
-  optional(): string | undefined;
-  /** Whether the field already has a value, for a keyword that refuses a second before reading it. */
-  readonly repeated: boolean;
 }
 
 export interface KeywordEntry<K extends keyof Fields = keyof Fields> {
@@ -117,26 +106,6 @@ export interface KeywordEntry<K extends keyof Fields = keyof Fields> {
 /** Ties an entry's reader, default and field together for the type checker. */
 function keyword<K extends keyof Fields>(entry: KeywordEntry<K>): KeywordEntry {
   return entry as unknown as KeywordEntry;
-}
-
-/** `keyword NUMBER` within min..max; `what` names it in messages (the keyword by default). */
-function numberIn(min: number, max: number, what?: string): (r: ValueReader) => number {
-  return (r) => parseNumber(r.required(), what ?? r.keyword, min, max);
-}
-
-/** `keyword FILE`, not empty. */
-function file(r: ValueReader): string {
-  const path = r.required();
-  if (path === "") throw usage(`${r.keyword} needs a FILE: '${r.keyword} ${r.example}'`);
-  return path;
-}
-
-/** HOST then PORT, for `tx` and `initiate`; `example` is the port suggested when it is missing. */
-function hostAndPort(r: ValueReader, hostText: string, example: number): { host: string; port: number } {
-  const host = parseHost(hostText, r.keyword);
-  const port = r.optional();
-  if (port === undefined) throw usage(`${r.keyword} ${hostText} needs a PORT: '${r.keyword} ${hostText} ${example}'`);
-  return { host, port: parseNumber(port, `${r.keyword} port`, MIN_PORT, MAX_PORT) };
 }
 
 const FOOT_MIB = DEFAULT_FOOT_BYTES / 1024 ** 2;

@@ -22,6 +22,7 @@
  */
 import {
   DEFAULT_FOOT_BYTES,
+  DEFAULT_REPORT,
   DEFAULT_WINDOW_FEET,
   type Invocation,
   type ReceiverOptions,
@@ -30,8 +31,8 @@ import {
   type TunnelOptions,
 } from "../options.ts";
 import { closest } from "./closest.ts";
-import { flagHint, flagNames, KEYWORD_TABLE, KEYWORDS, type Fields, type KeywordEntry, type ValueReader } from "./keyword-table.ts";
-import { splitHostPort, usage } from "./values.ts";
+import { flagHint, flagNames, KEYWORD_TABLE, KEYWORDS, type Fields, type KeywordEntry } from "./keyword-table.ts";
+import { splitHostPort, usage, type ValueReader } from "./values.ts";
 
 /** Keyword or alias → its entry. */
 const BY_KEYWORD: ReadonlyMap<string, KeywordEntry> = new Map(
@@ -182,7 +183,8 @@ function fieldsOf(clauses: Clauses, entries: readonly KeywordEntry[]): Record<st
   return fields;
 }
 
-const REPORT_FIELDS: ReadonlySet<string> = new Set(["progress", "quiet", "expectedBytes", "statsFile"] satisfies (keyof ReportOptions)[]);
+/** The fields that go to the report rather than to a role's options. */
+const REPORT_FIELDS: ReadonlySet<string> = new Set(Object.keys(DEFAULT_REPORT));
 
 /** The fields of the options of one role: what the keywords for that role (or for both) set. */
 function roleFields(clauses: Clauses, role: "rx" | "tx"): Record<string, unknown> {

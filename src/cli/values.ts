@@ -1,8 +1,9 @@
 /**
  * The value parsers behind the keyword table (keyword-table.ts): numbers in
  * decimal or 0x-hex, byte counts with K/M/G/T, hosts, compression, the
- * checkphrase. Pure: each turns one word into a value or throws
- * VmError("usage") with a one-line message that names the fix.
+ * checkphrase, and the readers that take a keyword's words (ValueReader).
+ * Pure: each turns words into a value or throws VmError("usage") with a
+ * one-line message that names the fix.
  */
 import { VmError } from "../errors.ts";
 import { hostProblem, quoted } from "../net/address.ts";
@@ -129,4 +130,38 @@ export function splitHostPort(text: string, flag: string): [host: string, port: 
     throw usage(`--${flag} '${text}' is ambiguous; put an IPv6 address in brackets: '--${flag} [::1]:8834'`);
   }
   return [host, text.slice(colon + 1)];
+}
+
+/** The words after a keyword, for its value reader. */
+export interface ValueReader {
+  /** The keyword being read, for messages. */
+  readonly keyword: string;
+  /** The entry's example value, for messages. */
+  readonly example: string;
+  /** The next word; a usage error `KEYWORD needs a value: 'KEYWORD HINT'` (the entry's hint by default) when there is none. */
+  required(hint?: string): string;
+  /** The next word if there is one that can be a value. */
+  optional(): string | undefined;
+  /** Whether the field already has a value, for a keyword that refuses a second before reading it. */
+  readonly repeated: boolean;
+}
+
+/** `keyword NUMBER` within min..max. */
+export function numberIn(min: number, max: number): (r: ValueReader) => number {
+  return (r) => parseNumber(r.required(), r.keyword, min, max);
+}
+
+/** `keyword FILE`, not empty. */
+export function file(r: ValueReader): string {
+  const path = r.required();
+  if (path === "") throw usage(`${r.keyword} needs a FILE: '${r.keyword} ${r.example}'`);
+  return path;
+}
+
+/** HOST then PORT, for `tx` and `initiate`; `example` is the port suggested when it is missing. */
+export function hostAndPort(r: ValueReader, hostText: string, example: number): { host: string; port: number } {
+  const host = parseHost(hostText, r.keyword);
+  const port = r.optional();
+  if (port === undefined) throw usage(`${r.keyword} ${hostText} needs a PORT: '${r.keyword} ${hostText} ${example}'`);
+  return { host, port: parseNumber(port, `${r.keyword} port`, MIN_PORT, MAX_PORT) };
 }
