@@ -42,8 +42,6 @@ export interface CommonOptions {
   verbose: number;
   /** Must match on both ends; a guard against talking to a stale peer. */
   checkphrase: string;
-  /** Accepted for compatibility with the original: checksums are always on. */
-  checksums: boolean;
   /**
    * Seconds to keep going while no connection is up: the transmitter keeps
    * dialling, the receiver keeps its session. 0 means forever.

@@ -12,17 +12,9 @@
 import { defineCommand, runCommand } from "citty";
 import pkg from "../../package.json";
 import { EXIT_CODES, VmError } from "../errors.ts";
-import {
-  DEFAULT_PATIENCE_S,
-  DEFAULT_TIMEOUT_S,
-  DEFAULT_THREADS,
-  MAX_THREADS,
-  MAX_VERBOSE,
-  MIN_THREADS,
-  type Invocation,
-} from "../options.ts";
-import { FLAG_ARGS, MAX_CHECKPHRASE_BYTES, parseArguments } from "./keywords.ts";
-import { AUTO_START_THREADS } from "../tx/thread-tuner.ts";
+import type { Invocation } from "../options.ts";
+import { flagHint, flagNames, FLAG_ARGS, KEYWORD_TABLE, type HelpSection, type KeywordEntry } from "./keyword-table.ts";
+import { parseArguments } from "./keywords.ts";
 
 export const DESCRIPTION = "RAID for TCP: one pipe over many TCP connections";
 
@@ -63,6 +55,62 @@ export function versionText(): string {
   return `${pkg.version}\n`;
 }
 
+/** The help's width: every line fits an 80-column terminal with room to spare. */
+const HELP_WIDTH = 78;
+/** Where a help row's text starts, after two spaces and the usage column. */
+const HELP_TEXT_COLUMN = 21;
+
+/** Words into lines of at most HELP_WIDTH characters: the first after `first`, the rest after `indent` spaces. */
+function wrapWords(words: readonly string[], first: string, indent: number, separator = " "): string {
+  const lines: string[] = [];
+  let line = first;
+  let fresh = true;
+  for (const word of words) {
+    if (!fresh && line.length + separator.length + word.length > HELP_WIDTH) {
+      lines.push(line);
+      line = " ".repeat(indent) + word;
+    } else {
+      line = fresh ? line + word : line + separator + word;
+    }
+    fresh = false;
+  }
+  lines.push(line);
+  return lines.join("\n");
+}
+
+/** One help row: `usage` in the left column, `text` wrapped beside it (further right when the usage is wide). */
+function helpRow(usage: string, text: string): string {
+  const left = 2 + usage.length;
+  const column = left < HELP_TEXT_COLUMN ? HELP_TEXT_COLUMN : left + 3;
+  return wrapWords(text.split(" "), `  ${usage}`.padEnd(column), column);
+}
+
+/** A keyword's help row: its usage, the one end it is for (rx and tx themselves name it), what it does, its other spelling. */
+function keywordRow(entry: KeywordEntry): string {
+  const usage = entry.usage ?? (entry.value === undefined ? entry.name : `${entry.name} ${entry.value.hint}`);
+  const role = (entry.roles === "tx" || entry.roles === "rx") && entry.name !== entry.roles ? `${entry.roles}: ` : "";
+  const alias = entry.alias === undefined ? "" : ` (also spelt ${entry.alias})`;
+  return helpRow(usage, `${role}${entry.help}${alias}`);
+}
+
+/** The rows of one help section, in table order. */
+function sectionRows(section: HelpSection): string {
+  return KEYWORD_TABLE.filter((entry) => entry.section === section)
+    .map(keywordRow)
+    .join("\n");
+}
+
+/** `--rx PORT, --port PORT   --tx HOST:PORT   ...`: every flag with its value. */
+function flagRows(): string {
+  const items = KEYWORD_TABLE.map((entry) => {
+    const hint = flagHint(entry);
+    return flagNames(entry)
+      .map((flag) => (hint === undefined ? `--${flag}` : `--${flag} ${hint}`))
+      .join(", ");
+  });
+  return wrapWords(items, "  ", 2, "   ");
+}
+
 /** Joins words with ", " into lines of at most `width` characters, each indented. */
 function wrapList(words: readonly string[], indent: string, width: number): string {
   const lines: string[] = [];
@@ -93,10 +141,10 @@ const EXIT_STATUSES = wrapList(
     .sort(([a], [b]) => a - b)
     .map(([code, name]) => `${code} ${name}`),
   "  ",
-  78,
+  HELP_WIDTH,
 );
 
-/** The --help text: every keyword, its flag twin, and examples. */
+/** The --help text: every keyword of KEYWORD_TABLE, its flag twin, and examples. */
 export function helpText(): string {
   const name = pkg.name;
   return `${name} ${pkg.version}: ${DESCRIPTION}.
@@ -107,69 +155,23 @@ Usage:
   ${name} tx HOST PORT [tx HOST PORT...] [KEYWORD...]
   ${name} rx PORT tx HOST PORT [KEYWORD...]    (full duplex)
 
-Keywords (any order; numbers in decimal or 0x-hex):
-  rx PORT            receive on PORT and write the stream to stdout;
-                     rx 0 picks a free port and prints it
-  tx HOST PORT       send stdin to HOST PORT; repeat for more addresses of
-                     the receiver, in order of preference (IPv6: tx ::1 8834)
-  threads N|auto     tx: connections to keep, ${MIN_THREADS}..${MAX_THREADS}, or auto: start with
-                     ${AUTO_START_THREADS} and add more while they raise throughput (default ${DEFAULT_THREADS})
-  verbose N          0..${MAX_VERBOSE} (default 0): 0 warnings and errors, 1-4 info,
-                     5-9 debug, 10+ trace; the log goes to stderr
-  checkphrase WORD   1..${MAX_CHECKPHRASE_BYTES} bytes both ends must share (default none)
-  checksums          accepted for compatibility; checksums are always on
-  key FILE           a pre-shared key (the file's bytes, 16..4096; make one with
-                     head -c 32 /dev/urandom): every connection proves it both
-                     ways (or VIAMILLIPEDE_KEY_FILE=FILE, VIAMILLIPEDE_KEY=TEXT)
-  encrypt            seal every foot with AES-256-GCM (needs a key); rx:
-                     refuse transmitters that do not encrypt
-  compress ALG[:N]   tx: compress each foot with zstd (level 1..22, default 3)
-                     or gzip (1..9, default 6); a foot that does not shrink
-                     goes raw
-  bind ADDRESS       rx: listen on ADDRESS only (default every address)
-  patience SECONDS   give up after SECONDS with no connection up (tx keeps
-                     dialling, rx keeps its place); 0 = forever (default ${DEFAULT_PATIENCE_S})
-  timeout SECONDS    a connection that hears nothing (or cannot write) this
-                     long is dead and its feet go elsewhere (default ${DEFAULT_TIMEOUT_S})
-  chaos N            rehearse failures: every N feet, close, reset or stall a
-                     connection in turn; the output must stay identical
-  prbs SEED          tx: send the pseudorandom stream of a 16-bit SEED instead
-                     of stdin (endless without leglimit); rx: check that stream
-                     (a mismatch fails naming the foot) and still write it
-  leglimit N         tx: stop after N feet (N x 2 MiB of input)
-  delayus N          tx: wait N microseconds before each foot
-  ratelimit RATE     tx: read the input at most RATE bytes/s, all connections
-                     together (50M = 50 MiB/s; K, M, G, T are powers of 1024)
-  charmode           tx: send what the input has at once instead of waiting
-                     for a full foot (interactive use)
+Keywords (any order; numbers in decimal or 0x-hex). One option string can
+serve both ends: rx alone checks the "tx:" keywords, then ignores them with a
+warning; the "rx:" ones are an error on tx alone.
+${sectionRows("keywords")}
 
 Seeing the transfer (either end; all on stderr, never stdout):
-  size BYTES         the expected stream size, for percent done and an ETA
-                     (e.g. from zfs send -nP; K, M, G, T are powers of 1024)
-  progress           draw the live progress line even when stderr is not a
-                     terminal (it is drawn on a terminal by default)
-  quiet              print nothing but errors: no progress, warnings, summary
-  stats FILE         at the end, write the figures as JSON to FILE
-  kill -USR1 PID     print a status block (connections, links, rates); ^T
-                     (SIGINFO) does the same where the system has it
-  kill -USR2 PID     step the verbosity: 0, 1, 5, 10, then 0 again
+${sectionRows("seeing")}
+${helpRow("kill -USR1 PID", "print a status block (connections, links, rates); ^T (SIGINFO) does the same where the system has it")}
+${helpRow("kill -USR2 PID", "step the verbosity: 0, 1, 5, 10, then 0 again")}
 
 Full duplex and tunnels (rx and tx in one process):
-  rx PORT tx HOST PORT   stdin goes to HOST PORT, what arrives on PORT goes
-                         to stdout; both directions at once
-  terminate PORT     accept one TCP connection on loopback PORT (0: pick one
-                     and print it) and carry it over the pipe
-  initiate HOST PORT the other side: connect to the service at HOST PORT once
-                     the pipe is up; the tunnel ends when both sides close
+${helpRow("rx PORT tx HOST PORT", "stdin goes to HOST PORT, what arrives on PORT goes to stdout; both directions at once")}
+${sectionRows("duplex")}
 
-Flags (the same options; --name VALUE or --name=VALUE):
-  --rx PORT, --port PORT   --threads N   --verbose N   --checkphrase WORD
-  --tx HOST:PORT (repeatable; IPv6 in brackets: --tx [::1]:8834)
-  --key FILE   --encrypt   --compress ALG[:N]
-  --checksums   --bind ADDRESS   --patience SECONDS   --timeout SECONDS
-  --chaos N   --prbs SEED   --leglimit N   --delayus N   --ratelimit RATE
-  --charmode   --terminate PORT   --initiate HOST:PORT   --size BYTES
-  --progress   --quiet   --stats FILE
+Flags (the same options; --name VALUE or --name=VALUE; HOST:PORT takes an
+IPv6 address in brackets, --tx [::1]:8834):
+${flagRows()}
   -h, --help       show this help
   -v, --version    print the version (only on its own: with other arguments
                    it is a usage error)

@@ -12,8 +12,13 @@ import {
   DEFAULT_WINDOW_FEET,
   DEFAULT_REPORT,
   type Invocation,
+  type ReceiverOptions,
+  type TransmitterOptions,
 } from "../../src/options.ts";
-import { closest, editDistance, FLAG_ARGS, KEYWORDS, parseArguments, parseRate, parseSize } from "../../src/cli/keywords.ts";
+import { closest, editDistance } from "../../src/cli/closest.ts";
+import { FLAG_ARGS, flagNames, KEYWORD_TABLE, KEYWORDS, type KeywordEntry } from "../../src/cli/keyword-table.ts";
+import { parseArguments } from "../../src/cli/keywords.ts";
+import { parseRate, parseSize } from "../../src/cli/values.ts";
 
 /** Splits a command line on spaces; good enough for these cases. The report options are left out while they are the defaults. */
 function parse(line: string): Invocation {
@@ -37,7 +42,6 @@ function usageError(line: string): string {
 const rxDefaults = {
   verbose: 0,
   checkphrase: "",
-  checksums: true,
   bind: undefined,
   windowFeet: DEFAULT_WINDOW_FEET,
   patienceS: DEFAULT_PATIENCE_S,
@@ -47,7 +51,6 @@ const rxDefaults = {
 const txDefaults = {
   verbose: 0,
   checkphrase: "",
-  checksums: true,
   threads: DEFAULT_THREADS,
   footBytes: DEFAULT_FOOT_BYTES,
   patienceS: DEFAULT_PATIENCE_S,
@@ -489,5 +492,74 @@ describe("seeing the transfer: size, progress, quiet, stats", () => {
     expect(usageError("tx h 1 size big")).toBe("size 'big' is not a byte count; write bytes, e.g. 'size 1073741824' or 'size 1G' (K, M, G, T are powers of 1024)");
     expect(usageError("rx 1 stats")).toBe("stats needs a value: 'stats FILE'");
     expect(usageError("rx 1 size 1 size 2")).toBe("size is given twice; give it once");
+  });
+});
+
+describe("the keyword table: every entry, so a new one is covered without a new test", () => {
+  /** The words that give an entry the roles it is for (none for the role words themselves). */
+  const rolesFor = (entry: KeywordEntry): string[] => {
+    const rx = entry.name === "rx" ? [] : ["rx", "1"];
+    const tx = entry.name === "tx" ? [] : ["tx", "h", "2"];
+    return { rx, tx, both: rx, duplex: [...rx, ...tx] }[entry.roles];
+  };
+  /** The entry's example value in keyword form (none for a switch). */
+  const valueWords = (entry: KeywordEntry): string[] => entry.value?.example.split(" ") ?? [];
+  /** The same value as one flag word: HOST PORT becomes HOST:PORT. */
+  const flagValue = (entry: KeywordEntry): string[] => (entry.value === undefined ? [] : [valueWords(entry).join(entry.value.hostPort ? ":" : " ")]);
+  const roleWords = new Set(["rx", "tx"]);
+
+  for (const entry of KEYWORD_TABLE) {
+    test(`${entry.name}: keyword, flag, --flag=value and every other spelling give one Invocation`, () => {
+      const base = rolesFor(entry);
+      const expected = parseArguments([...base, entry.name, ...valueWords(entry)]);
+      const spellings = [entry.name, ...(entry.alias === undefined ? [] : [entry.alias])].map((word) => [...base, word, ...valueWords(entry)]);
+      for (const flag of flagNames(entry)) {
+        spellings.push([...base, `--${flag}`, ...flagValue(entry)]);
+        if (entry.value !== undefined) spellings.push([...base, `--${flag}=${flagValue(entry)[0]}`]);
+      }
+      for (const argv of spellings) expect({ argv, parsed: parseArguments(argv) }).toEqual({ argv, parsed: expected });
+    });
+
+    if (entry.field !== undefined && !roleWords.has(entry.name)) {
+      test(`${entry.name}: its example sets ${entry.field}, away from the default`, () => {
+        const base = rolesFor(entry);
+        expect(parseArguments([...base, entry.name, ...valueWords(entry)])).not.toEqual(parseArguments(base));
+      });
+    }
+  }
+
+  test("roles: on rx alone a tx keyword is checked, ignored and warned about; on tx alone an rx keyword is an error; a duplex one needs both", () => {
+    for (const entry of KEYWORD_TABLE.filter((entry) => !roleWords.has(entry.name))) {
+      const words = [entry.name, ...valueWords(entry)];
+      const line = (roles: string) => `${roles} ${words.join(" ")}`;
+      if (entry.roles === "tx") {
+        expect(parse(line("rx 1"))).toEqual({ receive: { ...rxDefaults, port: 1 }, warnings: [`${entry.name} applies to tx only; the receiver ignores it`] });
+      } else if (entry.roles === "rx") {
+        expect(usageError(line("tx h 2"))).toBe(`${entry.name} applies to rx only; remove it from the tx side`);
+      } else if (entry.roles === "duplex") {
+        const message = `${entry.name} carries a TCP connection over a full-duplex pipe; give both 'rx PORT' and 'tx HOST PORT'`;
+        expect([usageError(line("rx 1")), usageError(line("tx h 2"))]).toEqual([message, message]);
+      } else {
+        expect([parse(line("rx 1")).warnings, parse(line("tx h 2")).warnings]).toEqual([undefined, undefined]);
+      }
+    }
+  });
+
+  test("a field set by a keyword for both roles reaches both roles' options", () => {
+    for (const entry of KEYWORD_TABLE.filter((entry) => entry.roles === "both" && entry.field !== undefined && !(entry.field in DEFAULT_REPORT))) {
+      const { receive, transmit } = parseArguments(["rx", "1", "tx", "h", "2", entry.name, ...valueWords(entry)]);
+      const field = entry.field as keyof ReceiverOptions & keyof TransmitterOptions;
+      expect({ name: entry.name, rx: receive?.[field] }).toEqual({ name: entry.name, rx: transmit?.[field] });
+      expect({ name: entry.name, rx: receive?.[field] }).not.toEqual({ name: entry.name, rx: parse("rx 1").receive?.[field] });
+    }
+  });
+
+  test("every keyword sets a field but checksums, which is kept only for compatibility", () => {
+    expect(KEYWORD_TABLE.filter((entry) => entry.field === undefined).map((entry) => entry.name)).toEqual(["checksums"]);
+  });
+
+  test("checksums sets no option: per-foot checksums are always on, nothing reads a field", () => {
+    expect(parse("rx 1 checksums")).toEqual({ receive: { ...rxDefaults, port: 1 } });
+    expect(parse("tx h 1 --checksum").transmit).not.toHaveProperty("checksums");
   });
 });

@@ -13,7 +13,7 @@ import { EXIT_CODES, VmError } from "../../src/errors.ts";
 import { log } from "../../src/log.ts";
 import type { ReceiverOptions, TransmitterOptions } from "../../src/options.ts";
 import { helpText } from "../../src/cli/command.ts";
-import { FLAG_ARGS, KEYWORDS } from "../../src/cli/keywords.ts";
+import { FLAG_ARGS, flagNames, KEYWORD_TABLE, KEYWORDS } from "../../src/cli/keyword-table.ts";
 import { main, type MainIo, type Roles } from "../../src/cli/main.ts";
 
 const ROOT = join(import.meta.dir, "../..");
@@ -151,6 +151,26 @@ describe("help text", () => {
       if ("alias" in def) expect(text).toContain(`--${def.alias}`);
     }
     for (const line of text.split("\n")) expect(line.length).toBeLessThanOrEqual(80);
+  });
+
+  test("is generated from the keyword table: each entry's usage, the one end it is for, its other spellings and flags", () => {
+    const text = helpText();
+    for (const entry of KEYWORD_TABLE) {
+      const usage = entry.usage ?? (entry.value === undefined ? entry.name : `${entry.name} ${entry.value.hint}`);
+      const row = new RegExp(`^  ${RegExp.escape(usage)} +(.*)$`, "m").exec(text);
+      expect({ usage, found: row !== null }).toEqual({ usage, found: true });
+      const oneEnd = (entry.roles === "tx" || entry.roles === "rx") && entry.name !== entry.roles;
+      expect({ usage, role: row?.[1]?.startsWith(`${entry.roles}: `) }).toEqual({ usage, role: oneEnd });
+      if (entry.alias !== undefined) expect(text.replace(/\s+/g, " ")).toContain(`(also spelt ${entry.alias})`);
+      for (const flag of flagNames(entry)) expect(text).toMatch(new RegExp(`--${flag}\\b`));
+    }
+  });
+
+  test("says that rx alone ignores the tx keywords with a warning, and that checksum is checksums", () => {
+    const text = helpText().replace(/\s+/g, " ");
+    expect(text).toContain('rx alone checks the "tx:" keywords, then ignores them with a warning');
+    expect(text).toContain("checksums are always on (also spelt checksum)");
+    expect(text).toMatch(/--checksum\b/);
   });
 
   test("lists every exit status", () => {

@@ -28,7 +28,7 @@ function pattern(size: number): Uint8Array {
   return bytes;
 }
 
-const common = { verbose: 0, checkphrase: "", checksums: true, patienceS: 5, timeoutS: 2, chaosEvery: 0 };
+const common = { verbose: 0, checkphrase: "", patienceS: 5, timeoutS: 2, chaosEvery: 0 };
 
 /** A receiver on `network` (port 0, window 8, into `io.sink` or a fresh memory sink), once it listens: its port and its outcome. */
 async function listeningReceiver(
