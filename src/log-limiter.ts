@@ -10,9 +10,9 @@
  * An interval that counted nothing closes quietly, so the next warning of
  * that kind is printed in full again.
  *
- * Pure: time comes in as an argument; the caller prints what comes back and
+ * Pure: time comes in as an argument; the caller prints what comes back,
  * calls `due` now and then (the receiver's watchdog tick) so a summary does
- * not wait for the next warning.
+ * not wait for the next warning, and `flush` when it ends.
  */
 
 /** Makes the summary line of `count` warnings held back over `seconds`; `last` is the latest of them. */
@@ -50,10 +50,15 @@ export class WarningLimiter {
     return [...this.open.keys()].flatMap((kind) => this.close(kind, nowMs));
   }
 
-  /** Ends `kind`'s interval if its time is up: its summary, if it held anything back. */
-  private close(kind: string, nowMs: number): string[] {
+  /** Every summary still owed, intervals over or not (the program is ending). */
+  flush(nowMs: number): string[] {
+    return [...this.open.keys()].flatMap((kind) => this.close(kind, nowMs, true));
+  }
+
+  /** Ends `kind`'s interval if its time is up (or `now`): its summary, if it held anything back. */
+  private close(kind: string, nowMs: number, now = false): string[] {
     const interval = this.open.get(kind);
-    if (interval === undefined || nowMs - interval.startMs < this.intervalMs) return [];
+    if (interval === undefined || (!now && nowMs - interval.startMs < this.intervalMs)) return [];
     if (interval.held === 0) {
       this.open.delete(kind);
       return [];

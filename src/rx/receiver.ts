@@ -333,6 +333,7 @@ class Receiver {
   private settleNow(): void {
     const outcome = this.outcome;
     if (outcome === undefined) return;
+    for (const line of this.warnings.flush(performance.now())) log.warn(line);
     // A refused connection is already closing, after its refusal (which a close now could cut off).
     for (const connection of this.connections) if (connection.handshakeStage !== "refused") connection.close();
     if (outcome.error !== undefined) this.settle.reject(outcome.error);

@@ -49,3 +49,13 @@ test("a warning that never repeats costs one line and nothing after", () => {
   expect(limiter.due(1_000_000)).toEqual([]);
   expect(formatCount(1234567)).toBe("1,234,567");
 });
+
+test("flush owes every summary at once, intervals over or not (the program ends)", () => {
+  const limiter = new WarningLimiter(10_000);
+  limiter.offer("a", 0, "a1", dropped);
+  limiter.offer("a", 1, "a2", dropped);
+  limiter.offer("a", 2, "a3", dropped);
+  limiter.offer("b", 0, "b1", dropped);
+  expect(limiter.flush(3_000)).toEqual(["dropped 2 more pending handshakes in the last 3 s"]);
+  expect(limiter.flush(3_001)).toEqual([]);
+});
