@@ -35,14 +35,9 @@ export class BusyWait {
   refused(nowMs: number): "first" | "waiting" | "over" {
     if (this.sinceMs === undefined) {
       this.sinceMs = nowMs;
-      return this.limitMs <= 0 ? "over" : "first";
+      return "first";
     }
     return nowMs - this.sinceMs >= this.limitMs ? "over" : "waiting";
-  }
-
-  /** Waiting now: the last dial was refused busy and nothing got in since. */
-  get waiting(): boolean {
-    return this.sinceMs !== undefined;
   }
 
   /** A connection got in: the episode is over. */

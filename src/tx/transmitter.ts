@@ -345,6 +345,7 @@ class Transmitter {
         return "fatal";
       }
       if (failure.busy) return this.noteBusy(failure.error as VmError);
+      this.busyError = undefined; // patience reports what failed last
       this.noteDialFailure(link, failure.message);
       return "failed";
     }
@@ -363,6 +364,7 @@ class Transmitter {
       return "fatal";
     }
     this.busy.reset();
+    this.busyError = undefined;
     this.receiverNonce ??= welcome.receiverNonce;
     if (welcome.receiverNonce !== this.receiverNonce) {
       connection.close();
@@ -448,7 +450,7 @@ class Transmitter {
     if (this.finished || this.connections.size > 0 || this.options.patienceS === 0) return;
     const downS = (performance.now() - this.downSince) / 1000;
     if (downS < this.options.patienceS) return;
-    if (this.busy.waiting && this.busyError !== undefined) return this.fail(this.busyError);
+    if (this.busyError !== undefined) return this.fail(this.busyError);
     const targets = this.links.map((link) => link.address).join(", ");
     this.fail(
       this.everConnected
