@@ -207,7 +207,8 @@ class Receiver {
             `the transmitter vanished (${verdict.why}) after ${written} bytes were written; a new transmitter from ${connection.remoteAddress} was turned away, since its stream cannot follow a partial one: start both ends again`,
           );
           // After the refusal is on its way: failing settles the receiver, which closes connections.
-          queueMicrotask(() => session!.fail(error, false));
+          const abandoned = session;
+          queueMicrotask(() => abandoned.fail(error, false));
           return refuse(
             RefuseReason.REFUSE_SESSION_OVER,
             `its previous transfer was abandoned (${verdict.why}) after ${written} bytes reached its output, which a new stream cannot follow; restart the receiver`,
