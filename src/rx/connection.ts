@@ -6,6 +6,7 @@
  * its feet on others); what the session judges a violation ends the session.
  */
 import { log } from "../log.ts";
+import { formatCount, type Summarize } from "../log-limiter.ts";
 import type { Channel, ChannelHandlers } from "../net/channel.ts";
 import { inject, type Chaos } from "../net/chaos.ts";
 import { FramedConnection } from "../net/framed-connection.ts";
@@ -48,6 +49,12 @@ const REFUSED_LINGER_MS = 2_000;
 /** The receiver's decision on a hello. */
 export type Admission = { reply: HelloReply; session?: Session };
 
+/** Where a warning goes that any host can repeat at will (the receiver sums those up: log-limiter.ts). */
+export type Warn = (kind: string, line: string, summarize: Summarize) => void;
+
+/** How far a connection got before it joined a session (the receiver evicts the least advanced first). */
+export type HandshakeStage = "refused" | "silent" | "partial hello" | "whole hello";
+
 export class RxConnection implements SessionLink {
   private readonly framed: FramedConnection;
   readonly channelHandlers: ChannelHandlers;
@@ -60,6 +67,8 @@ export class RxConnection implements SessionLink {
   private refused = false;
   /** This connection's foot key when its feet are sealed (`encrypt`). */
   private footKey: Uint8Array | undefined;
+  /** Some bytes have arrived. */
+  private heard = false;
 
   constructor(
     readonly id: number,
@@ -69,6 +78,7 @@ export class RxConnection implements SessionLink {
     private readonly chaos: Chaos,
     /** The pre-shared key, when the receiver has one: every connection must prove it. */
     private readonly key?: Uint8Array,
+    private readonly warn: Warn = (_kind, line) => log.warn(line),
   ) {
     const accepted = FramedConnection.accept(channel, MAX_HELLO_RECORD_BYTES, {
       onRecord: (record) => this.receive(record),
@@ -76,9 +86,19 @@ export class RxConnection implements SessionLink {
       onClose: (error) => this.closed(error),
     });
     this.framed = accepted.connection;
-    this.channelHandlers = accepted.channelHandlers;
+    const handlers = accepted.channelHandlers;
+    this.channelHandlers = {
+      ...handlers,
+      onData: (bytes) => {
+        this.heard = true;
+        handlers.onData(bytes);
+      },
+    };
     this.helloTimer = setTimeout(() => {
-      log.warn(`connection from ${this.remoteAddress} sent no hello within ${HELLO_TIMEOUT_MS / 1000}s; dropped`);
+      const within = `${HELLO_TIMEOUT_MS / 1000}s`;
+      this.warn("no hello", `connection from ${this.remoteAddress} sent no hello within ${within}; dropped`, (count, seconds) =>
+        `dropped ${formatCount(count)} more connections that sent no hello within ${within} in the last ${seconds} s`,
+      );
       this.framed.destroy();
     }, HELLO_TIMEOUT_MS);
   }
@@ -114,6 +134,18 @@ export class RxConnection implements SessionLink {
   /** Joined to a session: heartbeats and liveness apply (see TxConnection.watch). */
   get isJoined(): boolean {
     return this.session !== undefined;
+  }
+
+  /** The session this connection joined, if it did. */
+  get joinedTo(): Session | undefined {
+    return this.session;
+  }
+
+  /** Before it joins: how far its handshake got. */
+  get handshakeStage(): HandshakeStage {
+    if (this.refused) return "refused";
+    if (this.challenged !== undefined) return "whole hello";
+    return this.heard ? "partial hello" : "silent";
   }
 
   /** Sends a ping when due; returns why the connection is dead, if it is. */
@@ -233,7 +265,9 @@ export class RxConnection implements SessionLink {
     if (admission.session === undefined) {
       this.refused = true;
       const text = admission.reply.status === HelloStatus.HELLO_REFUSE ? readText(admission.reply.refused.text) : "";
-      log.warn(`refused connection from ${this.remoteAddress}: ${text}`);
+      this.warn("refused", `refused connection from ${this.remoteAddress}: ${text}`, (count, seconds, last) =>
+        `refused ${formatCount(count)} more connections in the last ${seconds} s (the latest: ${last})`,
+      );
       this.framed.shutdown();
       setTimeout(() => this.framed.destroy(), REFUSED_LINGER_MS).unref?.();
       return;

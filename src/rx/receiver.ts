@@ -4,7 +4,12 @@
  *  1. Listen on the port (every address unless `bind` says otherwise).
  *  2. Each connection says hello; the first acceptable hello creates the
  *     session, later ones join it; anything else is refused with a reason
- *     and the receiver keeps serving.
+ *     and the receiver keeps serving. A hello of another session meets the
+ *     takeover rule (takeover.ts): busy while the session lives; an
+ *     abandoned one gives way if none of it reached stdout, else the
+ *     receiver fails rather than append a new stream to a partial one.
+ *     At most MAX_PENDING_CONNECTIONS may be mid-handshake (evictPending);
+ *     repeated warnings are summed up (log-limiter.ts).
  *  3. The session writes the stream and confirms it (see session.ts).
  *  4. After the confirmation (or a failure), linger until the transmitter
  *     has closed its connections, so the last frames are not lost.
@@ -27,10 +32,12 @@ import {
 } from "../protocol/xdr.generated.ts";
 import { Chaos } from "../net/chaos.ts";
 import type { TransferFigures } from "../status/figures.ts";
+import { formatCount, WarningLimiter, type Summarize } from "../log-limiter.ts";
 import { RxConnection, type Admission } from "./connection.ts";
 import { ReceiverFigures } from "./figures.ts";
 import { Session } from "./session.ts";
 import { stdoutSink, type ByteSink } from "./stdout.ts";
+import { judgeNewcomer, type SessionActivity } from "./takeover.ts";
 
 /** After the end, how long to wait for the transmitter to close its side. */
 export const LINGER_MS = 5_000;
@@ -43,6 +50,10 @@ export const LINGER_MS = 5_000;
 export const MAX_PENDING_CONNECTIONS = 2 * MAX_THREADS;
 /** How often the watchdog looks at connections, the output and patience. */
 const TICK_MS = 250;
+/** A repeated warning (dropped or refused connections) is summed up once per this interval. */
+export const WARNING_INTERVAL_MS = 10_000;
+/** Sessions given up to a newcomer, remembered so their transmitter hears "session over", at most. */
+const MAX_RETIRED_SESSIONS = 16;
 
 export interface ReceiverIo {
   network: Network;
@@ -72,6 +83,14 @@ export async function receive(options: ReceiverOptions, io?: Partial<ReceiverIo>
 class Receiver {
   private listening: Listening | undefined;
   private session: Session | undefined;
+  /** Feet that arrived on the session's connections that have closed (open ones count their own). */
+  private feetOnClosed = 0;
+  /** Bytes handed to stdout, by any session: a session that wrote some can never give way. */
+  private outputBytes = 0n;
+  private readonly sink: ByteSink;
+  /** Sessions that gave way to a newcomer (takeover.ts), newest last. */
+  private readonly retired: bigint[] = [];
+  private readonly warnings = new WarningLimiter(WARNING_INTERVAL_MS);
   private readonly connections = new Set<RxConnection>();
   private readonly checkphrase: Uint8Array;
   private nextConnectionId = 1;
@@ -90,7 +109,18 @@ class Receiver {
   ) {
     this.checkphrase = new TextEncoder().encode(options.checkphrase);
     this.chaos = new Chaos(options.chaosEvery);
+    this.sink = {
+      write: (bytes) => {
+        this.outputBytes += BigInt(bytes.length);
+        return io.sink.write(bytes);
+      },
+    };
   }
+
+  /** Prints a warning, or counts it when its kind is repeating (see log-limiter.ts). */
+  private readonly warn = (kind: string, line: string, summarize: Summarize): void => {
+    for (const out of this.warnings.offer(kind, performance.now(), line, summarize)) log.warn(out);
+  };
 
   /** How the transfer stands now (status output, summaries). */
   figures(): TransferFigures {
@@ -121,6 +151,7 @@ class Receiver {
         (c) => this.gone(c),
         this.chaos,
         this.options.key,
+        this.warn,
       );
       this.evictPending();
       this.connections.add(connection);
@@ -158,18 +189,47 @@ class Receiver {
       return refuse(RefuseReason.REFUSE_CAPABILITY, "this receiver requires encrypt; add 'encrypt' on the transmitter");
     }
     let session = this.session;
+    if (session !== undefined && session.sessionId !== hello.sessionId) {
+      if (this.retired.includes(hello.sessionId)) {
+        return refuse(RefuseReason.REFUSE_SESSION_OVER, "this receiver gave the transfer up for lack of connections and took another; start it again");
+      }
+      if (!session.isOpen) return refuse(RefuseReason.REFUSE_SESSION_OVER, "it has finished another transfer");
+      const verdict = judgeNewcomer(this.activity(session), performance.now(), this.options.timeoutS * 1000);
+      switch (verdict.kind) {
+        case "busy": {
+          const until = verdict.abandonedInMs === undefined ? "" : `; it is given up after ${this.options.timeoutS}s of that`;
+          return refuse(RefuseReason.REFUSE_SESSION_BUSY, `this receiver is busy with another transfer (${verdict.why}${until})`);
+        }
+        case "end": {
+          const written = formatCount(Number(this.outputBytes));
+          const error = new VmError(
+            "peerLost",
+            `the transmitter vanished (${verdict.why}) after ${written} bytes were written; a new transmitter from ${connection.remoteAddress} was turned away, since its stream cannot follow a partial one: start both ends again`,
+          );
+          // After the refusal is on its way: failing settles the receiver, which closes connections.
+          const abandoned = session;
+          queueMicrotask(() => abandoned.fail(error, false));
+          return refuse(
+            RefuseReason.REFUSE_SESSION_OVER,
+            `its previous transfer was abandoned (${verdict.why}) after ${written} bytes reached its output, which a new stream cannot follow; restart the receiver`,
+          );
+        }
+        case "yield":
+          this.retire(session, `${verdict.why}; a new transmitter from ${connection.remoteAddress} takes over`);
+          session = undefined;
+      }
+    }
     if (session === undefined) {
-      session = new Session(hello.sessionId, hello.footBytes, this.options.windowFeet, this.io.sink, {
-        onComplete: () => this.end(),
-        onFail: (error) => this.end(error),
+      const created = new Session(hello.sessionId, hello.footBytes, this.options.windowFeet, this.sink, {
+        onComplete: () => this.session === created && this.end(),
+        onFail: (error) => this.session === created && this.end(error),
       });
-      this.session = session;
+      session = created;
+      this.session = created;
       this.started = performance.now();
+      this.aloneSince = this.started;
+      this.feetOnClosed = 0;
       log.info(`session ${hello.sessionId.toString(16)} from ${connection.remoteAddress}: foot size ${hello.footBytes}`);
-    } else if (session.sessionId !== hello.sessionId) {
-      return session.isOpen
-        ? refuse(RefuseReason.REFUSE_SESSION_BUSY, "this receiver is busy with another transfer")
-        : refuse(RefuseReason.REFUSE_SESSION_OVER, "it has finished another transfer");
     }
     if (!session.isOpen && !session.isComplete) {
       // A straggler of our own transfer may hear of the failure here before the abort reaches its siblings.
@@ -199,29 +259,61 @@ class Receiver {
     };
   }
 
+  /** What the takeover rule needs to know about the open session. */
+  private activity(session: Session): SessionActivity {
+    let feetReceived = this.feetOnClosed;
+    for (const connection of this.connections) if (connection.joinedTo === session) feetReceived += connection.carried.feet;
+    return { startedMs: this.started, joined: session.linkCount, aloneSinceMs: this.aloneSince, feetReceived, outputBytes: this.outputBytes };
+  }
+
+  /**
+   * Gives up a session that wrote nothing, for a newcomer: its connections
+   * (a squatter's, or a stale transmitter's) are told and closed, and its
+   * transmitter, should it come back, is refused "session over".
+   */
+  private retire(session: Session, why: string): void {
+    log.warn(`gave up session ${session.sessionId.toString(16)}, which wrote nothing: ${why}`);
+    this.retired.push(session.sessionId);
+    if (this.retired.length > MAX_RETIRED_SESSIONS) this.retired.shift();
+    this.session = undefined; // first: its failure below is not the receiver's
+    session.fail(new VmError("peerLost", `the receiver gave this transfer up: ${why}`));
+    for (const connection of [...this.connections]) if (connection.joinedTo === session) connection.close();
+  }
+
   /**
    * At most MAX_PENDING_CONNECTIONS connections may be mid-handshake: a new
-   * one pushes out the oldest. Silent or slow connections (a slowloris, a
-   * port scan) therefore cannot lock a real transmitter out, which says
-   * hello at once; each also meets the hello deadline.
+   * one pushes out another, chosen so that a real transmitter, which says
+   * hello as soon as it is connected, survives a flood of connections
+   * (a slowloris, a port scan): first one already refused (it only lingers),
+   * then the oldest that has sent nothing, then the oldest with part of a
+   * hello; one with a whole hello (waiting on its key proof) last. Each also
+   * meets the hello deadline. Joined connections are never pending.
    */
   private evictPending(): void {
     let pending = 0;
-    let oldest: RxConnection | undefined;
+    let victim: RxConnection | undefined;
     for (const connection of this.connections) {
       if (connection.isJoined) continue;
       pending++;
-      oldest ??= connection;
+      // The set keeps arrival order: the first of the lowest stage is the oldest.
+      if (victim === undefined || EVICTION_ORDER[connection.handshakeStage] < EVICTION_ORDER[victim.handshakeStage]) victim = connection;
     }
-    if (pending < MAX_PENDING_CONNECTIONS || oldest === undefined) return;
-    log.warn(`${pending} connections have not finished their handshake; dropping the oldest, from ${oldest.remoteAddress}`);
-    oldest.close();
+    if (pending < MAX_PENDING_CONNECTIONS || victim === undefined) return;
+    this.warn(
+      "evicted",
+      `more than ${MAX_PENDING_CONNECTIONS} connections are in their handshake; dropping one (${victim.handshakeStage}) from ${victim.remoteAddress}`,
+      (count, seconds) => `dropped ${formatCount(count)} more pending handshakes in the last ${seconds} s (more than ${MAX_PENDING_CONNECTIONS} at once)`,
+    );
+    victim.close();
   }
 
   private gone(connection: RxConnection): void {
     this.connections.delete(connection);
     this.statistics.gone(connection);
-    if (this.session !== undefined && this.session.linkCount === 0) this.aloneSince = performance.now();
+    if (this.session !== undefined && connection.joinedTo === this.session) {
+      this.feetOnClosed += connection.carried.feet;
+      if (this.session.linkCount === 0) this.aloneSince = performance.now();
+    }
     this.maybeSettle();
   }
 
@@ -242,7 +334,9 @@ class Receiver {
   private settleNow(): void {
     const outcome = this.outcome;
     if (outcome === undefined) return;
-    for (const connection of this.connections) connection.close();
+    for (const line of this.warnings.flush(performance.now())) log.warn(line);
+    // A refused connection is already closing, after its refusal (which a close now could cut off).
+    for (const connection of this.connections) if (connection.handshakeStage !== "refused") connection.close();
     if (outcome.error !== undefined) this.settle.reject(outcome.error);
     else this.settle.resolve({ bytes: this.session?.bytesWritten ?? 0n, seconds: (performance.now() - this.started) / 1000 });
   }
@@ -259,6 +353,7 @@ class Receiver {
       if (stall !== undefined) connection.kill(new Error(`declared dead: ${stall}`));
     }
     this.session?.requestMissing(timeoutMs / 2);
+    for (const line of this.warnings.due(now)) log.warn(line);
     this.checkPatience();
   }
 
@@ -280,6 +375,9 @@ class Receiver {
     }
   }
 }
+
+/** Which pending connection goes first when too many are in their handshake (see evictPending). */
+const EVICTION_ORDER = { refused: 0, silent: 1, "partial hello": 2, "whole hello": 3 } as const;
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((byte, i) => byte === b[i]);

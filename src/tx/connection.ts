@@ -55,8 +55,8 @@ export interface DialTarget {
   port: number;
 }
 
-/** Turns a refusal into the error the user sees; `fatal` ends the transfer. */
-function refusalError(reason: RefuseReason, text: string, target: string): { error: VmError; fatal: boolean } {
+/** Turns a refusal into the error the user sees; `fatal` ends the transfer, `busy` is waited on (busy-wait.ts). */
+function refusalError(reason: RefuseReason, text: string, target: string): { error: VmError; fatal: boolean; busy?: boolean } {
   switch (reason) {
     case RefuseReason.REFUSE_CHECKPHRASE:
       return {
@@ -66,7 +66,7 @@ function refusalError(reason: RefuseReason, text: string, target: string): { err
     case RefuseReason.REFUSE_VERSION:
       return { error: new VmError("protocol", `receiver ${target}: ${text}; run the same viamillipede version on both ends`), fatal: true };
     case RefuseReason.REFUSE_SESSION_BUSY:
-      return { error: new VmError("busy", `receiver ${target} is busy with another transfer; wait for it to finish or use another port`), fatal: true };
+      return { error: new VmError("busy", `receiver ${target} refused: ${text}`), fatal: false, busy: true };
     case RefuseReason.REFUSE_KEY:
     case RefuseReason.REFUSE_CAPABILITY:
       return { error: new VmError("key", `receiver ${target} refused: ${text}`), fatal: true };
@@ -79,11 +79,12 @@ function refusalError(reason: RefuseReason, text: string, target: string): { err
   }
 }
 
-/** A dial that failed: `fatal` when retrying cannot help (wrong checkphrase, version...). */
+/** A dial that failed: `fatal` when retrying cannot help (wrong checkphrase, version...); `busy`: the receiver holds another transfer. */
 export class DialFailure extends Error {
   constructor(
     readonly error: VmError | Error,
     readonly fatal: boolean,
+    readonly busy = false,
   ) {
     super(error.message);
   }
@@ -304,8 +305,8 @@ export class TxConnection {
         }
         this.accept(reply.accepted, settle);
       } else {
-        const { error, fatal } = refusalError(reply.refused.reason, readText(reply.refused.text), this.target);
-        settle.reject(new DialFailure(error, fatal));
+        const { error, fatal, busy } = refusalError(reply.refused.reason, readText(reply.refused.text), this.target);
+        settle.reject(new DialFailure(error, fatal, busy));
         this.framed.destroy();
       }
       return;

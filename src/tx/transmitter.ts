@@ -45,6 +45,7 @@ import {
 } from "../protocol/xdr.generated.ts";
 import { Chunker } from "./chunker.ts";
 import { compressFoot } from "./compress.ts";
+import { BUSY_RETRY_MS, busyWaitMs, BusyWait } from "./busy-wait.ts";
 import { DialFailure, TxConnection } from "./connection.ts";
 import type { ConnectionFigures, TransferFigures } from "../status/figures.ts";
 import { Link, resolveLinks, type LinkFigures } from "./links.ts";
@@ -160,6 +161,9 @@ class Transmitter {
   private downSince = performance.now();
   private lastDialError = "";
   private warnedUnreachable = false;
+  /** The receiver refuses us busy: how long that is waited on (busy-wait.ts), and its last word. */
+  private readonly busy: BusyWait;
+  private busyError: VmError | undefined;
   private pumping = false;
   private pumpAgain = false;
   private wakeReader: (() => void) | undefined;
@@ -177,6 +181,7 @@ class Transmitter {
   ) {
     this.pool = new BufferPool(options.footBytes, MAX_POOLED_FEET);
     this.chaos = new Chaos(options.chaosEvery);
+    this.busy = new BusyWait(busyWaitMs(options.timeoutS, options.patienceS));
     this.chunker = new Chunker(io.source, options.footBytes, this.pool, options.charmode ?? false);
     this.hello = {
       magic: VM_MAGIC,
@@ -251,6 +256,10 @@ class Transmitter {
       const outcome = await this.connectOnce(slot, link);
       if (this.finished || outcome === "fatal") return;
       if (slot.retired) break;
+      if (outcome === "busy") {
+        await Bun.sleep(BUSY_RETRY_MS * (0.5 + Math.random()));
+        continue;
+      }
       if (outcome === "was-up") {
         backoffMs = FIRST_BACKOFF_MS;
         // A connection that worked for a while and broke is re-dialled at once; one that
@@ -324,7 +333,7 @@ class Transmitter {
   }
 
   /** One connection's life: resolves when it is over. */
-  private async connectOnce(slot: Slot, link: Link): Promise<"fatal" | "failed" | "was-up"> {
+  private async connectOnce(slot: Slot, link: Link): Promise<"fatal" | "failed" | "busy" | "was-up"> {
     const id = this.nextConnectionId++;
     let opened;
     try {
@@ -339,6 +348,8 @@ class Transmitter {
         this.fail(failure.error);
         return "fatal";
       }
+      if (failure.busy) return this.noteBusy(failure.error as VmError);
+      this.busyError = undefined; // patience reports what failed last
       this.noteDialFailure(link, failure.message);
       return "failed";
     }
@@ -356,6 +367,8 @@ class Transmitter {
       this.fail(new VmError("protocol", `receiver ${connection.target} cannot take compressed feet; drop 'compress' or update the receiver`));
       return "fatal";
     }
+    this.busy.reset();
+    this.busyError = undefined;
     this.receiverNonce ??= welcome.receiverNonce;
     if (welcome.receiverNonce !== this.receiverNonce) {
       connection.close();
@@ -418,10 +431,30 @@ class Transmitter {
     }
   }
 
+  /**
+   * The receiver holds another transfer: wait (busy-wait.ts), saying so once,
+   * since it gives up one that was abandoned; give up (exit 11) once the wait is over.
+   */
+  private noteBusy(refusal: VmError): "fatal" | "busy" {
+    const waitS = this.busy.limitMs / 1000;
+    this.busyError = new VmError("busy", `${refusal.message}; still busy after ${waitS}s: wait for that transfer to finish or use another port`);
+    switch (this.busy.refused(performance.now())) {
+      case "first":
+        log.warn(`${refusal.message}; waiting up to ${waitS}s for it to finish or be given up`);
+        return "busy";
+      case "waiting":
+        return "busy";
+      case "over":
+        this.fail(this.busyError);
+        return "fatal";
+    }
+  }
+
   private checkPatience(): void {
     if (this.finished || this.connections.size > 0 || this.options.patienceS === 0) return;
     const downS = (performance.now() - this.downSince) / 1000;
     if (downS < this.options.patienceS) return;
+    if (this.busyError !== undefined) return this.fail(this.busyError);
     const targets = this.links.map((link) => link.address).join(", ");
     this.fail(
       this.everConnected

@@ -197,8 +197,9 @@ describe("in-process transfer over the memory network", () => {
     };
     const first = transmit({ ...common, targets: [{ host: "memory", port }], threads: 2, footBytes: FOOT }, { network, source: slowSource });
     await stalling;
+    // A busy receiver is waited on (three timeouts, at most patience: 1 s here) before the refusal is final.
     const second = await transmit(
-      { ...common, targets: [{ host: "memory", port }], threads: 2, footBytes: FOOT },
+      { ...common, patienceS: 1, targets: [{ host: "memory", port }], threads: 2, footBytes: FOOT },
       { network, source: memorySource(pattern(10)) },
     ).catch((e) => e);
     expect((second as VmError).code).toBe("busy");
