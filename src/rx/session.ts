@@ -3,8 +3,9 @@
  * verify → sequencer → stdout, with acknowledgements and credit flowing
  * back, and the end-of-stream check before the confirmation.
  *
- *  1. A foot is checked (id in the window, length, checksum). A bad
- *     checksum asks for the foot again; it is never written.
+ *  1. A foot is checked (id in the window, length, checksum; only a sealed
+ *     foot may come without one). A bad checksum asks for the foot again;
+ *     it is never written.
  *  2. The sequencer holds it until every earlier foot is written; the
  *     connection gets an acknowledgement at once.
  *  3. The write loop takes feet in order, writes them to the sink (awaiting
@@ -31,6 +32,7 @@ import { abortFrame, readText, type ControlFrame } from "../protocol/messages.ts
 import {
   ChecksumKind,
   DigestKind,
+  FOOT_FLAG_SEALED,
   FOOT_RECORD_OVERHEAD_BYTES,
   FrameKind,
   RetransmitReason,
@@ -197,6 +199,10 @@ export class Session {
   private onFoot(link: SessionLink, foot: Foot): void {
     const { header, payload } = foot;
     const id = header.footId;
+    // Only a seal (opened before this, see unpack.ts) may stand in for the checksum: nothing else vouches for the bytes.
+    if (header.sum.kind !== ChecksumKind.CHECKSUM_XXH3_64 && (header.flags & FOOT_FLAG_SEALED) === 0) {
+      return this.fail(new VmError("protocol", `foot ${id} is neither sealed nor checksummed; the transmitter does not follow the protocol`));
+    }
     // The checksum comes first: it covers the header, so a foot damaged in
     // transit is fetched again instead of being judged a protocol violation.
     const checksum = footChecksum(id, header.streamOffset, payload, header.length);

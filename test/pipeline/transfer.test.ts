@@ -210,6 +210,27 @@ describe("in-process transfer over the memory network", () => {
     expect(network.accepted.reduce((sum, end) => sum + end.pauses, 0)).toBeGreaterThan(0);
   }, 60_000);
 
+  test("an unsealed foot without a checksum is a protocol violation: the transfer fails and not a byte of it is written", async () => {
+    const network = new MemoryNetwork();
+    const sink = memorySink();
+    const { port, rx } = await listeningReceiver(network, {}, { sink });
+    const outcome = rx.catch((e) => e);
+    const payload = pattern(1000);
+    // The receiver settles once the transmitter has hung up: hang up when told of the failure.
+    const sender = await handTransmitter(network, port, helloFor(0xc5n), (frame) => frame.kind === FrameKind.FRAME_ABORT && sender.close());
+    sender.send(...footRecord(0, FOOT, payload, { kind: ChecksumKind.CHECKSUM_NONE }));
+    // An end of stream that does not match either: without the rule, this is where the foot would be caught, already written.
+    sender.send(
+      encodeControlFrame({ kind: FrameKind.FRAME_END, end: { totalFeet: 1n, totalBytes: 1000n, digest: { kind: DigestKind.DIGEST_XXH3_CHAIN, xxh3Chain: 0n } } }),
+    );
+    const error = (await outcome) as VmError;
+    expect({ code: error.code, message: error.message, written: sink.bytes().length }).toEqual({
+      code: "protocol",
+      message: "foot 0 is neither sealed nor checksummed; the transmitter does not follow the protocol",
+      written: 0,
+    });
+  });
+
   test("a corrupted payload byte is caught by the checksum and the foot fetched again", async () => {
     const network = new MemoryNetwork();
     network.dialFaults.push({ corruptAtByte: 500_000 });
