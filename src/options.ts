@@ -14,8 +14,16 @@ export const DEFAULT_FOOT_BYTES = 2 * 1024 * 1024;
 export const DEFAULT_THREADS: number | "auto" = "auto";
 export const MIN_THREADS = 1;
 export const MAX_THREADS = 64;
-/** Feet the receiver lets be outstanding: in flight plus held for reordering. */
+/** Feet the receiver lets be outstanding, at most: in flight plus held for reordering. */
 export const DEFAULT_WINDOW_FEET = 32;
+/**
+ * The receiver's window in bytes: the transmitter's foot size turns it into
+ * feet (32 of 2 MiB), so a peer that asks for larger feet gets fewer of them
+ * (src/rx/session.ts, receiveWindowFeet).
+ */
+export const DEFAULT_WINDOW_BYTES = 64 * 1024 * 1024;
+/** Feet in the window however large they are: enough to keep a few connections busy. */
+export const MIN_WINDOW_FEET = 4;
 export const MAX_VERBOSE = 20;
 /** How long either end keeps going while no connection is up (a router reboot fits). */
 export const DEFAULT_PATIENCE_S = 300;
@@ -93,6 +101,7 @@ export interface ReceiverOptions extends CommonOptions {
   port: number;
   /** Address to listen on; undefined means every address (IPv4 and IPv6). */
   bind: string | undefined;
+  /** Feet outstanding at most; fewer when DEFAULT_WINDOW_BYTES of the session's feet are fewer. */
   windowFeet: number;
   /** `prbs SEED`: check the stream is the prbs stream of this seed (it is still written out). */
   prbsSeed?: number;

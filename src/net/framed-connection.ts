@@ -6,9 +6,25 @@
  * writes as much as the transport takes, continuing on drain. `queuedBytes`
  * tells the scheduler how busy the connection is; `onIdle` fires each time
  * the queue empties.
+ *
+ * Reading is bounded by the record memory (`memory`): when it has no room
+ * for the next record, the connection stops reading (the peer's bytes stay
+ * in the kernel, and TCP slows the peer) until room comes back. Time spent
+ * waiting so is not silence: the stall watchdog does not count it.
  */
-import { RecordDecoder } from "../protocol/records.ts";
+import { RecordDecoder, type RecordMemory } from "../protocol/records.ts";
 import type { Channel, ChannelHandlers, Network } from "./channel.ts";
+
+/** Record memory that may refuse, and says when to try again. */
+export interface BudgetedMemory extends RecordMemory {
+  /** Calls `retry` once memory has come back (not from inside the call that gave it back). */
+  whenAvailable(retry: () => void): void;
+  /**
+   * A transport read of `bytes` was decoded: it is garbage once the records
+   * that are views of it are dropped (Bun hands every read a fresh buffer).
+   */
+  readDone(bytes: number): void;
+}
 
 export interface FramedHandlers {
   /** One whole record; may be a view of transport memory, never reused by us. */
@@ -31,6 +47,12 @@ export class FramedConnection {
   private shutdownWhenIdle = false;
   /** Set by `stall()`: neither read nor write any more (chaos rehearses a dead path). */
   private stalled = false;
+  /** Where records are assembled; refusals pause reading until `whenAvailable` calls back. */
+  private budget: BudgetedMemory | undefined;
+  /** Reading is paused because the record memory refused. */
+  private waitingForMemory = false;
+  /** Reading is paused by `pause()`. */
+  private pausedByCaller = false;
   /** When bytes last arrived, and when the transport last took bytes or had nothing queued. */
   private lastReceivedMs: number;
   private lastWriteProgressMs: number;
@@ -50,6 +72,7 @@ export class FramedConnection {
    * that), or queued bytes the transport has not taken for `timeoutMs`.
    */
   stallReason(timeoutMs: number): string | undefined {
+    if (this.waitingForMemory && !this.stalled) return undefined; // we are the ones not reading
     const now = this.now();
     if (now - this.lastReceivedMs > timeoutMs) return `nothing received for ${((now - this.lastReceivedMs) / 1000).toFixed(1)}s`;
     if (this.queued > 0 && now - this.lastWriteProgressMs > timeoutMs) {
@@ -110,9 +133,15 @@ export class FramedConnection {
     this.decoder.maxRecordBytes = limit;
   }
 
-  /** Memory for records that span reads (a buffer pool's, once the foot size is known). */
-  set allocate(allocate: (bytes: number) => Uint8Array) {
-    this.decoder.allocate = allocate;
+  /** Memory for records that span reads (a session's budget, once the foot size is known). */
+  set memory(memory: BudgetedMemory) {
+    this.budget = memory;
+    this.decoder.memory = memory;
+  }
+
+  /** Bytes read from the transport but not decoded, while waiting for record memory. */
+  get unreadBytes(): number {
+    return this.decoder.unreadBytes;
   }
 
   /**
@@ -137,10 +166,12 @@ export class FramedConnection {
 
   /** Stops reading from the peer (read backpressure) / starts again. */
   pause(): void {
+    this.pausedByCaller = true;
     this.channel?.pause();
   }
   resume(): void {
-    this.channel?.resume();
+    this.pausedByCaller = false;
+    if (!this.waitingForMemory && !this.stalled) this.channel?.resume();
   }
 
   /** Half-closes our side once everything queued is written: used after a final message. */
@@ -173,18 +204,38 @@ export class FramedConnection {
   private receive(bytes: Uint8Array): void {
     if (this.closed || this.stalled) return;
     this.lastReceivedMs = this.now();
+    this.decode(() => this.decoder.push(bytes));
+    // Counted as it arrives, not per record: a record that never ends still passed through reads.
+    this.budget?.readDone(bytes.length);
+  }
+
+  /** Runs the decoder, delivers what it completed, and stops reading while it waits for memory. */
+  private decode(step: () => Uint8Array[]): void {
     let records: Uint8Array[];
     try {
-      records = this.decoder.push(bytes);
+      records = step();
     } catch (error) {
       this.destroy(error as Error);
       return;
+    }
+    if (this.decoder.waiting && !this.waitingForMemory && this.budget !== undefined) {
+      this.waitingForMemory = true;
+      this.channel?.pause();
+      this.budget.whenAvailable(this.memoryAvailable);
     }
     for (const record of records) {
       if (this.closed) return;
       this.handlers.onRecord(record);
     }
   }
+
+  private readonly memoryAvailable = (): void => {
+    if (this.closed || this.stalled || !this.waitingForMemory) return;
+    this.waitingForMemory = false;
+    this.lastReceivedMs = this.now();
+    this.decode(() => this.decoder.retry());
+    if (!this.waitingForMemory && !this.pausedByCaller && !this.stalled && !this.closed) this.channel?.resume();
+  };
 
   private flush(): void {
     const channel = this.channel;
@@ -214,6 +265,8 @@ export class FramedConnection {
   private finish(error?: Error): void {
     if (this.closed) return;
     this.closed = true;
+    this.waitingForMemory = false;
+    this.decoder.discard(); // an unfinished record's buffer goes back to the budget
     const dropped = this.written.slice(this.queueHead);
     this.queue = [];
     this.written = [];

@@ -28,6 +28,20 @@ export function toRecord(body: Uint8Array): Uint8Array {
   return record;
 }
 
+/** Where records that span chunks are assembled. */
+export interface RecordMemory {
+  /** A buffer of at least `bytes`, or undefined when none may be had now. */
+  allocate(bytes: number): Uint8Array | undefined;
+  /** A buffer from `allocate` that no longer holds a record the decoder will hand out. */
+  release(buffer: Uint8Array): void;
+}
+
+/** Fresh memory for every record, never refused: what a decoder uses unless told otherwise. */
+export const freshRecordMemory: RecordMemory = {
+  allocate: (bytes) => Buffer.allocUnsafe(bytes),
+  release: () => {},
+};
+
 /**
  * Incremental decoder: feed it chunks of any size and boundary, get whole
  * records back. Every fragment length is checked against the current limit
@@ -38,12 +52,18 @@ export function toRecord(body: Uint8Array): Uint8Array {
  * the chunks until the record was whole pinned up to a record's worth of
  * socket reads per connection, which the collector then reclaimed late
  * (receiver peak RSS 340–420 MiB at 16 connections, 64 MiB window).
+ *
+ * The allocator may refuse (a memory budget is spent). The decoder then
+ * stops where the record needed its buffer and keeps the rest of that chunk,
+ * and any chunk pushed after it, unread (`waiting`); `retry` goes on from
+ * there. The caller stops reading from its source meanwhile, so what waits
+ * here is at most the chunks already read.
  */
 export class RecordDecoder {
   /** Largest record accepted; the connection layer tightens it after the handshake. */
   maxRecordBytes: number;
-  /** Memory for a record that spans chunks (a pool can supply it; see BufferPool). */
-  allocate: (bytes: number) => Uint8Array = (bytes) => Buffer.allocUnsafe(bytes);
+  /** Memory for records that span chunks (a pool can supply it; see BufferPool). */
+  memory: RecordMemory = freshRecordMemory;
 
   private readonly markBytes = new Uint8Array(RECORD_MARK_BYTES);
   private markFill = 0;
@@ -56,6 +76,8 @@ export class RecordDecoder {
   private assembly: Uint8Array | undefined;
   /** Bytes of the record copied into `assembly`. */
   private assembled = 0;
+  /** Chunks (or their rest) not decoded yet because the allocator refused. */
+  private unread: Uint8Array[] = [];
 
   constructor(maxRecordBytes: number) {
     this.maxRecordBytes = maxRecordBytes;
@@ -66,6 +88,16 @@ export class RecordDecoder {
     return this.assembled + this.markFill;
   }
 
+  /** The allocator refused: decoding waits for `retry`. */
+  get waiting(): boolean {
+    return this.unread.length > 0;
+  }
+
+  /** Bytes received but not decoded while waiting. */
+  get unreadBytes(): number {
+    return this.unread.reduce((sum, chunk) => sum + chunk.length, 0);
+  }
+
   /**
    * Consumes `chunk` and returns every record it completes, in order. A
    * single-fragment record lying wholly inside `chunk` is returned as a view
@@ -74,7 +106,38 @@ export class RecordDecoder {
    * Throws VmError("protocol") when a fragment exceeds the limit.
    */
   push(chunk: Uint8Array): Uint8Array[] {
+    if (this.waiting) {
+      if (chunk.length > 0) this.unread.push(chunk);
+      return [];
+    }
     const records: Uint8Array[] = [];
+    this.consume(chunk, records);
+    return records;
+  }
+
+  /** Decodes what waited, once the allocator may have memory again; still `waiting` if not. */
+  retry(): Uint8Array[] {
+    const chunks = this.unread;
+    this.unread = [];
+    const records: Uint8Array[] = [];
+    for (let i = 0; i < chunks.length; i++) {
+      if (this.consume(chunks[i]!, records)) continue;
+      this.unread.push(...chunks.slice(i + 1));
+      break;
+    }
+    return records;
+  }
+
+  /** Gives the unfinished record's buffer back to `memory` and forgets everything pending (the source is gone). */
+  discard(): void {
+    if (this.assembly !== undefined) this.memory.release(this.assembly);
+    this.assembly = undefined;
+    this.assembled = 0;
+    this.unread = [];
+  }
+
+  /** Decodes `chunk` into `records`; false if the allocator refused (the rest of `chunk` is then kept in `unread`). */
+  private consume(chunk: Uint8Array, records: Uint8Array[]): boolean {
     let at = 0;
     while (at < chunk.length) {
       if (this.fragmentRemaining < 0) {
@@ -90,19 +153,23 @@ export class RecordDecoder {
       }
       const take = Math.min(this.fragmentRemaining, chunk.length - at);
       const bytes = chunk.subarray(at, at + take);
-      at += take;
       if (this.assembly === undefined && this.lastFragment && take === this.fragmentRemaining) {
         // Nothing copied yet and the rest of the record is here: the record is this view.
+        at += take;
         records.push(bytes);
         this.fragmentRemaining = -1;
         this.recordBytes = 0;
         continue;
       }
-      this.copyIn(bytes);
+      if (!this.copyIn(bytes)) {
+        this.unread.push(chunk.subarray(at));
+        return false;
+      }
+      at += take;
       this.fragmentRemaining -= take;
       if (this.fragmentRemaining === 0) this.finishFragment(records);
     }
-    return records;
+    return true;
   }
 
   private startFragment(): void {
@@ -121,21 +188,27 @@ export class RecordDecoder {
   }
 
   /**
-   * Appends `bytes` to the record being assembled. Its buffer is allocated
-   * when the first byte has to be kept, not at the mark. A record in one
-   * fragment gets exactly its length. One whose total is still unknown
-   * (more fragments follow) gets the limit, which the marks are checked
-   * against, so it grows only if the limit is raised mid-record.
+   * Appends `bytes` to the record being assembled; false if its buffer could
+   * not be had (nothing is consumed then). The buffer is allocated when the
+   * first byte has to be kept, not at the mark. A record in one fragment gets
+   * exactly its length. One whose total is still unknown (more fragments
+   * follow) gets the limit, which the marks are checked against, so it grows
+   * only if the limit is raised mid-record.
    */
-  private copyIn(bytes: Uint8Array): void {
+  private copyIn(bytes: Uint8Array): boolean {
     let assembly = this.assembly;
     if (assembly === undefined || assembly.length < this.recordBytes) {
-      const grown = this.allocate(this.lastFragment ? this.recordBytes : this.maxRecordBytes);
-      if (assembly !== undefined) grown.set(assembly.subarray(0, this.assembled));
+      const grown = this.memory.allocate(this.lastFragment ? this.recordBytes : this.maxRecordBytes);
+      if (grown === undefined) return false;
+      if (assembly !== undefined) {
+        grown.set(assembly.subarray(0, this.assembled));
+        this.memory.release(assembly);
+      }
       this.assembly = assembly = grown;
     }
     assembly.set(bytes, this.assembled);
     this.assembled += bytes.length;
+    return true;
   }
 
   private finishFragment(records: Uint8Array[]): void {

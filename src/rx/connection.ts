@@ -164,12 +164,11 @@ export class RxConnection implements SessionLink {
     if (this.refused) return;
     if (this.challenged !== undefined) return this.receiveProof(record, this.challenged);
     if (this.session === undefined) return this.receiveHello(record);
-    // The socket reads that carried this record are garbage now (copied, or soon written).
-    this.session.collector.discarded(record.length);
     let frame;
     try {
       frame = decodeFrame(record);
     } catch (error) {
+      this.session.pool.give(record); // a foot-sized record holds a budget buffer
       log.warn(`connection ${this.id} from ${this.remoteAddress}: ${(error as Error).message}; dropped`);
       this.framed.destroy();
       return;
@@ -199,15 +198,14 @@ export class RxConnection implements SessionLink {
    */
   private async unpack(session: Session, foot: Foot, aad: Uint8Array): Promise<void> {
     const unpacked = await unpackFoot(foot, aad, this.footKey, session.footBytes);
-    if (unpacked.kind === "ok") {
-      // The record's buffer goes back unless the stream bytes were opened into it.
-      if (unpacked.payload.buffer !== foot.payload.buffer) session.pool.give(foot.payload);
-      session.collector.discarded(unpacked.payload.length); // what was opened or inflated into fresh memory
+    if (unpacked.kind === "ok") session.collector.discarded(unpacked.payload.length); // what was opened or inflated into fresh memory
+    if (this.framed.isClosed && unpacked.kind !== "ok") {
+      session.pool.give(foot.payload);
+      return;
     }
-    if (this.framed.isClosed && unpacked.kind !== "ok") return;
     switch (unpacked.kind) {
       case "ok":
-        return session.onFrame(this, { kind: FrameKind.FRAME_FOOT, foot: { header: foot.header, payload: unpacked.payload } });
+        return session.onFrame(this, { kind: FrameKind.FRAME_FOOT, foot: { header: foot.header, payload: intoRecordBuffer(session, foot.payload, unpacked.payload) } });
       case "corrupt":
         session.pool.give(foot.payload);
         return session.onCorruptFoot(this, foot.header.footId, unpacked.reason);
@@ -274,7 +272,7 @@ export class RxConnection implements SessionLink {
     }
     this.session = admission.session;
     this.framed.maxRecordBytes = this.session.footBytes + FOOT_RECORD_OVERHEAD_BYTES;
-    this.framed.allocate = this.session.allocate;
+    this.framed.memory = this.session.recordMemory;
     this.session.join(this);
   }
 
@@ -284,4 +282,17 @@ export class RxConnection implements SessionLink {
     this.session?.leave(this);
     this.onGone(this);
   }
+}
+
+/**
+ * Stream bytes inflated into fresh memory go back into the budget buffer
+ * their record came in, so a held foot stays counted in the session's
+ * budget and the fresh copy dies young. Bytes already in the record's
+ * memory, or a record outside the budget (a short one), stay as they are.
+ */
+function intoRecordBuffer(session: Session, record: Uint8Array, bytes: Uint8Array): Uint8Array {
+  if (bytes.buffer === record.buffer || !session.pool.lends(record)) return bytes;
+  const slot = new Uint8Array(record.buffer, 0, bytes.length);
+  slot.set(bytes);
+  return slot;
 }

@@ -89,7 +89,7 @@ export class ReceiverFigures {
       bytes: Number(session?.bytesWritten ?? 0n),
       feet: Number(session?.feetWritten ?? 0n),
       feetInFlight: session?.reorderFeet ?? 0,
-      windowFeet,
+      windowFeet: session?.windowFeet ?? windowFeet, // the session's is smaller when its feet are large
       reorderFeet: session?.reorderFeet ?? 0,
       retransmits: connections.reduce((sum, connection) => sum + connection.retransmits, 0),
       connections,

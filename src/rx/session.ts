@@ -3,8 +3,9 @@
  * verify → sequencer → stdout, with acknowledgements and credit flowing
  * back, and the end-of-stream check before the confirmation.
  *
- *  1. A foot is checked (id in the window, length, checksum). A bad
- *     checksum asks for the foot again; it is never written.
+ *  1. A foot is checked (id in the window, length, checksum; only a sealed
+ *     foot may come without one). A bad checksum asks for the foot again;
+ *     it is never written.
  *  2. The sequencer holds it until every earlier foot is written; the
  *     connection gets an acknowledgement at once.
  *  3. The write loop takes feet in order, writes them to the sink (awaiting
@@ -13,6 +14,16 @@
  *  4. When end-of-stream is known and every foot is written, totals and
  *     digest are compared; on a match every connection gets the
  *     confirmation and the session is complete.
+ *
+ * Memory: one budget (`pool`, `recordMemory`) holds every foot-sized record
+ * from its first byte to its last use: records being assembled by the
+ * connections, feet in the reorder buffer, the foot being written. It has
+ * room for the window (DEFAULT_WINDOW_BYTES, in feet of the session's size)
+ * plus ASSEMBLY_BYTES of records still arriving, whatever the foot size or
+ * the number of connections; a connection that finds it spent stops reading
+ * until a buffer comes back. Held feet never fill it (the window is smaller),
+ * so the foot the output waits on always finds room once the records ahead
+ * of it finish or their silent connections are dropped by the watchdog.
  */
 import { VmError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -21,6 +32,7 @@ import { abortFrame, readText, type ControlFrame } from "../protocol/messages.ts
 import {
   ChecksumKind,
   DigestKind,
+  FOOT_FLAG_SEALED,
   FOOT_RECORD_OVERHEAD_BYTES,
   FrameKind,
   RetransmitReason,
@@ -29,13 +41,28 @@ import {
 } from "../protocol/xdr.generated.ts";
 import { BufferPool } from "../net/buffer-pool.ts";
 import { Collector } from "../net/collector.ts";
+import type { BudgetedMemory } from "../net/framed-connection.ts";
+import { DEFAULT_WINDOW_BYTES, MIN_WINDOW_FEET } from "../options.ts";
 import { Sequencer } from "./sequencer.ts";
 import type { ByteSink } from "./stdout.ts";
 
 /** Times one foot may fail its checksum before the transfer is declared corrupt. */
 export const MAX_CHECKSUM_FAILURES_PER_FOOT = 8;
-/** Pooled record buffers kept beyond the window, for records still arriving. */
-const RECORDS_IN_ASSEMBLY = 8;
+/** Room in the budget beyond the window, for records still arriving (8 feet of 2 MiB). */
+export const ASSEMBLY_BYTES = 16 * 1024 * 1024;
+/** Records that may be arriving beyond the window however large feet are: one in progress, one to spare. */
+const MIN_RECORDS_IN_ASSEMBLY = 2;
+/**
+ * Records up to this size (control frames, short feet) are assembled in
+ * fresh memory outside the budget: a connection assembles one record at a
+ * time, so they cost at most this much per connection.
+ */
+export const SMALL_RECORD_BYTES = 64 * 1024;
+
+/** The window in feet for a session's foot size: DEFAULT_WINDOW_BYTES of them, at least MIN_WINDOW_FEET, at most `maxFeet`. */
+export function receiveWindowFeet(footBytes: number, maxFeet: number): number {
+  return Math.min(maxFeet, Math.max(MIN_WINDOW_FEET, Math.floor(DEFAULT_WINDOW_BYTES / footBytes)));
+}
 
 /** What the session needs from a connection. */
 export interface SessionLink {
@@ -74,18 +101,43 @@ export class Session {
   constructor(
     readonly sessionId: bigint,
     readonly footBytes: number,
-    windowFeet: number,
+    /** Feet outstanding at most; fewer when the window's bytes hold fewer feet of this size. */
+    maxWindowFeet: number,
     private readonly sink: ByteSink,
     private readonly events: SessionEvents,
   ) {
+    const windowFeet = receiveWindowFeet(footBytes, maxWindowFeet);
     this.sequencer = new Sequencer(windowFeet);
-    // Records are at most a foot plus its header; a few beyond the window are being assembled.
-    this.pool = new BufferPool(footBytes + FOOT_RECORD_OVERHEAD_BYTES, windowFeet + RECORDS_IN_ASSEMBLY);
+    // Records are at most a foot plus its header: the window's worth, and a few beyond it being assembled.
+    const budgetRecords = windowFeet + Math.max(MIN_RECORDS_IN_ASSEMBLY, Math.floor(ASSEMBLY_BYTES / footBytes));
+    this.pool = new BufferPool(footBytes + FOOT_RECORD_OVERHEAD_BYTES, budgetRecords, budgetRecords);
   }
 
-  /** Allocator for connections' record decoders: pooled when a record fits a pool buffer. */
-  readonly allocate = (bytes: number): Uint8Array =>
-    bytes <= this.pool.bufferBytes ? this.pool.take().subarray(0, bytes) : Buffer.allocUnsafe(bytes);
+  /**
+   * Where connections assemble records: a budget buffer for anything larger
+   * than SMALL_RECORD_BYTES, refused (the connection waits) while the budget
+   * is spent.
+   */
+  readonly recordMemory: BudgetedMemory = {
+    allocate: (bytes) => {
+      // Larger than a budget buffer cannot happen once joined (the record limit is the buffer size).
+      if (bytes <= SMALL_RECORD_BYTES || bytes > this.pool.bufferBytes) return Buffer.allocUnsafe(bytes);
+      return this.pool.tryTake()?.subarray(0, bytes);
+    },
+    release: (buffer) => this.pool.give(buffer),
+    whenAvailable: (retry) => this.pool.whenAvailable(retry),
+    readDone: (bytes) => this.collector.discarded(bytes),
+  };
+
+  /** Feet the transmitter may have outstanding (the sequencer's window). */
+  get windowFeet(): number {
+    return this.sequencer.windowFeet;
+  }
+
+  /** Bytes the budget holds now: records arriving, held, being written. */
+  get budgetBytesInUse(): number {
+    return this.pool.lentCount * this.pool.bufferBytes;
+  }
 
   get isOpen(): boolean {
     return this.state === "open";
@@ -147,6 +199,10 @@ export class Session {
   private onFoot(link: SessionLink, foot: Foot): void {
     const { header, payload } = foot;
     const id = header.footId;
+    // Only a seal (opened before this, see unpack.ts) may stand in for the checksum: nothing else vouches for the bytes.
+    if (header.sum.kind !== ChecksumKind.CHECKSUM_XXH3_64 && (header.flags & FOOT_FLAG_SEALED) === 0) {
+      return this.fail(new VmError("protocol", `foot ${id} is neither sealed nor checksummed; the transmitter does not follow the protocol`));
+    }
     // The checksum comes first: it covers the header, so a foot damaged in
     // transit is fetched again instead of being judged a protocol violation.
     const checksum = footChecksum(id, header.streamOffset, payload, header.length);

@@ -60,8 +60,12 @@ class MemoryEnd implements Channel {
     this.reset(new Error("connection destroyed"));
   }
 
+  /** Times reading was paused (read backpressure). */
+  pauses = 0;
+
   pause(): void {
     this.paused = true;
+    this.pauses++;
   }
 
   resume(): void {
@@ -149,6 +153,8 @@ export class MemoryNetwork implements Network {
   /** Faults for the next dialled connections' transmit direction, in dial order. */
   readonly dialFaults: Partial<Pick<ConnectionFaults, "resetAfterBytes" | "corruptAtByte" | "stallAfterBytes">>[] = [];
   dials = 0;
+  /** The receiving ends of every connection, in dial order. */
+  readonly accepted: { readonly pauses: number }[] = [];
 
   async dial(host: string, port: number, handlers: ChannelHandlers): Promise<Channel> {
     await Promise.resolve();
@@ -161,6 +167,7 @@ export class MemoryNetwork implements Network {
     server.peer = client;
     client.handlers = handlers;
     server.handlers = accept(server);
+    this.accepted.push(server);
     return client;
   }
 

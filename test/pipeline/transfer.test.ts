@@ -8,10 +8,24 @@ import { receive, type ReceiverIo, type ReceiveSummary } from "../../src/rx/rece
 import { memorySink, type ByteSink } from "../../src/rx/stdout.ts";
 import { memorySource } from "../../src/tx/stdin.ts";
 import { DialFailure, TxConnection } from "../../src/tx/connection.ts";
-import { encodeHello } from "../../src/protocol/messages.ts";
+import { decodeFrame, decodeHelloReply, encodeControlFrame, encodeFootRecord, encodeHello } from "../../src/protocol/messages.ts";
+import { footChecksum, StreamDigest } from "../../src/protocol/digest.ts";
+import { RecordDecoder } from "../../src/protocol/records.ts";
 import { transmit } from "../../src/tx/transmitter.ts";
 import type { TransferFigures } from "../../src/status/figures.ts";
-import { CAP_NONE, VM_MAGIC, VM_PROTOCOL_VERSION, type Hello } from "../../src/protocol/xdr.generated.ts";
+import {
+  CAP_NONE,
+  ChecksumKind,
+  DigestKind,
+  FOOT_RECORD_OVERHEAD_BYTES,
+  FrameKind,
+  HelloStatus,
+  VM_MAGIC,
+  VM_PROTOCOL_VERSION,
+  type FootHeader,
+  type Frame,
+  type Hello,
+} from "../../src/protocol/xdr.generated.ts";
 import { MemoryNetwork } from "./memory-network.ts";
 
 const FOOT = 64 * 1024;
@@ -43,9 +57,56 @@ async function listeningReceiver(
 }
 
 /** A transmitter's hello for session `sessionId` (no checkphrase, no capabilities), for tests that dial by hand. */
-function helloFor(sessionId: bigint): Hello {
-  return { magic: VM_MAGIC, protocolVersion: VM_PROTOCOL_VERSION, sessionId, checkphrase: new Uint8Array(), footBytes: FOOT, capabilities: CAP_NONE, connectionId: 0 };
+function helloFor(sessionId: bigint, footBytes = FOOT): Hello {
+  return { magic: VM_MAGIC, protocolVersion: VM_PROTOCOL_VERSION, sessionId, checkphrase: new Uint8Array(), footBytes, capabilities: CAP_NONE, connectionId: 0 };
 }
+
+/**
+ * A transmitter written by hand, for tests of what the real one never sends:
+ * says hello, writes whatever it is given (continuing on drain), and hands
+ * each frame the receiver sends after its hello reply to `onFrame`.
+ */
+async function handTransmitter(network: MemoryNetwork, port: number, hello: Hello, onFrame: (frame: Frame) => void = () => {}) {
+  const queue: Uint8Array[] = [];
+  const decoder = new RecordDecoder(FOOT_RECORD_OVERHEAD_BYTES + 4096);
+  let replied = false;
+  const flush = () => {
+    while (queue.length > 0) {
+      const taken = channel.write(queue[0]!);
+      if (taken < queue[0]!.length) {
+        queue[0] = queue[0]!.subarray(taken);
+        return;
+      }
+      queue.shift();
+    }
+  };
+  const channel = await network.dial("memory", port, {
+    onData(bytes) {
+      for (const record of decoder.push(bytes)) {
+        if (replied) onFrame(decodeFrame(record));
+        else if (decodeHelloReply(record).status !== HelloStatus.HELLO_ACCEPT) throw new Error("hello refused");
+        replied = true;
+      }
+    },
+    onDrain: flush,
+    onClose() {},
+  });
+  const send = (...pieces: Uint8Array[]) => {
+    queue.push(...pieces);
+    flush();
+  };
+  send(encodeHello(hello));
+  return { send, close: () => channel.destroy() };
+}
+
+/** A foot's record pieces with the header's fields filled in from `payload` (checksum as given). */
+function footRecord(id: number, footBytes: number, payload: Uint8Array, sum: FootHeader["sum"]): Uint8Array[] {
+  return encodeFootRecord({ footId: BigInt(id), streamOffset: BigInt(id * footBytes), length: payload.length, sum, flags: 0 }, payload);
+}
+const checksummed = (id: number, footBytes: number, payload: Uint8Array): FootHeader["sum"] => ({
+  kind: ChecksumKind.CHECKSUM_XXH3_64,
+  xxh3: footChecksum(BigInt(id), BigInt(id * footBytes), payload),
+});
 
 async function run(
   input: Uint8Array,
@@ -58,6 +119,7 @@ async function run(
     timeoutS?: number;
     txChaos?: number;
     rxChaos?: number;
+    footBytes?: number;
   } = {},
 ) {
   const network = opts.network ?? new MemoryNetwork();
@@ -71,7 +133,7 @@ async function run(
     checkphrase: opts.txPhrase ?? "",
     targets: [{ host: "memory", port }],
     threads: opts.threads ?? 4,
-    footBytes: FOOT,
+    footBytes: opts.footBytes ?? FOOT,
   };
   let txFigures: () => TransferFigures = () => {
     throw new Error("the transmitter never said how to read its figures");
@@ -112,6 +174,61 @@ describe("in-process transfer over the memory network", () => {
     expect(rxResult.status).toBe("fulfilled");
     expect(Buffer.from(output).equals(Buffer.from(input))).toBe(true);
     expect(network.dials).toBeGreaterThan(3); // the lost ones were re-dialled
+  });
+
+  test("more foot records start at once than the receiver's budget holds: connections wait for memory, and nothing is lost", async () => {
+    // 8 MiB feet: a window of 8 feet (64 MiB) and room for 2 records beyond it. Twelve connections each start a
+    // record at once (feet 0-7, then second copies of feet 0-3), so two of them must wait for a buffer.
+    const footBytes = 8 * 1024 * 1024;
+    const network = new MemoryNetwork();
+    const sink = memorySink();
+    const { port, rx } = await listeningReceiver(network, {}, { sink });
+    const input = pattern(8 * footBytes);
+    const feet = Array.from({ length: 8 }, (_, id) => input.subarray(id * footBytes, (id + 1) * footBytes));
+    let confirmed!: () => void;
+    const confirmation = new Promise<void>((resolve) => (confirmed = resolve));
+    const senders = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        handTransmitter(network, port, { ...helloFor(0x8e3n, footBytes), connectionId: i }, (frame) => {
+          if (frame.kind === FrameKind.FRAME_CONFIRM) confirmed();
+        }),
+      ),
+    );
+    senders.forEach((sender, i) => sender.send(...footRecord(i % 8, footBytes, feet[i % 8]!, checksummed(i % 8, footBytes, feet[i % 8]!))));
+    const digest = new StreamDigest();
+    feet.forEach((foot, id) => digest.add(footChecksum(BigInt(id), BigInt(id * footBytes), foot), foot.length));
+    senders[0]!.send(
+      encodeControlFrame({
+        kind: FrameKind.FRAME_END,
+        end: { totalFeet: 8n, totalBytes: BigInt(input.length), digest: { kind: DigestKind.DIGEST_XXH3_CHAIN, xxh3Chain: digest.value } },
+      }),
+    );
+    await confirmation;
+    for (const sender of senders) sender.close();
+    await rx;
+    expect(Buffer.from(sink.bytes()).equals(Buffer.from(input))).toBe(true);
+    expect(network.accepted.reduce((sum, end) => sum + end.pauses, 0)).toBeGreaterThan(0);
+  }, 60_000);
+
+  test("an unsealed foot without a checksum is a protocol violation: the transfer fails and not a byte of it is written", async () => {
+    const network = new MemoryNetwork();
+    const sink = memorySink();
+    const { port, rx } = await listeningReceiver(network, {}, { sink });
+    const outcome = rx.catch((e) => e);
+    const payload = pattern(1000);
+    // The receiver settles once the transmitter has hung up: hang up when told of the failure.
+    const sender = await handTransmitter(network, port, helloFor(0xc5n), (frame) => frame.kind === FrameKind.FRAME_ABORT && sender.close());
+    sender.send(...footRecord(0, FOOT, payload, { kind: ChecksumKind.CHECKSUM_NONE }));
+    // An end of stream that does not match either: without the rule, this is where the foot would be caught, already written.
+    sender.send(
+      encodeControlFrame({ kind: FrameKind.FRAME_END, end: { totalFeet: 1n, totalBytes: 1000n, digest: { kind: DigestKind.DIGEST_XXH3_CHAIN, xxh3Chain: 0n } } }),
+    );
+    const error = (await outcome) as VmError;
+    expect({ code: error.code, message: error.message, written: sink.bytes().length }).toEqual({
+      code: "protocol",
+      message: "foot 0 is neither sealed nor checksummed; the transmitter does not follow the protocol",
+      written: 0,
+    });
   });
 
   test("a corrupted payload byte is caught by the checksum and the foot fetched again", async () => {

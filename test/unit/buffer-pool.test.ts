@@ -1,5 +1,6 @@
 // The foot buffer pool: reuse, and the two ways reuse could corrupt data
-// (a buffer given twice, a foreign buffer) are refused.
+// (a buffer given twice, a foreign buffer) are refused; as a budget, it lends
+// at most maxLent buffers and calls waiters back once one returns.
 import { describe, expect, test } from "bun:test";
 import { BufferPool } from "../../src/net/buffer-pool.ts";
 
@@ -30,5 +31,44 @@ describe("BufferPool", () => {
     pool.give(a);
     pool.give(b);
     expect(pool.freeCount).toBe(1);
+  });
+
+  test("as a budget: at most maxLent buffers are out, and memory never exceeds them", () => {
+    const pool = new BufferPool(16, 2, 2);
+    const [a, b] = [pool.tryTake(), pool.tryTake()];
+    expect(a).toBeDefined();
+    expect(b).toBeDefined();
+    expect(pool.tryTake()).toBeUndefined();
+    pool.give(a!);
+    expect(pool.lentCount).toBe(1);
+    const again = pool.tryTake();
+    expect(again?.buffer).toBe(a!.buffer); // reused, not a third buffer
+    expect(pool.tryTake()).toBeUndefined();
+  });
+
+  test("a buffer given twice returns one place to the budget, not two", () => {
+    const pool = new BufferPool(16, 2, 2);
+    const a = pool.tryTake()!;
+    pool.tryTake();
+    pool.give(a);
+    pool.give(a);
+    expect(pool.lentCount).toBe(1);
+    expect(pool.tryTake()).toBeDefined();
+    expect(pool.tryTake()).toBeUndefined();
+  });
+
+  test("waiters are called back after a buffer returns, not from inside give", async () => {
+    const pool = new BufferPool(16, 1, 1);
+    const a = pool.tryTake()!;
+    const calls: string[] = [];
+    pool.whenAvailable(() => calls.push("first"));
+    pool.whenAvailable(() => calls.push("second"));
+    pool.give(a);
+    expect(calls).toEqual([]);
+    await Promise.resolve();
+    expect(calls).toEqual(["first", "second"]);
+    pool.give(pool.take()); // nobody waits any more: called once only
+    await Promise.resolve();
+    expect(calls).toEqual(["first", "second"]);
   });
 });

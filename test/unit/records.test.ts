@@ -1,10 +1,11 @@
 // RFC 5531 record marking: any chunking decodes to the same records, a
 // record spanning chunks is copied as it arrives (no chunk is referenced once
 // push returns), and a fragment longer than the limit is refused before
-// anything is allocated for it.
+// anything is allocated for it. When memory is refused, decoding waits where
+// the record needed it and goes on, losing nothing, once it is retried.
 import { describe, expect, test } from "bun:test";
 import { VmError } from "../../src/errors.ts";
-import { RecordDecoder, toRecord } from "../../src/protocol/records.ts";
+import { RecordDecoder, toRecord, type RecordMemory } from "../../src/protocol/records.ts";
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
@@ -82,16 +83,22 @@ function fragmented(body: Uint8Array, cuts: number[]): Uint8Array {
   return Buffer.concat(edges.slice(1).map((end, i) => fragment(body.subarray(edges[i]!, end), i === edges.length - 2)));
 }
 
-/** An allocator that remembers what it handed out. */
-function spyAllocator(): { allocate: (bytes: number) => Uint8Array; sizes: number[]; buffers: ArrayBufferLike[] } {
+/** Record memory that remembers what it handed out and got back, and refuses while `refusing` is set. */
+function spyAllocator(): RecordMemory & { sizes: number[]; buffers: ArrayBufferLike[]; released: ArrayBufferLike[]; refusing: boolean } {
   const spy = {
     sizes: [] as number[],
     buffers: [] as ArrayBufferLike[],
+    released: [] as ArrayBufferLike[],
+    refusing: false,
     allocate(bytes: number) {
+      if (spy.refusing) return undefined;
       const buffer = new Uint8Array(bytes);
       spy.sizes.push(bytes);
       spy.buffers.push(buffer.buffer);
       return buffer;
+    },
+    release(buffer: Uint8Array) {
+      spy.released.push(buffer.buffer);
     },
   };
   return spy;
@@ -137,7 +144,7 @@ describe("assembly across chunks", () => {
     const chunk = Buffer.concat([toRecord(Uint8Array.of(1)), toRecord(Uint8Array.of(2, 2)), toRecord(Uint8Array.of(3, 3, 3))]);
     const spy = spyAllocator();
     const decoder = new RecordDecoder(64);
-    decoder.allocate = spy.allocate;
+    decoder.memory = spy;
     const records = decoder.push(chunk);
     expect(records.map(hex)).toEqual(["01", "0202", "030303"]);
     for (const record of records) expect(record.buffer).toBe(chunk.buffer);
@@ -149,7 +156,7 @@ describe("assembly across chunks", () => {
     const stream = toRecord(body);
     const spy = spyAllocator();
     const decoder = new RecordDecoder(4096);
-    decoder.allocate = spy.allocate;
+    decoder.memory = spy;
     const records: Uint8Array[] = [];
     for (let at = 0; at < stream.length; at += 3) records.push(...decoder.push(stream.slice(at, at + 3)));
     expect(records.map(hex)).toEqual([hex(body)]);
@@ -160,7 +167,7 @@ describe("assembly across chunks", () => {
   test("a mark alone allocates nothing; the first byte after it does", () => {
     const spy = spyAllocator();
     const decoder = new RecordDecoder(4096);
-    decoder.allocate = spy.allocate;
+    decoder.memory = spy;
     expect(decoder.push(Buffer.from("800003e8", "hex"))).toEqual([]); // 1000 bytes announced
     expect(spy.sizes).toEqual([]);
     expect(decoder.pendingBytes).toBe(0);
@@ -172,7 +179,7 @@ describe("assembly across chunks", () => {
   test("a length over the limit is refused before anything is allocated", () => {
     const spy = spyAllocator();
     const decoder = new RecordDecoder(1024);
-    decoder.allocate = spy.allocate;
+    decoder.memory = spy;
     expect(() => decoder.push(Buffer.from("80000401" + "00", "hex"))).toThrow(/exceeds the limit of 1024/);
     expect(spy.sizes).toEqual([]);
   });
@@ -184,7 +191,7 @@ describe("assembly across chunks", () => {
     for (const size of [1, 2, 3, 63, 64, 65, 1000, stream.length]) {
       const spy = spyAllocator();
       const decoder = new RecordDecoder(8192);
-      decoder.allocate = spy.allocate;
+      decoder.memory = spy;
       const records: Uint8Array[] = [];
       for (let at = 0; at < stream.length; at += size) records.push(...decoder.push(stream.slice(at, at + size)));
       expect(records.map(hex)).toEqual([hex(body)]);
@@ -211,8 +218,62 @@ describe("assembly across chunks", () => {
   test("empty records, in one fragment or several, allocate nothing", () => {
     const spy = spyAllocator();
     const decoder = new RecordDecoder(64);
-    decoder.allocate = spy.allocate;
+    decoder.memory = spy;
     expect(decoder.push(Buffer.from("80000000" + "00000000" + "80000000", "hex")).map(hex)).toEqual(["", ""]);
     expect(spy.sizes).toEqual([]);
+  });
+});
+
+describe("when memory is refused", () => {
+  const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
+
+  test("decoding waits at the record that needs a buffer, keeps what follows, and resumes in order on retry", () => {
+    const small = random(10);
+    const big = random(3000);
+    const after = random(20);
+    const stream = Buffer.concat([toRecord(small), toRecord(big), toRecord(after)]);
+    const spy = spyAllocator();
+    spy.refusing = true;
+    const decoder = new RecordDecoder(4096);
+    decoder.memory = spy;
+    // The small record lies wholly in the first chunk (a view, no memory needed); the big one spans chunks.
+    const first = decoder.push(stream.subarray(0, 100));
+    expect(first.map(hex)).toEqual([hex(small)]);
+    expect(decoder.waiting).toBe(true);
+    expect(decoder.push(stream.subarray(100, 2000))).toEqual([]);
+    expect(decoder.push(stream.subarray(2000))).toEqual([]);
+    expect(decoder.unreadBytes).toBe(stream.length - 14 - 4); // all but the first record and the big one's mark
+    expect(decoder.retry()).toEqual([]); // still refused: still waiting, nothing lost
+    expect(decoder.waiting).toBe(true);
+    spy.refusing = false;
+    expect(decoder.retry().map(hex)).toEqual([hex(big), hex(after)]);
+    expect(decoder.waiting).toBe(false);
+    expect(spy.sizes).toEqual([3000]);
+  });
+
+  test("a refusal in the middle of a growing multi-fragment record keeps the bytes already assembled", () => {
+    const body = random(50);
+    const stream = fragmented(body, [8]);
+    const spy = spyAllocator();
+    const decoder = new RecordDecoder(10);
+    decoder.memory = spy;
+    expect(decoder.push(stream.subarray(0, 12))).toEqual([]); // the first fragment, in a buffer of 10
+    decoder.maxRecordBytes = 100;
+    spy.refusing = true;
+    expect(decoder.push(stream.subarray(12))).toEqual([]);
+    spy.refusing = false;
+    expect(decoder.retry().map(hex)).toEqual([hex(body)]);
+    expect(spy.released).toEqual([spy.buffers[0]!]); // the outgrown buffer went back
+  });
+
+  test("discard gives the unfinished record's buffer back and forgets what waited", () => {
+    const spy = spyAllocator();
+    const decoder = new RecordDecoder(4096);
+    decoder.memory = spy;
+    decoder.push(toRecord(random(1000)).subarray(0, 500));
+    expect(spy.buffers).toHaveLength(1);
+    decoder.discard();
+    expect(spy.released).toEqual([spy.buffers[0]!]);
+    expect(decoder.pendingBytes).toBe(0);
   });
 });
