@@ -10,10 +10,11 @@
  * An interval that counted nothing closes quietly, so the next warning of
  * that kind is printed in full again.
  *
- * Pure: time comes in as an argument; the caller prints what comes back,
- * calls `due` now and then (the receiver's watchdog tick) so a summary does
- * not wait for the next warning, and `flush` when it ends.
+ * No I/O: time comes from the injected Clock; the caller prints what comes
+ * back, calls `due` now and then (the receiver's watchdog tick) so a summary
+ * does not wait for the next warning, and `flush` when it ends.
  */
+import type { Clock } from "./clock.ts";
 
 /** Makes the summary line of `count` warnings held back over `seconds`; `last` is the latest of them. */
 export type Summarize = (count: number, seconds: number, last: string) => string;
@@ -28,10 +29,14 @@ interface Interval {
 export class WarningLimiter {
   private readonly open = new Map<string, Interval>();
 
-  constructor(readonly intervalMs: number) {}
+  constructor(
+    readonly intervalMs: number,
+    private readonly clock: Clock,
+  ) {}
 
-  /** A warning of `kind` at `nowMs`: returns the lines to print now (none while it is held back). */
-  offer(kind: string, nowMs: number, line: string, summarize: Summarize): string[] {
+  /** A warning of `kind`, now: returns the lines to print now (none while it is held back). */
+  offer(kind: string, line: string, summarize: Summarize): string[] {
+    const nowMs = this.clock.now();
     const out = this.close(kind, nowMs);
     const interval = this.open.get(kind);
     if (interval === undefined) {
@@ -45,13 +50,15 @@ export class WarningLimiter {
     return out;
   }
 
-  /** The summaries of every interval that has ended by `nowMs`. */
-  due(nowMs: number): string[] {
+  /** The summaries of every interval that has ended by now. */
+  due(): string[] {
+    const nowMs = this.clock.now();
     return [...this.open.keys()].flatMap((kind) => this.close(kind, nowMs));
   }
 
   /** Every summary still owed, intervals over or not (the program is ending). */
-  flush(nowMs: number): string[] {
+  flush(): string[] {
+    const nowMs = this.clock.now();
     return [...this.open.keys()].flatMap((kind) => this.close(kind, nowMs, true));
   }
 

@@ -12,6 +12,7 @@
  * in the kernel, and TCP slows the peer) until room comes back. Time spent
  * waiting so is not silence: the stall watchdog does not count it.
  */
+import { systemClock, type Clock } from "../clock.ts";
 import { RecordDecoder, type RecordMemory } from "../protocol/records.ts";
 import type { Channel, ChannelHandlers, Network } from "./channel.ts";
 
@@ -60,10 +61,10 @@ export class FramedConnection {
   constructor(
     maxRecordBytes: number,
     private readonly handlers: FramedHandlers,
-    private readonly now: () => number = () => performance.now(),
+    private readonly clock: Clock = systemClock,
   ) {
     this.decoder = new RecordDecoder(maxRecordBytes);
-    this.lastReceivedMs = this.lastWriteProgressMs = now();
+    this.lastReceivedMs = this.lastWriteProgressMs = clock.now();
   }
 
   /**
@@ -73,7 +74,7 @@ export class FramedConnection {
    */
   stallReason(timeoutMs: number): string | undefined {
     if (this.waitingForMemory && !this.stalled) return undefined; // we are the ones not reading
-    const now = this.now();
+    const now = this.clock.now();
     if (now - this.lastReceivedMs > timeoutMs) return `nothing received for ${((now - this.lastReceivedMs) / 1000).toFixed(1)}s`;
     if (this.queued > 0 && now - this.lastWriteProgressMs > timeoutMs) {
       return `no write progress for ${((now - this.lastWriteProgressMs) / 1000).toFixed(1)}s`;
@@ -94,8 +95,9 @@ export class FramedConnection {
     port: number,
     maxRecordBytes: number,
     handlers: FramedHandlers,
+    clock: Clock = systemClock,
   ): Promise<FramedConnection> {
-    const connection = new FramedConnection(maxRecordBytes, handlers);
+    const connection = new FramedConnection(maxRecordBytes, handlers, clock);
     connection.attach(await network.dial(host, port, connection.channelHandlers()));
     return connection;
   }
@@ -105,8 +107,9 @@ export class FramedConnection {
     channel: Channel,
     maxRecordBytes: number,
     handlers: FramedHandlers,
+    clock: Clock = systemClock,
   ): { connection: FramedConnection; channelHandlers: ChannelHandlers } {
-    const connection = new FramedConnection(maxRecordBytes, handlers);
+    const connection = new FramedConnection(maxRecordBytes, handlers, clock);
     connection.attach(channel);
     return { connection, channelHandlers: connection.channelHandlers() };
   }
@@ -203,7 +206,7 @@ export class FramedConnection {
 
   private receive(bytes: Uint8Array): void {
     if (this.closed || this.stalled) return;
-    this.lastReceivedMs = this.now();
+    this.lastReceivedMs = this.clock.now();
     this.decode(() => this.decoder.push(bytes));
     // Counted as it arrives, not per record: a record that never ends still passed through reads.
     this.budget?.readDone(bytes.length);
@@ -232,7 +235,7 @@ export class FramedConnection {
   private readonly memoryAvailable = (): void => {
     if (this.closed || this.stalled || !this.waitingForMemory) return;
     this.waitingForMemory = false;
-    this.lastReceivedMs = this.now();
+    this.lastReceivedMs = this.clock.now();
     this.decode(() => this.decoder.retry());
     if (!this.waitingForMemory && !this.pausedByCaller && !this.stalled && !this.closed) this.channel?.resume();
   };
@@ -240,12 +243,12 @@ export class FramedConnection {
   private flush(): void {
     const channel = this.channel;
     if (channel === undefined || this.closed || this.stalled) return;
-    if (this.queued === 0) this.lastWriteProgressMs = this.now();
+    if (this.queued === 0) this.lastWriteProgressMs = this.clock.now();
     while (this.queueHead < this.queue.length) {
       const piece = this.queue[this.queueHead]!;
       const taken = piece.length === 0 ? 0 : channel.write(piece);
       this.queued -= taken;
-      if (taken > 0) this.lastWriteProgressMs = this.now();
+      if (taken > 0) this.lastWriteProgressMs = this.clock.now();
       if (taken < piece.length) {
         this.queue[this.queueHead] = piece.subarray(taken);
         return; // the rest goes on drain

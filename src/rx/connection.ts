@@ -1,10 +1,13 @@
 /**
- * One receiver connection: read the hello within a deadline, let the
- * receiver admit or refuse it, then pass frames to the session.
+ * One receiver connection: read the hello within a deadline, run the key
+ * handshake when there is a key, hand the (proven) hello to the receiver,
+ * whose admission (admission.ts) decides, send that decision, then pass
+ * frames to the session it joined.
  *
  * A malformed record drops this connection only (the transmitter re-sends
  * its feet on others); what the session judges a violation ends the session.
  */
+import type { Clock, Timer } from "../clock.ts";
 import { log } from "../log.ts";
 import { formatCount, type Summarize } from "../log-limiter.ts";
 import type { Channel, ChannelHandlers } from "../net/channel.ts";
@@ -19,26 +22,25 @@ import {
   encodeHelloReply,
   footAssociatedData,
   readText,
-  wireText,
   type ControlFrame,
 } from "../protocol/messages.ts";
 import {
   FOOT_FLAG_RETRANSMIT,
   FOOT_RECORD_OVERHEAD_BYTES,
   CAP_ENCRYPT,
-  CAP_KEY,
   FrameKind,
   HelloStatus,
   MAX_HELLO_RECORD_BYTES,
   RefuseReason,
   Welcome as WelcomeCodec,
   type Foot,
-  VM_PROTOCOL_VERSION,
   type Hello,
   type HelloReply,
+  type Welcome,
 } from "../protocol/xdr.generated.ts";
 import { footKey, keyNonce, proofMatches, receiverProof, transmitterProof } from "../protocol/keys.ts";
-import type { Session, SessionLink } from "./session.ts";
+import { refusal, screenHello } from "./admission.ts";
+import type { Session, SessionConnection } from "./session.ts";
 import { needsUnpacking, unpackFoot } from "./unpack.ts";
 
 /** A connection must say hello within this time. */
@@ -46,23 +48,42 @@ export const HELLO_TIMEOUT_MS = 10_000;
 /** A refused connection is dropped after this long if the peer does not close it. */
 const REFUSED_LINGER_MS = 2_000;
 
-/** The receiver's decision on a hello. */
-export type Admission = { reply: HelloReply; session?: Session };
+/** The receiver's answer to a hello: refuse it with this reply, or join this session with this welcome. */
+export type HelloAnswer = { refuse: HelloReply } | { join: Session; welcome: Welcome };
 
 /** Where a warning goes that any host can repeat at will (the receiver sums those up: log-limiter.ts). */
 export type Warn = (kind: string, line: string, summarize: Summarize) => void;
 
+/** What a connection is given by its receiver. */
+export interface RxConnectionContext {
+  clock: Clock;
+  chaos: Chaos;
+  /** The pre-shared key, when the receiver has one: every connection must prove it. */
+  key: Uint8Array | undefined;
+  warn: Warn;
+  /** A hello is in (proven, when there is a key): the receiver's admission answers it. */
+  admit(connection: RxConnection, hello: Hello): HelloAnswer;
+  /** The connection is gone. */
+  gone(connection: RxConnection): void;
+}
+
 /** How far a connection got before it joined a session (the receiver evicts the least advanced first). */
 export type HandshakeStage = "refused" | "silent" | "partial hello" | "whole hello";
 
-export class RxConnection implements SessionLink {
+/** Keyed handshake: the hello we challenged (and its bytes) and our nonce, until the proof arrives. */
+interface Challenge {
+  hello: Hello;
+  bytes: Uint8Array;
+  receiverNonce: Uint8Array;
+}
+
+export class RxConnection implements SessionConnection {
   private readonly framed: FramedConnection;
   readonly channelHandlers: ChannelHandlers;
   private session: Session | undefined;
-  private helloTimer: ReturnType<typeof setTimeout> | undefined;
-  private readonly heartbeat = new Heartbeat();
-  /** Keyed handshake: the hello we challenged (and its bytes) and our nonce, until the proof arrives. */
-  private challenged: { hello: Hello; bytes: Uint8Array; receiverNonce: Uint8Array } | undefined;
+  private readonly helloTimer: Timer;
+  private readonly heartbeat: Heartbeat;
+  private challenged: Challenge | undefined;
   /** Refused: whatever else the peer sends is ignored until it closes. */
   private refused = false;
   /** This connection's foot key when its feet are sealed (`encrypt`). */
@@ -73,18 +94,20 @@ export class RxConnection implements SessionLink {
   constructor(
     readonly id: number,
     channel: Channel,
-    private readonly admit: (connection: RxConnection, hello: Hello) => Admission,
-    private readonly onGone: (connection: RxConnection) => void,
-    private readonly chaos: Chaos,
-    /** The pre-shared key, when the receiver has one: every connection must prove it. */
-    private readonly key?: Uint8Array,
-    private readonly warn: Warn = (_kind, line) => log.warn(line),
+    private readonly context: RxConnectionContext,
   ) {
-    const accepted = FramedConnection.accept(channel, MAX_HELLO_RECORD_BYTES, {
-      onRecord: (record) => this.receive(record),
-      onIdle: () => {},
-      onClose: (error) => this.closed(error),
-    });
+    const clock = context.clock;
+    this.heartbeat = new Heartbeat(() => clock.now());
+    const accepted = FramedConnection.accept(
+      channel,
+      MAX_HELLO_RECORD_BYTES,
+      {
+        onRecord: (record) => this.receive(record),
+        onIdle: () => {},
+        onClose: (error) => this.closed(error),
+      },
+      clock,
+    );
     this.framed = accepted.connection;
     const handlers = accepted.channelHandlers;
     this.channelHandlers = {
@@ -94,13 +117,13 @@ export class RxConnection implements SessionLink {
         handlers.onData(bytes);
       },
     };
-    this.helloTimer = setTimeout(() => {
+    this.helloTimer = clock.after(HELLO_TIMEOUT_MS, "hello deadline", () => {
       const within = `${HELLO_TIMEOUT_MS / 1000}s`;
-      this.warn("no hello", `connection from ${this.remoteAddress} sent no hello within ${within}; dropped`, (count, seconds) =>
+      this.context.warn("no hello", `connection from ${this.remoteAddress} sent no hello within ${within}; dropped`, (count, seconds) =>
         `dropped ${formatCount(count)} more connections that sent no hello within ${within} in the last ${seconds} s`,
       );
       this.framed.destroy();
-    }, HELLO_TIMEOUT_MS);
+    });
   }
 
   get remoteAddress(): string {
@@ -117,10 +140,6 @@ export class RxConnection implements SessionLink {
 
   get roundTripMs(): number | undefined {
     return this.heartbeat.roundTripMs;
-  }
-
-  get isOpen(): boolean {
-    return !this.framed.isClosed;
   }
 
   send(frame: ControlFrame): void {
@@ -184,7 +203,7 @@ export class RxConnection implements SessionLink {
     this.carried.bytes += frame.foot.header.length;
     this.carried.feet++;
     if ((frame.foot.header.flags & FOOT_FLAG_RETRANSMIT) !== 0) this.carried.retransmits++;
-    const fault = this.chaos.tick();
+    const fault = this.context.chaos.tick();
     if (fault !== undefined) {
       log.warn(`chaos: ${fault} on connection ${this.id}`);
       inject(fault, this.framed);
@@ -216,71 +235,71 @@ export class RxConnection implements SessionLink {
     }
   }
 
-  private refuse(reason: RefuseReason, text: string): Admission {
-    return { reply: { status: HelloStatus.HELLO_REFUSE, refused: { reason, receiverVersion: VM_PROTOCOL_VERSION, text: wireText(text) } } };
-  }
-
   private receiveHello(record: Uint8Array): void {
     const decoded = decodeHello(record);
-    if (!decoded.ok) return this.answer(this.refuse(decoded.reason, decoded.text));
-    const offersKey = (decoded.hello.capabilities & CAP_KEY) !== 0;
-    if (this.key === undefined) {
-      if (offersKey) return this.answer(this.refuse(RefuseReason.REFUSE_KEY, "this receiver has no key; give both ends the same 'key FILE'"));
-      return this.answer(this.admit(this, decoded.hello));
+    if (!decoded.ok) return this.refuse(refusal(decoded.reason, decoded.text));
+    const screening = screenHello(decoded.hello, this.context.key !== undefined);
+    if (screening.kind === "refuse") return this.refuse(screening.reply);
+    if (screening.kind === "decide") {
+      const answer = this.context.admit(this, decoded.hello);
+      if ("refuse" in answer) return this.refuse(answer.refuse);
+      return this.join(answer.join, { status: HelloStatus.HELLO_ACCEPT, accepted: answer.welcome });
     }
-    if (!offersKey) return this.answer(this.refuse(RefuseReason.REFUSE_KEY, "this receiver requires a key; give both ends the same 'key FILE'"));
     // Nothing is admitted before the transmitter proves the key: challenge it (the hello deadline still runs).
     const receiverNonce = keyNonce();
     this.challenged = { hello: decoded.hello, bytes: new Uint8Array(record), receiverNonce };
     this.framed.send([encodeHelloReply({ status: HelloStatus.HELLO_CHALLENGE, challenged: { receiverNonce } })]);
   }
 
-  private receiveProof(record: Uint8Array, challenged: { hello: Hello; bytes: Uint8Array; receiverNonce: Uint8Array }): void {
-    const key = this.key!;
+  private receiveProof(record: Uint8Array, challenged: Challenge): void {
+    const key = this.context.key!;
     this.challenged = undefined;
     let answer;
     try {
       answer = decodeKeyProof(record);
     } catch (error) {
-      return this.answer(this.refuse(RefuseReason.REFUSE_KEY, (error as Error).message));
+      return this.refuse(refusal(RefuseReason.REFUSE_KEY, (error as Error).message));
     }
     const expected = transmitterProof(key, challenged.bytes, challenged.receiverNonce, answer.transmitterNonce);
     if (!proofMatches(answer.proof, expected)) {
-      return this.answer(this.refuse(RefuseReason.REFUSE_KEY, "wrong key: the transmitter's proof does not match this receiver's key"));
+      return this.refuse(refusal(RefuseReason.REFUSE_KEY, "wrong key: the transmitter's proof does not match this receiver's key"));
     }
-    const admission = this.admit(this, challenged.hello);
-    if (admission.reply.status !== HelloStatus.HELLO_ACCEPT) return this.answer(admission);
-    const welcome = admission.reply.accepted;
+    const admitted = this.context.admit(this, challenged.hello);
+    if ("refuse" in admitted) return this.refuse(admitted.refuse);
+    const welcome = admitted.welcome;
     const proof = receiverProof(key, challenged.bytes, challenged.receiverNonce, answer.transmitterNonce, WelcomeCodec.encode(welcome));
     if ((welcome.capabilities & CAP_ENCRYPT) !== 0) this.footKey = footKey(key, answer.transmitterNonce, challenged.receiverNonce);
-    this.answer({ reply: { status: HelloStatus.HELLO_ACCEPT_PROVEN, proven: { accepted: welcome, proof } }, session: admission.session });
+    this.join(admitted.join, { status: HelloStatus.HELLO_ACCEPT_PROVEN, proven: { accepted: welcome, proof } });
   }
 
-  /** Sends the receiver's decision: the connection joins its session, or is refused and closed. */
-  private answer(admission: Admission): void {
-    clearTimeout(this.helloTimer);
-    this.framed.send([encodeHelloReply(admission.reply)]);
-    if (admission.session === undefined) {
-      this.refused = true;
-      const text = admission.reply.status === HelloStatus.HELLO_REFUSE ? readText(admission.reply.refused.text) : "";
-      this.warn("refused", `refused connection from ${this.remoteAddress}: ${text}`, (count, seconds, last) =>
-        `refused ${formatCount(count)} more connections in the last ${seconds} s (the latest: ${last})`,
-      );
-      this.framed.shutdown();
-      setTimeout(() => this.framed.destroy(), REFUSED_LINGER_MS).unref?.();
-      return;
-    }
-    this.session = admission.session;
-    this.framed.maxRecordBytes = this.session.footBytes + FOOT_RECORD_OVERHEAD_BYTES;
-    this.framed.memory = this.session.recordMemory;
-    this.session.join(this);
+  /** Sends a refusal and closes, after it is written (or REFUSED_LINGER_MS, if the peer does not close). */
+  private refuse(reply: HelloReply): void {
+    this.helloTimer.cancel();
+    this.framed.send([encodeHelloReply(reply)]);
+    this.refused = true;
+    const text = reply.status === HelloStatus.HELLO_REFUSE ? readText(reply.refused.text) : "";
+    this.context.warn("refused", `refused connection from ${this.remoteAddress}: ${text}`, (count, seconds, last) =>
+      `refused ${formatCount(count)} more connections in the last ${seconds} s (the latest: ${last})`,
+    );
+    this.framed.shutdown();
+    this.context.clock.after(REFUSED_LINGER_MS, "refused connection's linger", () => this.framed.destroy(), { background: true });
+  }
+
+  /** Sends the acceptance and joins `session`: its record limit and memory apply from now on. */
+  private join(session: Session, reply: HelloReply): void {
+    this.helloTimer.cancel();
+    this.framed.send([encodeHelloReply(reply)]);
+    this.session = session;
+    this.framed.maxRecordBytes = session.footBytes + FOOT_RECORD_OVERHEAD_BYTES;
+    this.framed.memory = session.recordMemory;
+    session.join(this);
   }
 
   private closed(error?: Error): void {
-    clearTimeout(this.helloTimer);
+    this.helloTimer.cancel();
     if (error) log.debug(`connection ${this.id} from ${this.remoteAddress} closed: ${error.message}`);
     this.session?.leave(this);
-    this.onGone(this);
+    this.context.gone(this);
   }
 }
 

@@ -2,7 +2,8 @@
  * The receiver: listen → admit connections → one session → stdout.
  *
  *  1. Listen on the port (every address unless `bind` says otherwise).
- *  2. Each connection says hello; the first acceptable hello creates the
+ *  2. Each connection says hello; admission (admission.ts) decides, and the
+ *     receiver acts on the decision: the first acceptable hello starts the
  *     session, later ones join it; anything else is refused with a reason
  *     and the receiver keeps serving. A hello of another session meets the
  *     takeover rule (takeover.ts): busy while the session lives; an
@@ -14,30 +15,26 @@
  *  4. After the confirmation (or a failure), linger until the transmitter
  *     has closed its connections, so the last frames are not lost.
  *  5. A session left with no connection for `patience` seconds fails.
+ *
+ * Time comes from one Clock (`ReceiverIo.clock`), handed down to the
+ * session and the connections.
  */
+import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { onInterrupt, VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import { bunNetwork } from "../net/bun-network.ts";
 import type { Listening, Network } from "../net/channel.ts";
-import { MAX_THREADS, type ReceiverOptions } from "../options.ts";
-import { wireText } from "../protocol/messages.ts";
-import {
-  CAP_COMPRESS,
-  CAP_ENCRYPT,
-  CAP_KEY,
-  HelloStatus,
-  RefuseReason,
-  VM_PROTOCOL_VERSION,
-  type Hello,
-} from "../protocol/xdr.generated.ts";
+import type { ReceiverOptions } from "../options.ts";
+import type { Hello } from "../protocol/xdr.generated.ts";
 import { Chaos } from "../net/chaos.ts";
 import type { TransferFigures } from "../status/figures.ts";
 import { formatCount, WarningLimiter, type Summarize } from "../log-limiter.ts";
-import { RxConnection, type Admission } from "./connection.ts";
+import { decideAdmission, MAX_CONNECTIONS_PER_SESSION, welcome, type AdmissionPolicy } from "./admission.ts";
+import { RxConnection, type HelloAnswer, type RxConnectionContext } from "./connection.ts";
 import { ReceiverFigures } from "./figures.ts";
 import { Session } from "./session.ts";
 import { stdoutSink, type ByteSink } from "./stdout.ts";
-import { judgeNewcomer, type SessionActivity } from "./takeover.ts";
+import type { SessionActivity } from "./takeover.ts";
 
 /** After the end, how long to wait for the transmitter to close its side. */
 export const LINGER_MS = 5_000;
@@ -47,7 +44,7 @@ export const LINGER_MS = 5_000;
  * growing to it) dials them all at once, and at 32 the receiver dropped half
  * of a real transmitter's connections before their hellos were read.
  */
-export const MAX_PENDING_CONNECTIONS = 2 * MAX_THREADS;
+export const MAX_PENDING_CONNECTIONS = 2 * MAX_CONNECTIONS_PER_SESSION;
 /** How often the watchdog looks at connections, the output and patience. */
 const TICK_MS = 250;
 /** A repeated warning (dropped or refused connections) is summed up once per this interval. */
@@ -66,6 +63,8 @@ export interface ReceiverIo {
   observe?: (figures: () => TransferFigures) => void;
   /** Called each time a connection is admitted to the session (initiate's "the pipe is up"). */
   onJoined?: () => void;
+  /** Where time comes from (tests run the receiver on a virtual clock). */
+  clock: Clock;
 }
 
 export interface ReceiveSummary {
@@ -75,7 +74,7 @@ export interface ReceiveSummary {
 
 /** Receives one session and writes it to the sink; resolves once it is confirmed. */
 export async function receive(options: ReceiverOptions, io?: Partial<ReceiverIo>): Promise<ReceiveSummary> {
-  const receiver = new Receiver(options, { network: bunNetwork, sink: io?.sink ?? stdoutSink(), ...io });
+  const receiver = new Receiver(options, { network: bunNetwork, sink: io?.sink ?? stdoutSink(), clock: systemClock, ...io });
   io?.observe?.(() => receiver.figures());
   return receiver.run();
 }
@@ -90,25 +89,42 @@ class Receiver {
   private readonly sink: ByteSink;
   /** Sessions that gave way to a newcomer (takeover.ts), newest last. */
   private readonly retired: bigint[] = [];
-  private readonly warnings = new WarningLimiter(WARNING_INTERVAL_MS);
+  private readonly warnings: WarningLimiter;
   private readonly connections = new Set<RxConnection>();
-  private readonly checkphrase: Uint8Array;
+  private readonly policy: AdmissionPolicy;
+  /** What every connection is given: the clock, chaos, the key, and the way back to admission. */
+  private readonly connectionContext: RxConnectionContext;
   private nextConnectionId = 1;
   private started = 0;
   private outcome: { error?: VmError } | undefined;
   private aloneSince = 0;
-  private ticker: ReturnType<typeof setInterval> | undefined;
-  private readonly chaos: Chaos;
+  private ticker: Timer | undefined;
+  private readonly clock: Clock;
   private readonly statistics = new ReceiverFigures();
-  private lastTickMs = performance.now();
+  private lastTickMs: number;
   private settle!: { resolve: (s: ReceiveSummary) => void; reject: (e: VmError) => void };
 
   constructor(
     private readonly options: ReceiverOptions,
     private readonly io: ReceiverIo,
   ) {
-    this.checkphrase = new TextEncoder().encode(options.checkphrase);
-    this.chaos = new Chaos(options.chaosEvery);
+    this.clock = io.clock;
+    this.lastTickMs = this.clock.now();
+    this.warnings = new WarningLimiter(WARNING_INTERVAL_MS, this.clock);
+    this.policy = {
+      checkphrase: new TextEncoder().encode(options.checkphrase),
+      encrypt: options.encrypt === true,
+      keyed: options.key !== undefined,
+      timeoutMs: options.timeoutS * 1000,
+    };
+    this.connectionContext = {
+      clock: this.clock,
+      chaos: new Chaos(options.chaosEvery),
+      key: options.key,
+      warn: (kind, line, summarize) => this.warn(kind, line, summarize),
+      admit: (connection, hello) => this.admit(connection, hello),
+      gone: (connection) => this.gone(connection),
+    };
     this.sink = {
       write: (bytes) => {
         this.outputBytes += BigInt(bytes.length);
@@ -119,7 +135,7 @@ class Receiver {
 
   /** Prints a warning, or counts it when its kind is repeating (see log-limiter.ts). */
   private readonly warn = (kind: string, line: string, summarize: Summarize): void => {
-    for (const out of this.warnings.offer(kind, performance.now(), line, summarize)) log.warn(out);
+    for (const out of this.warnings.offer(kind, line, summarize)) log.warn(out);
   };
 
   /** How the transfer stands now (status output, summaries). */
@@ -133,26 +149,18 @@ class Receiver {
     log.info(`listening on port ${this.listening.port}`);
     this.io.onListening?.(this.listening.port);
     onInterrupt(this.io.signal, (reason) => this.interrupt(reason));
-    this.ticker = setInterval(() => this.tick(), TICK_MS);
+    this.ticker = this.clock.every(TICK_MS, "receiver watchdog", () => this.tick());
     try {
       return await done;
     } finally {
-      clearInterval(this.ticker);
+      this.ticker.cancel();
       this.listening.close();
     }
   }
 
   private async listen(): Promise<Listening> {
     const accept = (channel: Parameters<Parameters<Network["listen"]>[2]>[0]) => {
-      const connection = new RxConnection(
-        this.nextConnectionId++,
-        channel,
-        (c, hello) => this.admit(c, hello),
-        (c) => this.gone(c),
-        this.chaos,
-        this.options.key,
-        this.warn,
-      );
+      const connection = new RxConnection(this.nextConnectionId++, channel, this.connectionContext);
       this.evictPending();
       this.connections.add(connection);
       return connection.channelHandlers;
@@ -173,97 +181,64 @@ class Receiver {
 
   // ---- 2. admission ----------------------------------------------------------------
 
-  private admit(connection: RxConnection, hello: Hello): Admission {
-    const refuse = (reason: RefuseReason, text: string): Admission => ({
-      reply: {
-        status: HelloStatus.HELLO_REFUSE,
-        refused: { reason, receiverVersion: VM_PROTOCOL_VERSION, text: wireText(text) },
+  /** Acts on admission's decision on a hello: refuses it, or starts or replaces the session it joins. */
+  private admit(connection: RxConnection, hello: Hello): HelloAnswer {
+    const decision = decideAdmission(
+      hello,
+      connection.remoteAddress,
+      this.policy,
+      {
+        session: this.session,
+        activity: () => this.activity(this.session!),
+        retired: this.retired,
+        failure: this.outcome?.error?.message,
+        nowMs: this.clock.now(),
       },
-    });
-    if (!sameBytes(hello.checkphrase, this.checkphrase)) {
-      return refuse(RefuseReason.REFUSE_CHECKPHRASE, "checkphrase mismatch");
+      this.outputBytes,
+    );
+    if (decision.kind === "refuse") {
+      const abandoned = this.session;
+      const error = decision.failSession;
+      // After the refusal is on its way: failing settles the receiver, which closes connections.
+      if (error !== undefined && abandoned !== undefined) queueMicrotask(() => abandoned.fail(error, false));
+      return { refuse: decision.reply };
     }
-    const encrypted = (hello.capabilities & CAP_ENCRYPT) !== 0;
-    if (encrypted && (hello.capabilities & CAP_KEY) === 0) return refuse(RefuseReason.REFUSE_CAPABILITY, "encrypt needs a key on both ends");
-    if (this.options.encrypt && !encrypted) {
-      return refuse(RefuseReason.REFUSE_CAPABILITY, "this receiver requires encrypt; add 'encrypt' on the transmitter");
+    if (decision.kind === "start") {
+      if (decision.retire !== undefined && this.session !== undefined) this.retire(this.session, decision.retire);
+      this.session = this.startSession(hello, connection.remoteAddress);
     }
-    let session = this.session;
-    if (session !== undefined && session.sessionId !== hello.sessionId) {
-      if (this.retired.includes(hello.sessionId)) {
-        return refuse(RefuseReason.REFUSE_SESSION_OVER, "this receiver gave the transfer up for lack of connections and took another; start it again");
-      }
-      if (!session.isOpen) return refuse(RefuseReason.REFUSE_SESSION_OVER, "it has finished another transfer");
-      const verdict = judgeNewcomer(this.activity(session), performance.now(), this.options.timeoutS * 1000);
-      switch (verdict.kind) {
-        case "busy": {
-          const until = verdict.abandonedInMs === undefined ? "" : `; it is given up after ${this.options.timeoutS}s of that`;
-          return refuse(RefuseReason.REFUSE_SESSION_BUSY, `this receiver is busy with another transfer (${verdict.why}${until})`);
-        }
-        case "end": {
-          const written = formatCount(Number(this.outputBytes));
-          const error = new VmError(
-            "peerLost",
-            `the transmitter vanished (${verdict.why}) after ${written} bytes were written; a new transmitter from ${connection.remoteAddress} was turned away, since its stream cannot follow a partial one: start both ends again`,
-          );
-          // After the refusal is on its way: failing settles the receiver, which closes connections.
-          const abandoned = session;
-          queueMicrotask(() => abandoned.fail(error, false));
-          return refuse(
-            RefuseReason.REFUSE_SESSION_OVER,
-            `its previous transfer was abandoned (${verdict.why}) after ${written} bytes reached its output, which a new stream cannot follow; restart the receiver`,
-          );
-        }
-        case "yield":
-          this.retire(session, `${verdict.why}; a new transmitter from ${connection.remoteAddress} takes over`);
-          session = undefined;
-      }
-    }
-    if (session === undefined) {
-      const created = new Session(hello.sessionId, hello.footBytes, this.options.windowFeet, this.sink, {
-        onComplete: () => this.session === created && this.end(),
-        onFail: (error) => this.session === created && this.end(error),
-      });
-      session = created;
-      this.session = created;
-      this.started = performance.now();
-      this.aloneSince = this.started;
-      this.feetOnClosed = 0;
-      log.info(`session ${hello.sessionId.toString(16)} from ${connection.remoteAddress}: foot size ${hello.footBytes}`);
-    }
-    if (!session.isOpen && !session.isComplete) {
-      // A straggler of our own transfer may hear of the failure here before the abort reaches its siblings.
-      return refuse(RefuseReason.REFUSE_SESSION_OVER, `the transfer failed there: ${this.outcome?.error?.message ?? "reason unknown"}`);
-    }
-    if (hello.footBytes !== session.footBytes) {
-      return refuse(RefuseReason.REFUSE_FOOT_SIZE, `foot size ${hello.footBytes} differs from the session's ${session.footBytes}`);
-    }
-    if (session.linkCount >= MAX_THREADS) {
-      return refuse(RefuseReason.REFUSE_TOO_MANY_CONNECTIONS, `at most ${MAX_THREADS} connections per transfer`);
-    }
+    const session = this.session!;
     log.debug(`connection ${connection.id} (tx ${hello.connectionId}) from ${connection.remoteAddress} joined`);
     this.statistics.joined(connection);
     // Deferred: the connection joins the session (and can carry an abort) once this returns.
     if (this.io.onJoined !== undefined) queueMicrotask(this.io.onJoined);
-    return {
-      reply: {
-        status: HelloStatus.HELLO_ACCEPT,
-        accepted: {
-          receiverNonce: session.nonce,
-          deliveredBelow: session.deliveredBelow,
-          windowEnd: session.windowEnd,
-          capabilities: hello.capabilities & (CAP_KEY | CAP_ENCRYPT | CAP_COMPRESS),
-        },
+    return { join: session, welcome: welcome(hello, session) };
+  }
+
+  private startSession(hello: Hello, from: string): Session {
+    const created: Session = new Session(
+      hello.sessionId,
+      hello.footBytes,
+      this.options.windowFeet,
+      this.sink,
+      {
+        onComplete: () => this.session === created && this.end(),
+        onFail: (error) => this.session === created && this.end(error),
       },
-      session,
-    };
+      this.clock,
+    );
+    this.started = this.clock.now();
+    this.aloneSince = this.started;
+    this.feetOnClosed = 0;
+    log.info(`session ${hello.sessionId.toString(16)} from ${from}: foot size ${hello.footBytes}`);
+    return created;
   }
 
   /** What the takeover rule needs to know about the open session. */
   private activity(session: Session): SessionActivity {
     let feetReceived = this.feetOnClosed;
     for (const connection of this.connections) if (connection.joinedTo === session) feetReceived += connection.carried.feet;
-    return { startedMs: this.started, joined: session.linkCount, aloneSinceMs: this.aloneSince, feetReceived, outputBytes: this.outputBytes };
+    return { startedMs: this.started, joined: session.connectionCount, aloneSinceMs: this.aloneSince, feetReceived, outputBytes: this.outputBytes };
   }
 
   /**
@@ -312,7 +287,7 @@ class Receiver {
     this.statistics.gone(connection);
     if (this.session !== undefined && connection.joinedTo === this.session) {
       this.feetOnClosed += connection.carried.feet;
-      if (this.session.linkCount === 0) this.aloneSince = performance.now();
+      if (this.session.connectionCount === 0) this.aloneSince = this.clock.now();
     }
     this.maybeSettle();
   }
@@ -323,28 +298,28 @@ class Receiver {
     this.outcome = error === undefined ? {} : { error };
     if (error === undefined) log.info(`stream complete: ${this.session?.bytesWritten} bytes`);
     // Whatever happens, do not wait longer than LINGER_MS for the transmitter to hang up.
-    setTimeout(() => this.settleNow(), LINGER_MS).unref?.();
+    this.clock.after(LINGER_MS, "linger for the transmitter to hang up", () => this.settleNow(), { background: true });
     this.maybeSettle();
   }
 
   private maybeSettle(): void {
-    if (this.outcome !== undefined && (this.session?.linkCount ?? 0) === 0) this.settleNow();
+    if (this.outcome !== undefined && (this.session?.connectionCount ?? 0) === 0) this.settleNow();
   }
 
   private settleNow(): void {
     const outcome = this.outcome;
     if (outcome === undefined) return;
-    for (const line of this.warnings.flush(performance.now())) log.warn(line);
+    for (const line of this.warnings.flush()) log.warn(line);
     // A refused connection is already closing, after its refusal (which a close now could cut off).
     for (const connection of this.connections) if (connection.handshakeStage !== "refused") connection.close();
     if (outcome.error !== undefined) this.settle.reject(outcome.error);
-    else this.settle.resolve({ bytes: this.session?.bytesWritten ?? 0n, seconds: (performance.now() - this.started) / 1000 });
+    else this.settle.resolve({ bytes: this.session?.bytesWritten ?? 0n, seconds: (this.clock.now() - this.started) / 1000 });
   }
 
   /** Every TICK_MS: heartbeats and stalls, the missing foot, patience. */
   private tick(): void {
     const timeoutMs = this.options.timeoutS * 1000;
-    const now = performance.now();
+    const now = this.clock.now();
     this.statistics.tick(now - this.lastTickMs);
     this.lastTickMs = now;
     for (const connection of [...this.connections]) {
@@ -353,7 +328,7 @@ class Receiver {
       if (stall !== undefined) connection.kill(new Error(`declared dead: ${stall}`));
     }
     this.session?.requestMissing(timeoutMs / 2);
-    for (const line of this.warnings.due(now)) log.warn(line);
+    for (const line of this.warnings.due()) log.warn(line);
     this.checkPatience();
   }
 
@@ -361,8 +336,8 @@ class Receiver {
 
   private checkPatience(): void {
     const session = this.session;
-    if (session === undefined || !session.isOpen || session.linkCount > 0 || this.options.patienceS === 0) return;
-    if ((performance.now() - this.aloneSince) / 1000 < this.options.patienceS) return;
+    if (session === undefined || !session.isOpen || session.connectionCount > 0 || this.options.patienceS === 0) return;
+    if ((this.clock.now() - this.aloneSince) / 1000 < this.options.patienceS) return;
     session.fail(new VmError("peerLost", `the transmitter vanished: no connection for ${this.options.patienceS}s`), false);
   }
 
@@ -378,7 +353,3 @@ class Receiver {
 
 /** Which pending connection goes first when too many are in their handshake (see evictPending). */
 const EVICTION_ORDER = { refused: 0, silent: 1, "partial hello": 2, "whole hello": 3 } as const;
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
-}

@@ -25,6 +25,7 @@
  * so the foot the output waits on always finds room once the records ahead
  * of it finish or their silent connections are dropped by the watchdog.
  */
+import type { Clock } from "../clock.ts";
 import { VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import { footChecksum, StreamDigest } from "../protocol/digest.ts";
@@ -65,9 +66,8 @@ export function receiveWindowFeet(footBytes: number, maxFeet: number): number {
 }
 
 /** What the session needs from a connection. */
-export interface SessionLink {
+export interface SessionConnection {
   readonly id: number;
-  readonly isOpen: boolean;
   send(frame: ControlFrame): void;
 }
 
@@ -87,14 +87,14 @@ export class Session {
   /** Socket reads and unpacked payloads are garbage once copied or written: collected by volume. */
   readonly collector = new Collector();
   private readonly digest = new StreamDigest();
-  private readonly links = new Map<number, SessionLink>();
+  private readonly connections = new Map<number, SessionConnection>();
   private readonly checksumFailures = new Map<bigint, number>();
   private end: EndOfStream | undefined;
   private writing = false;
   private state: "open" | "complete" | "failed" = "open";
   private confirmation: ControlFrame | undefined;
   /** When the output last moved (a foot written), and when we last asked for the foot it waits on. */
-  private lastWrittenMs = performance.now();
+  private lastWrittenMs: number;
   private lastMissingRequestMs = 0;
   private missingRequests = 0;
 
@@ -105,7 +105,9 @@ export class Session {
     maxWindowFeet: number,
     private readonly sink: ByteSink,
     private readonly events: SessionEvents,
+    private readonly clock: Clock,
   ) {
+    this.lastWrittenMs = clock.now();
     const windowFeet = receiveWindowFeet(footBytes, maxWindowFeet);
     this.sequencer = new Sequencer(windowFeet);
     // Records are at most a foot plus its header: the window's worth, and a few beyond it being assembled.
@@ -165,26 +167,27 @@ export class Session {
   get digestHex(): string | null {
     return this.state === "complete" ? this.digest.value.toString(16).padStart(16, "0") : null;
   }
-  get linkCount(): number {
-    return this.links.size;
+  /** Connections joined now. */
+  get connectionCount(): number {
+    return this.connections.size;
   }
 
-  join(link: SessionLink): void {
-    this.links.set(link.id, link);
+  join(connection: SessionConnection): void {
+    this.connections.set(connection.id, connection);
     // A transmitter that lost every connection just before the confirmation comes back for it.
-    if (this.confirmation !== undefined) link.send(this.confirmation);
+    if (this.confirmation !== undefined) connection.send(this.confirmation);
   }
 
-  leave(link: SessionLink): void {
-    this.links.delete(link.id);
+  leave(connection: SessionConnection): void {
+    this.connections.delete(connection.id);
   }
 
   /** Routes a frame from the transmitter. */
-  onFrame(link: SessionLink, frame: ControlFrame | { kind: typeof FrameKind.FRAME_FOOT; foot: Foot }): void {
+  onFrame(connection: SessionConnection, frame: ControlFrame | { kind: typeof FrameKind.FRAME_FOOT; foot: Foot }): void {
     if (this.state !== "open") return; // after the end, stragglers are ignored
     switch (frame.kind) {
       case FrameKind.FRAME_FOOT:
-        return this.onFoot(link, frame.foot);
+        return this.onFoot(connection, frame.foot);
       case FrameKind.FRAME_END:
         return this.onEnd(frame.end);
       case FrameKind.FRAME_ABORT:
@@ -196,7 +199,7 @@ export class Session {
 
   // ---- 1 + 2: feet in ---------------------------------------------------------
 
-  private onFoot(link: SessionLink, foot: Foot): void {
+  private onFoot(connection: SessionConnection, foot: Foot): void {
     const { header, payload } = foot;
     const id = header.footId;
     // Only a seal (opened before this, see unpack.ts) may stand in for the checksum: nothing else vouches for the bytes.
@@ -208,7 +211,7 @@ export class Session {
     const checksum = footChecksum(id, header.streamOffset, payload, header.length);
     if (header.sum.kind === ChecksumKind.CHECKSUM_XXH3_64 && header.sum.xxh3 !== checksum) {
       this.pool.give(payload);
-      return this.onBadChecksum(link, id);
+      return this.onBadChecksum(connection, id);
     }
     if (header.length !== payload.length || payload.length > this.footBytes || payload.length === 0) {
       return this.fail(new VmError("protocol", `foot ${id}: length ${header.length} does not fit payload ${payload.length} (foot size ${this.footBytes})`));
@@ -216,11 +219,11 @@ export class Session {
     if (this.end !== undefined && id >= this.end.totalFeet) {
       return this.fail(new VmError("protocol", `foot ${id} is beyond the announced end (${this.end.totalFeet} feet)`));
     }
-    const result = this.sequencer.accept({ id, payload, checksum, connectionId: link.id, offset: header.streamOffset });
+    const result = this.sequencer.accept({ id, payload, checksum, connectionId: connection.id, offset: header.streamOffset });
     if (result === "outside-window") {
       return this.fail(new VmError("protocol", `foot ${id} is outside the window (below ${this.sequencer.windowEnd})`));
     }
-    link.send({
+    connection.send({
       kind: FrameKind.FRAME_ACK,
       ack: { deliveredBelow: this.sequencer.deliveredBelow, received: [id] },
     });
@@ -232,19 +235,19 @@ export class Session {
    * A foot that failed authentication or would not inflate (see unpack.ts):
    * asked for again like a checksum failure, and counted with them.
    */
-  onCorruptFoot(link: SessionLink, id: bigint, reason: string): void {
+  onCorruptFoot(connection: SessionConnection, id: bigint, reason: string): void {
     if (this.state !== "open") return;
-    this.onBadChecksum(link, id, reason);
+    this.onBadChecksum(connection, id, reason);
   }
 
-  private onBadChecksum(link: SessionLink, id: bigint, reason = "failed its checksum"): void {
+  private onBadChecksum(connection: SessionConnection, id: bigint, reason = "failed its checksum"): void {
     const failures = (this.checksumFailures.get(id) ?? 0) + 1;
     this.checksumFailures.set(id, failures);
     if (failures > MAX_CHECKSUM_FAILURES_PER_FOOT) {
       return this.fail(new VmError("integrity", `foot ${id} ${reason} ${failures} times; the path corrupts data`));
     }
-    log.warn(`foot ${id} ${reason} on connection ${link.id}; asking for it again (${failures}/${MAX_CHECKSUM_FAILURES_PER_FOOT})`);
-    link.send({
+    log.warn(`foot ${id} ${reason} on connection ${connection.id}; asking for it again (${failures}/${MAX_CHECKSUM_FAILURES_PER_FOOT})`);
+    connection.send({
       kind: FrameKind.FRAME_RETRANSMIT,
       retransmit: { reason: RetransmitReason.RETRANSMIT_CHECKSUM, footIds: [id] },
     });
@@ -279,7 +282,7 @@ export class Session {
         await this.sink.write(foot.payload);
         if (this.state !== "open") return;
         this.pool.give(foot.payload);
-        this.lastWrittenMs = performance.now();
+        this.lastWrittenMs = this.clock.now();
         this.sequencer.written();
         this.digest.add(foot.checksum, foot.payload.length);
         this.sendCredit(foot.connectionId);
@@ -296,8 +299,8 @@ export class Session {
   /** Credit goes back on the connection that brought the foot, or any open one. */
   private sendCredit(preferred: number): void {
     const frame = { kind: FrameKind.FRAME_CREDIT, credit: { windowEnd: this.sequencer.windowEnd } };
-    const link = this.links.get(preferred) ?? this.links.values().next().value;
-    link?.send(frame);
+    const connection = this.connections.get(preferred) ?? this.connections.values().next().value;
+    connection?.send(frame);
   }
 
   /**
@@ -306,17 +309,17 @@ export class Session {
    * for it: the transmitter re-sends it on another connection.
    */
   requestMissing(afterMs: number): void {
-    const now = performance.now();
+    const now = this.clock.now();
     if (this.state !== "open" || this.writing || this.sequencer.heldCount === 0) return;
     if (now - this.lastWrittenMs < afterMs || now - this.lastMissingRequestMs < afterMs) return;
     // Each request goes out on the next connection in turn: the first may be the dead one.
-    const links = [...this.links.values()];
-    const link = links[this.missingRequests++ % Math.max(1, links.length)];
-    if (link === undefined) return;
+    const joined = [...this.connections.values()];
+    const connection = joined[this.missingRequests++ % Math.max(1, joined.length)];
+    if (connection === undefined) return;
     this.lastMissingRequestMs = now;
     const missing = this.sequencer.deliveredBelow;
     log.info(`output waits on foot ${missing}; asking for it again`);
-    link.send({ kind: FrameKind.FRAME_RETRANSMIT, retransmit: { reason: RetransmitReason.RETRANSMIT_MISSING, footIds: [missing] } });
+    connection.send({ kind: FrameKind.FRAME_RETRANSMIT, retransmit: { reason: RetransmitReason.RETRANSMIT_MISSING, footIds: [missing] } });
   }
 
   // ---- 4: the end ------------------------------------------------------------------
@@ -337,7 +340,7 @@ export class Session {
       confirm: { totalFeet: end.totalFeet, totalBytes: end.totalBytes, digest: end.digest },
     };
     this.confirmation = confirm;
-    for (const link of this.links.values()) link.send(confirm);
+    for (const connection of this.connections.values()) connection.send(confirm);
     this.events.onComplete();
   }
 
@@ -347,7 +350,7 @@ export class Session {
     this.state = "failed";
     if (tellPeer) {
       const notice = abortFrame(error);
-      for (const link of this.links.values()) link.send(notice);
+      for (const connection of this.connections.values()) connection.send(notice);
     }
     this.events.onFail(error);
   }

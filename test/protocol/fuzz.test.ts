@@ -40,6 +40,7 @@ import {
 } from "../../src/protocol/xdr.generated.ts";
 import { RxConnection } from "../../src/rx/connection.ts";
 import { mulberry32 } from "../support/fault-proxy.ts";
+import { VirtualClock } from "../support/virtual-clock.ts";
 
 const FRAMES = 100_000;
 const HANDSHAKES = 5_000;
@@ -181,33 +182,25 @@ test(`${HANDSHAKES.toLocaleString("en")} mutated keyed handshakes: refused or cl
   const key = bytes(32);
   let admitted = 0;
   let challenged = 0;
-  const timers: ReturnType<typeof setTimeout>[] = [];
-  const realSetTimeout = globalThis.setTimeout;
   const level = log.level;
   log.level = -1; // 5,000 refusals would each be a warning
-  // The hello deadline and refusal linger are not the subject here: keep them from piling up.
-  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
-    const timer = realSetTimeout(() => {}, 0);
-    void fn;
-    void ms;
-    timers.push(timer);
-    return timer;
-  }) as typeof setTimeout;
+  // The hello deadline and refusal linger are not the subject here: their clock never moves.
+  const clock = new VirtualClock();
   try {
     for (let i = 0; i < HANDSHAKES; i++) {
       const channel = new FakeChannel();
       let handlers!: ChannelHandlers;
-      const connection = new RxConnection(
-        i,
-        channel,
-        () => {
-          admitted++;
-          return { reply: { status: HelloStatus.HELLO_REFUSE, refused: { reason: RefuseReason.REFUSE_SESSION_OVER, receiverVersion: 1, text: new Uint8Array() } } };
-        },
-        () => {},
-        new Chaos(0),
+      const connection = new RxConnection(i, channel, {
+        clock,
+        chaos: new Chaos(0),
         key,
-      );
+        warn: () => {},
+        admit: () => {
+          admitted++;
+          return { refuse: { status: HelloStatus.HELLO_REFUSE, refused: { reason: RefuseReason.REFUSE_SESSION_OVER, receiverVersion: 1, text: new Uint8Array() } } };
+        },
+        gone: () => {},
+      });
       handlers = connection.channelHandlers;
       const helloRecord = below(4) === 0 ? hostile() : encodeHello(hello);
       handlers.onData(helloRecord);
@@ -224,9 +217,7 @@ test(`${HANDSHAKES.toLocaleString("en")} mutated keyed handshakes: refused or cl
       handlers.onClose();
     }
   } finally {
-    globalThis.setTimeout = realSetTimeout;
     log.level = level;
-    for (const timer of timers) clearTimeout(timer);
   }
   console.log(`handshake fuzz: ${HANDSHAKES} connections, ${challenged} challenged, ${admitted} admitted`);
   expect(challenged).toBeGreaterThan(HANDSHAKES / 2);
