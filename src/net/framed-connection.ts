@@ -94,8 +94,9 @@ export class FramedConnection {
     port: number,
     maxRecordBytes: number,
     handlers: FramedHandlers,
+    now?: () => number,
   ): Promise<FramedConnection> {
-    const connection = new FramedConnection(maxRecordBytes, handlers);
+    const connection = new FramedConnection(maxRecordBytes, handlers, now);
     connection.attach(await network.dial(host, port, connection.channelHandlers()));
     return connection;
   }

@@ -2,7 +2,7 @@
 // before each foot (sub-millisecond waits added up), and ratelimit's token
 // bucket arithmetic and its long-run rate.
 import { describe, expect, test } from "bun:test";
-import { delayEachFoot, limitBytes, rateLimit, rateReadBytes, TokenBucket, type Clock } from "../../src/tx/pacing.ts";
+import { delayEachFoot, limitBytes, rateLimit, rateReadBytes, TokenBucket, type PacingClock as Clock } from "../../src/tx/pacing.ts";
 import { memorySource, type ByteSource } from "../../src/tx/stdin.ts";
 
 /** A clock that only moves when slept on (or told to), recording each sleep. */
