@@ -13,7 +13,8 @@
  *     its feet are acknowledged.
  *  4. `rebalance` moves one floating connection at a time to the link whose
  *     rate says it needs it, by draining it the same way.
- *  5. `givenUp` says when no connection has been up for `patience`.
+ *  5. `givenUp` says when no connection has been up for `patience`
+ *     (reachability.ts).
  *
  * State it owns: the slots; one record per live connection (its connection,
  * link, slot, whether it drains and whether end-of-stream went out on it);
@@ -27,9 +28,10 @@ import type { TransmitterOptions } from "../options.ts";
 import type { ControlFrame } from "../protocol/messages.ts";
 import { CAP_COMPRESS, type Hello, type Welcome } from "../protocol/xdr.generated.ts";
 import type { ConnectionFigures, LinkFigures } from "../status/figures.ts";
-import { BUSY_RETRY_MS, busyWaitMs, BusyWait } from "./busy-wait.ts";
+import { BUSY_RETRY_MS } from "./busy-wait.ts";
 import { type DialFailure, TxConnection } from "./connection.ts";
 import type { Link } from "./links.ts";
+import { Reachability } from "./reachability.ts";
 import { chooseLink, connectionBudget, desiredConnections, rebalanceMove, type LinkView } from "./placement.ts";
 import type { TunerProgress, ThreadTuner } from "./thread-tuner.ts";
 
@@ -87,13 +89,8 @@ export class ConnectionPool {
   private readonly pastConnections: ConnectionFigures[] = [];
   private nextConnectionId = 1;
   private stopped = false;
-  private everConnected = false;
-  private downSinceMs: number;
-  private lastDialError = "";
-  private warnedUnreachable = false;
-  /** The receiver refuses us busy: how long that is waited on, and its last word. */
-  private readonly busy: BusyWait;
-  private busyError: VmError | undefined;
+  /** How long the receiver has been out of reach, and why (patience, busy). */
+  private readonly reach: Reachability;
   /** The receiver session we talk to; a different one in a later welcome means it restarted. */
   private receiverNonce: bigint | undefined;
 
@@ -106,8 +103,7 @@ export class ConnectionPool {
     private readonly host: PoolHost,
     threads: number,
   ) {
-    this.downSinceMs = clock.now();
-    this.busy = new BusyWait(busyWaitMs(options.timeoutS, options.patienceS));
+    this.reach = new Reachability(options, clock, links);
     const budget = connectionBudget(threads, links.length);
     for (let i = 0; i < budget; i++) this.slots.push({ anchor: links[i], link: links[i], record: undefined, retired: false });
   }
@@ -229,13 +225,7 @@ export class ConnectionPool {
 
   /** Why the transfer gives up, once no connection has been up for `patience`. */
   givenUp(): VmError | undefined {
-    if (this.stopped || this.records.size > 0 || this.options.patienceS === 0) return undefined;
-    if ((this.clock.now() - this.downSinceMs) / 1000 < this.options.patienceS) return undefined;
-    if (this.busyError !== undefined) return this.busyError;
-    const targets = this.links.map((link) => link.address).join(", ");
-    return this.everConnected
-      ? new VmError("peerLost", `lost every connection to the receiver (${targets}) for ${this.options.patienceS}s: ${this.lastDialError || "no answer"}`)
-      : new VmError("unreachable", `receiver ${targets} not reachable within ${this.options.patienceS}s: ${this.lastDialError || "no answer"}`);
+    return this.stopped || this.records.size > 0 ? undefined : this.reach.givenUp();
   }
 
   /** Stops dialling; `closeConnections` drops the live ones (after a failure they close after their final frame). */
@@ -286,28 +276,26 @@ export class ConnectionPool {
     let record: ConnectionRecord | undefined;
     let opened;
     try {
-      opened = await TxConnection.open(
-        this.network,
-        link,
-        id,
-        this.hello,
-        {
-          onFrame: (connection, frame) => this.host.onFrame(connection, frame),
-          onIdle: () => this.host.onReady(),
-          onClose: (_connection, error) => this.lost(record, error),
-        },
-        this.options.key,
-        this.clock,
-      );
+      const { host } = this;
+      const events = { onFrame: host.onFrame.bind(host), onIdle: () => host.onReady(), onClose: (_: TxConnection, error?: Error) => this.lost(record, error) };
+      opened = await TxConnection.open(this.network, link, id, this.hello, events, this.options.key, this.clock);
     } catch (error) {
       const failure = error as DialFailure;
       if (failure.fatal) {
         this.host.fatal(failure.error);
         return "fatal";
       }
-      if (failure.busy) return this.noteBusy(failure.error as VmError);
-      this.busyError = undefined; // patience reports what failed last
-      this.noteDialFailure(link, failure.message);
+      if (failure.busy) {
+        const over = this.reach.busy(failure.error as VmError);
+        if (over === undefined) return "busy";
+        this.host.fatal(over);
+        return "fatal";
+      }
+      // A refusal while the link carries other connections does not make it dead.
+      if (this.upOn(link) === 0 && link.markFailed() && this.links.length > 1) {
+        log.warn(`link ${link.index + 1} (${link.address}) down: ${failure.message}; retrying it in the background`);
+      }
+      this.reach.dialFailed(failure.message, this.records.size === 0);
       return "failed";
     }
     const { connection, welcome } = opened;
@@ -324,8 +312,7 @@ export class ConnectionPool {
       this.host.fatal(new VmError("protocol", `receiver ${connection.target} cannot take compressed feet; drop 'compress' or update the receiver`));
       return "fatal";
     }
-    this.busy.reset();
-    this.busyError = undefined;
+    this.reach.connected();
     this.receiverNonce ??= welcome.receiverNonce;
     if (welcome.receiverNonce !== this.receiverNonce) {
       connection.close();
@@ -339,7 +326,6 @@ export class ConnectionPool {
     this.records.set(id, record);
     slot.record = record;
     this.linkWorks(link, link.markWorking());
-    this.everConnected = true;
     log.debug(`connection ${id} up on link ${link.index + 1} (${link.address})`);
     this.host.onWelcome(welcome);
     await ended;
@@ -353,7 +339,7 @@ export class ConnectionPool {
     const requeued = this.host.requeue(record.connection.id);
     const { connection, link } = record;
     log.warn(`connection ${connection.id} on link ${link.index + 1} (${connection.target}) lost${error ? `: ${error.message}` : ""}; ${requeued} feet re-queued`);
-    if (this.records.size === 0) this.downSinceMs = this.clock.now();
+    if (this.records.size === 0) this.reach.down();
     this.host.onReady();
   }
 
@@ -374,38 +360,6 @@ export class ConnectionPool {
   /** A link that had been marked down just worked (a connection came up or a foot got through). */
   linkWorks(link: Link, wasDown: boolean): void {
     if (wasDown && this.links.length > 1) log.info(`link ${link.index + 1} (${link.address}) is back`);
-  }
-
-  private noteDialFailure(link: Link, message: string): void {
-    this.lastDialError = message;
-    // A refusal while the link carries other connections does not make it dead.
-    if (this.upOn(link) === 0 && link.markFailed() && this.links.length > 1) {
-      log.warn(`link ${link.index + 1} (${link.address}) down: ${message}; retrying it in the background`);
-    }
-    if (!this.warnedUnreachable && this.records.size === 0) {
-      this.warnedUnreachable = true;
-      const patience = this.options.patienceS === 0 ? "forever" : `for up to ${this.options.patienceS}s`;
-      log.warn(`${message}; retrying ${patience}`);
-    }
-  }
-
-  /**
-   * The receiver holds another transfer: wait (busy-wait.ts), saying so once,
-   * since it gives up one that was abandoned; give up (exit 11) once the wait is over.
-   */
-  private noteBusy(refusal: VmError): "fatal" | "busy" {
-    const waitS = this.busy.limitMs / 1000;
-    this.busyError = new VmError("busy", `${refusal.message}; still busy after ${waitS}s: wait for that transfer to finish or use another port`);
-    switch (this.busy.refused(this.clock.now())) {
-      case "first":
-        log.warn(`${refusal.message}; waiting up to ${waitS}s for it to finish or be given up`);
-        return "busy";
-      case "waiting":
-        return "busy";
-      case "over":
-        this.host.fatal(this.busyError);
-        return "fatal";
-    }
   }
 
   // ---- placement ----------------------------------------------------------------

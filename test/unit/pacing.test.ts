@@ -3,7 +3,8 @@
 // bucket arithmetic and its long-run rate.
 import { describe, expect, test } from "bun:test";
 import { delayEachFoot, limitBytes, rateLimit, rateReadBytes, TokenBucket, type PacingClock as Clock } from "../../src/tx/pacing.ts";
-import { memorySource, type ByteSource } from "../../src/tx/stdin.ts";
+import type { ByteSource } from "../../src/tx/stdin.ts";
+import { memorySource } from "../support/memory-source.ts";
 
 /** A clock that only moves when slept on (or told to), recording each sleep. */
 function fakeClock(): Clock & { t: number; sleeps: number[] } {
