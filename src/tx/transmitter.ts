@@ -156,17 +156,13 @@ class Transmitter {
   run(): Promise<TransferSummary> {
     const done = new Promise<TransferSummary>((resolve, reject) => (this.settle = { resolve, reject }));
     this.timers.push(this.clock.every(TICK_MS, "tx watchdog tick", () => this.tick()));
-    const tuner = this.tuner;
+    const { tuner } = this;
     if (tuner !== undefined) {
-      this.timers.push(
-        this.clock.every(TUNE_MS, "tx threads auto", () =>
-          this.pool.tune(tuner, this.clock.now(), this.startedMs, {
-            deliveredBytes: this.acknowledgedBytes,
-            deliveredFeet: this.acknowledgedFeet,
-            feetHeld: this.scheduler.heldCount,
-          }),
-        ),
-      );
+      const tune = (): void => {
+        const progress = { deliveredBytes: this.acknowledgedBytes, deliveredFeet: this.acknowledgedFeet, feetHeld: this.scheduler.heldCount };
+        this.pool.tune(tuner, this.clock.now(), this.startedMs, progress);
+      };
+      this.timers.push(this.clock.every(TUNE_MS, "tx threads auto", tune));
     }
     onInterrupt(this.io.signal, (reason) => this.interrupt(reason));
     if (this.finished) return done;
