@@ -4,6 +4,7 @@
  * when it has no data to send. A ping carries the sender's clock, which its
  * pong echoes.
  */
+import { systemClock } from "../clock.ts";
 import type { Heartbeat as HeartbeatFrame } from "../protocol/xdr.generated.ts";
 import { FrameKind } from "../protocol/xdr.generated.ts";
 
@@ -15,7 +16,8 @@ export class Heartbeat {
   private nonce = 0n;
   private roundTrip: number | undefined;
 
-  constructor(private readonly now: () => number = () => performance.now()) {
+  /** `now`: the role's clock (src/clock.ts), in milliseconds. */
+  constructor(private readonly now: () => number = systemClock.now) {
     this.lastPingMs = now();
   }
 
@@ -38,5 +40,4 @@ export class Heartbeat {
   get roundTripMs(): number | undefined {
     return this.roundTrip;
   }
-
 }

@@ -3,9 +3,25 @@
  * (SIGUSR1), the progress line, the end summary and the `stats FILE` JSON
  * are all drawn from it.
  */
-import type { LinkFigures } from "../tx/links.ts";
+/** What status output and summaries show for a link. */
+export type LinkState = "connecting" | "up" | "down";
 
-export type { LinkFigures };
+/** One link's figures (tx: an address of the receiver; rx: a local address). */
+export interface LinkFigures {
+  /** 1 is the most preferred. */
+  link: number;
+  address: string;
+  state: LinkState;
+  connections: number;
+  /** Foot bytes handed to its connections, re-sends included. */
+  bytesSent: number;
+  feetSent: number;
+  /** Foot bytes the receiver acknowledged from this link. */
+  bytesDelivered: number;
+  feetDelivered: number;
+  /** Delivery rate over the last two seconds. */
+  bytesPerSecond: number;
+}
 
 /** One connection, as status output shows it. */
 export interface ConnectionFigures {
@@ -25,7 +41,7 @@ export interface ConnectionFigures {
 /** One end of a transfer at one moment. */
 export interface TransferFigures {
   role: "tx" | "rx";
-  /** When the transfer began (performance.now(); rx: when a transmitter connected), or null before. */
+  /** When the transfer began (the role's clock, in ms; rx: when a transmitter connected), or null before. */
   startedMs: number | null;
   /** Stream bytes done: tx acknowledged by the receiver, rx written to stdout. */
   bytes: number;

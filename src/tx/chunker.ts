@@ -11,6 +11,7 @@
  * still waiting when the foot left is not abandoned: it reads into a staging
  * buffer and its bytes start the next foot.
  */
+import { systemClock, type Clock, type Timer } from "../clock.ts";
 import type { ByteSource } from "./stdin.ts";
 
 /** charmode: a foot leaves when no more input arrives within this long... */
@@ -49,6 +50,7 @@ export class Chunker {
     private readonly charmode = false,
     /** charmode's timers; tests pass their own. */
     private readonly timing: { quietMs: number; holdMs: number } = { quietMs: CHARMODE_QUIET_MS, holdMs: CHARMODE_HOLD_MS },
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** The next foot, or undefined once the input has ended. */
@@ -95,20 +97,20 @@ export class Chunker {
         outcome = await this.source.read(buffer.subarray(0, room)).then((n) => ({ n }), (error: unknown) => ({ error }));
         if ("n" in outcome && outcome.n > 0) {
           fill = outcome.n;
-          deadline = performance.now() + this.timing.holdMs;
+          deadline = this.clock.now() + this.timing.holdMs;
           continue;
         }
       } else {
         const staging = (this.staging ??= Buffer.allocUnsafe(CHARMODE_STAGING_BYTES));
         // Sized for this foot's room; a read carried over to the next foot fits its empty buffer.
         this.pending ??= this.source.read(staging.subarray(0, Math.min(room, staging.length))).then((n) => ({ n }), (error: unknown) => ({ error }));
-        const waitMs = fill === 0 ? Infinity : Math.min(this.timing.quietMs, deadline - performance.now());
-        outcome = waitMs === Infinity ? await this.pending : waitMs <= 0 ? undefined : await raceTimer(this.pending, waitMs);
+        const waitMs = fill === 0 ? Infinity : Math.min(this.timing.quietMs, deadline - this.clock.now());
+        outcome = waitMs === Infinity ? await this.pending : waitMs <= 0 ? undefined : await raceTimer(this.pending, waitMs, this.clock);
         if (outcome === undefined) break; // quiet, or held long enough: the foot leaves; the read stays pending
         this.pending = undefined;
         if ("n" in outcome && outcome.n > 0) {
           buffer.set(staging.subarray(0, outcome.n), fill);
-          if (fill === 0) deadline = performance.now() + this.timing.holdMs;
+          if (fill === 0) deadline = this.clock.now() + this.timing.holdMs;
           fill += outcome.n;
           continue;
         }
@@ -122,14 +124,14 @@ export class Chunker {
 }
 
 /** The promise's value, or undefined if `ms` pass first. */
-async function raceTimer<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+async function raceTimer<T>(promise: Promise<T>, ms: number, clock: Clock): Promise<T | undefined> {
+  let timer: Timer | undefined;
   const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
+    timer = clock.after(ms, "charmode foot quiet or held", () => resolve(undefined));
   });
   try {
     return await Promise.race([promise, late]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }

@@ -1,7 +1,22 @@
 /**
- * One transmitter connection: dial, hello, wait for the receiver's answer
- * (with a deadline), then carry feet out and control frames back.
+ * One transmitter connection, as a state machine (`state`):
+ *
+ *  1. "dialling": the transport connects; then our hello goes out.
+ *  2. "hello-sent": waiting for the receiver's answer. A key challenge is
+ *     answered with our proof (→ "proving"); an accept (→ "up"), a refusal
+ *     or anything else (→ "closed", the dial fails with a DialFailure).
+ *  3. "proving": keyed connections only; the receiver must prove the key
+ *     too before it is "up".
+ *  4. "up": feet go out, control frames come back (heartbeats answered here,
+ *     the rest to the owner).
+ *  5. "closing": we closed it (close, sendFinal): its end is not reported.
+ *     "closed": gone; the owner heard `onClose` once if it had been up.
+ *
+ * One deadline (HANDSHAKE_TIMEOUT_MS, on the injected clock) covers 1 to 3.
+ * It owns its framed connection, its heartbeat, its key material and its
+ * totals (`sent`).
  */
+import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { VmError } from "../errors.ts";
 import type { Network } from "../net/channel.ts";
 import { formatAddress } from "../net/address.ts";
@@ -9,7 +24,6 @@ import { inject, type ChaosFault } from "../net/chaos.ts";
 import { FramedConnection } from "../net/framed-connection.ts";
 import { Heartbeat } from "../net/heartbeat.ts";
 import { BufferPool } from "../net/buffer-pool.ts";
-import { processCollector } from "../net/collector.ts";
 import {
   decodeFrame,
   decodeHelloReply,
@@ -32,11 +46,14 @@ import {
   HelloStatus,
   MAX_CONTROL_RECORD_BYTES,
   MAX_HELLO_RECORD_BYTES,
-  RefuseReason,
   type Hello,
   type Welcome,
 } from "../protocol/xdr.generated.ts";
+import { DialFailure, refusalError } from "./refusals.ts";
 import type { OutboundFoot } from "./scheduler.ts";
+import { gatherSealed, sealedPool } from "./sealed-copies.ts";
+
+export { DialFailure };
 
 /** How long dialling and the receiver's answer to our hello may take together. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -55,90 +72,23 @@ export interface DialTarget {
   port: number;
 }
 
-/** Turns a refusal into the error the user sees; `fatal` ends the transfer, `busy` is waited on (busy-wait.ts). */
-function refusalError(reason: RefuseReason, text: string, target: string): { error: VmError; fatal: boolean; busy?: boolean } {
-  switch (reason) {
-    case RefuseReason.REFUSE_CHECKPHRASE:
-      return {
-        error: new VmError("checkphrase", `receiver ${target} refused the checkphrase; give both ends the same 'checkphrase WORD'`),
-        fatal: true,
-      };
-    case RefuseReason.REFUSE_VERSION:
-      return { error: new VmError("protocol", `receiver ${target}: ${text}; run the same viamillipede version on both ends`), fatal: true };
-    case RefuseReason.REFUSE_SESSION_BUSY:
-      return { error: new VmError("busy", `receiver ${target} refused: ${text}`), fatal: false, busy: true };
-    case RefuseReason.REFUSE_KEY:
-    case RefuseReason.REFUSE_CAPABILITY:
-      return { error: new VmError("key", `receiver ${target} refused: ${text}`), fatal: true };
-    case RefuseReason.REFUSE_SESSION_OVER:
-      return { error: new VmError("peerLost", `receiver ${target} turned the connection away: ${text}`), fatal: true };
-    case RefuseReason.REFUSE_TOO_MANY_CONNECTIONS:
-      return { error: new VmError("protocol", `receiver ${target} has enough connections: ${text}`), fatal: false };
-    default:
-      return { error: new VmError("protocol", `receiver ${target} refused the connection: ${text}`), fatal: true };
-  }
-}
+/** Where the handshake stands; the answer is settled when it leaves "hello-sent"/"proving". */
+type HandshakeAnswer = { resolve: (welcome: Welcome) => void; reject: (failure: DialFailure) => void };
 
-/** A dial that failed: `fatal` when retrying cannot help (wrong checkphrase, version...); `busy`: the receiver holds another transfer. */
-export class DialFailure extends Error {
-  constructor(
-    readonly error: VmError | Error,
-    readonly fatal: boolean,
-    readonly busy = false,
-  ) {
-    super(error.message);
-  }
-}
-
-/**
- * Memory for sealed foot copies, reused once a copy is written.
- *
- * The cipher returns each sealed foot in fresh memory that lived until the
- * copy was written, long enough to outlive the young-generation collections,
- * so it piled up for a late full one: encrypt peaked at 235–420 MiB against
- * ~100 MiB plain. Copying it into a reused buffer at once (≈ 0.1 ms per
- * 2 MiB, against ≈ 0.7 ms to seal) leaves garbage that dies young, which the
- * collector's requests reclaim. One copy per send stays inherent: the plain
- * foot is kept for a resend on another connection, under another key.
- *
- * The buffers come from a BufferPool per foot size (one per transmitter in
- * practice), each a foot plus the seal's overhead, which any sealed foot fits.
- */
-const sealedPools = new Map<number, BufferPool>();
-/** Spent sealed copies kept for reuse across connections (feet go only to idle connections, so about one in flight each). */
-const MAX_FREE_SEALED_BUFFERS = 32;
-
-/** The pool for sealed copies of feet of up to `footBytes`. */
-export function sealedPool(footBytes: number): BufferPool {
-  let pool = sealedPools.get(footBytes);
-  if (pool === undefined) sealedPools.set(footBytes, (pool = new BufferPool(footBytes + SEAL_OVERHEAD_BYTES, MAX_FREE_SEALED_BUFFERS)));
-  return pool;
-}
-
-/** The sealer's pieces (nonce, ciphertext, tag) as one view of a buffer from `pool`; the pieces become garbage. */
-export function gatherSealed(pieces: readonly Uint8Array[], pool: BufferPool, collector: { discarded(bytes: number): void } = processCollector): Uint8Array {
-  let bytes = 0;
-  for (const piece of pieces) bytes += piece.length;
-  // A sealed foot always fits; anything larger gets memory of its own (the pool ignores it when given back).
-  const out = bytes <= pool.bufferBytes ? pool.take().subarray(0, bytes) : new Uint8Array(bytes);
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  collector.discarded(bytes);
-  return out;
-}
+export type TxConnectionState =
+  | { name: "dialling"; answer: HandshakeAnswer }
+  | { name: "hello-sent"; answer: HandshakeAnswer }
+  | { name: "proving"; answer: HandshakeAnswer; receiverNonce: Uint8Array; transmitterNonce: Uint8Array }
+  | { name: "up" }
+  | { name: "closing" }
+  | { name: "closed" };
 
 export class TxConnection {
   private framed!: FramedConnection;
-  private accepted = false;
-  private closeReported = false;
-  private readonly heartbeat = new Heartbeat();
-  /** Keyed connections: the hello's XDR bytes and our nonce, which both proofs cover. */
+  private state: TxConnectionState;
+  private readonly heartbeat: Heartbeat;
+  /** Keyed connections: the hello's XDR bytes, which both proofs cover. */
   private helloBytes: Uint8Array | undefined;
-  private transmitterNonce: Uint8Array | undefined;
-  private receiverNonce: Uint8Array | undefined;
   /** Seals every foot copy sent here (`encrypt`), under this connection's own key. */
   private seal: FootSeal | undefined;
   /** Where this connection's sealed copies come from and go back to (`encrypt`). */
@@ -153,7 +103,12 @@ export class TxConnection {
     private readonly events: TxConnectionEvents,
     /** The pre-shared key, when the transmitter has one. */
     private readonly key: Uint8Array | undefined,
-  ) {}
+    clock: Clock,
+    answer: HandshakeAnswer,
+  ) {
+    this.heartbeat = new Heartbeat(() => clock.now());
+    this.state = { name: "dialling", answer };
+  }
 
   /**
    * Dials and handshakes. Resolves with the connection and the receiver's
@@ -166,27 +121,37 @@ export class TxConnection {
     hello: Hello,
     events: TxConnectionEvents,
     key?: Uint8Array,
+    clock: Clock = systemClock,
   ): Promise<{ connection: TxConnection; welcome: Welcome }> {
     const label = formatAddress(target.host, target.port);
-    const connection = new TxConnection(id, label, events, key);
-    let settle!: { resolve: (w: Welcome) => void; reject: (f: DialFailure) => void };
-    const answered = new Promise<Welcome>((resolve, reject) => (settle = { resolve, reject }));
+    let answer!: HandshakeAnswer;
+    const answered = new Promise<Welcome>((resolve, reject) => (answer = { resolve, reject }));
     answered.catch(() => {}); // a refusal may come before we wait for the answer; the race below reports it
+    const connection = new TxConnection(id, label, events, key, clock, answer);
     // One deadline for the dial and the handshake: a path that swallows the
     // SYN would otherwise hold this dial for the kernel's two minutes.
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: Timer | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new DialFailure(new Error(`${label}: no answer within ${HANDSHAKE_TIMEOUT_MS / 1000}s`), false)),
+      timer = clock.after(
         HANDSHAKE_TIMEOUT_MS,
+        "tx handshake deadline",
+        () => reject(new DialFailure(new Error(`${label}: no answer within ${HANDSHAKE_TIMEOUT_MS / 1000}s`), false)),
+        { background: true },
       );
     });
     try {
-      const dialling = FramedConnection.dial(network, target.host, target.port, MAX_HELLO_RECORD_BYTES, {
-        onRecord: (record) => connection.receive(record, settle),
-        onIdle: () => connection.accepted && events.onIdle(connection),
-        onClose: (error) => connection.closed(error, settle),
-      });
+      const dialling = FramedConnection.dial(
+        network,
+        target.host,
+        target.port,
+        MAX_HELLO_RECORD_BYTES,
+        {
+          onRecord: (record) => connection.receive(record),
+          onIdle: () => connection.state.name === "up" && events.onIdle(connection),
+          onClose: (error) => connection.closed(error),
+        },
+        clock,
+      );
       try {
         connection.framed = await Promise.race([dialling, deadline]);
       } catch (error) {
@@ -198,6 +163,7 @@ export class TxConnection {
       if (key !== undefined) connection.helloBytes = HelloCodec.encode(ours);
       connection.wantsEncrypt = (hello.capabilities & CAP_ENCRYPT) !== 0;
       connection.footBytes = hello.footBytes;
+      if (connection.state.name === "dialling") connection.state = { name: "hello-sent", answer };
       connection.framed.send([encodeHello(ours)]);
       try {
         return { connection, welcome: await Promise.race([answered, deadline]) };
@@ -206,12 +172,13 @@ export class TxConnection {
         throw error;
       }
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
     }
   }
 
-  get isClosed(): boolean {
-    return this.framed.isClosed;
+  /** The handshake is done and the connection has not closed. */
+  get isUp(): boolean {
+    return this.state.name === "up";
   }
 
   /** Idle: nothing queued, so a foot handed over now goes straight to the kernel. */
@@ -219,8 +186,8 @@ export class TxConnection {
     return this.framed.queuedBytes === 0 && !this.framed.isClosed;
   }
 
-  /** Foot payload bytes and feet handed to this connection, and how many were copies. */
-  readonly carried = { bytes: 0, feet: 0, retransmits: 0 };
+  /** Foot payload bytes and feet handed to this connection, and how many were copies (totals, for figures). */
+  readonly sent = { bytes: 0, feet: 0, retransmits: 0 };
 
   get roundTripMs(): number | undefined {
     return this.heartbeat.roundTripMs;
@@ -228,9 +195,9 @@ export class TxConnection {
 
   /** Queues a copy of the foot; `foot.copiesQueued` counts it until written or dropped. */
   sendFoot(foot: OutboundFoot, flags: number, onWritten: () => void): void {
-    this.carried.bytes += foot.payload.length;
-    this.carried.feet++;
-    if (foot.sends > 1) this.carried.retransmits++;
+    this.sent.bytes += foot.payload.length;
+    this.sent.feet++;
+    if (foot.sends > 1) this.sent.retransmits++;
     // A sealed foot carries no checksum: the tag authenticates it, and a
     // plain-text hash of the stream bytes would let an observer test guesses.
     const header = {
@@ -275,42 +242,25 @@ export class TxConnection {
 
   /** Sends one last frame, then half-closes once it is written. */
   sendFinal(frame: ControlFrame): void {
-    this.closeReported = true;
+    this.enter({ name: "closing" });
     this.sendControl(frame);
     this.framed.shutdown();
   }
 
   close(): void {
-    this.closeReported = true;
+    this.enter({ name: "closing" });
     this.framed.destroy();
   }
 
-  private receive(record: Uint8Array, settle: { resolve: (w: Welcome) => void; reject: (f: DialFailure) => void }): void {
-    if (!this.accepted) {
-      let reply;
-      try {
-        reply = decodeHelloReply(record);
-      } catch (error) {
-        const failure = new VmError("protocol", `${this.target} is not a viamillipede receiver (${(error as Error).message})`);
-        settle.reject(new DialFailure(failure, true));
-        this.framed.destroy();
-        return;
-      }
-      if (reply.status === HelloStatus.HELLO_CHALLENGE) return this.answerChallenge(reply.challenged.receiverNonce, settle);
-      if (reply.status === HelloStatus.HELLO_ACCEPT_PROVEN) return this.checkProof(reply.proven.accepted, reply.proven.proof, settle);
-      if (reply.status === HelloStatus.HELLO_ACCEPT) {
-        if (this.key !== undefined) {
-          // Our data goes only to a receiver that proved it holds the key.
-          return this.reject(new VmError("key", `receiver ${this.target} has no key: it accepted without proving one; give it the same 'key FILE'`), settle);
-        }
-        this.accept(reply.accepted, settle);
-      } else {
-        const { error, fatal, busy } = refusalError(reply.refused.reason, readText(reply.refused.text), this.target);
-        settle.reject(new DialFailure(error, fatal, busy));
-        this.framed.destroy();
-      }
-      return;
-    }
+  /** Our own close: "up" → "closing", whose end is not reported to the owner. */
+  private enter(next: { name: "closing" }): void {
+    if (this.state.name === "up") this.state = next;
+  }
+
+  private receive(record: Uint8Array): void {
+    const state = this.state;
+    if (state.name === "hello-sent" || state.name === "proving") return this.handshake(state, record);
+    if (state.name !== "up") return; // a late record on a connection we are closing
     let frame;
     try {
       frame = decodeFrame(record);
@@ -327,58 +277,86 @@ export class TxConnection {
     this.events.onFrame(this, frame);
   }
 
-  private accept(welcome: Welcome, settle: { resolve: (w: Welcome) => void }): void {
-    this.accepted = true;
-    this.framed.maxRecordBytes = MAX_CONTROL_RECORD_BYTES;
-    settle.resolve(welcome);
+  /** The receiver's answer to our hello (or to our proof). */
+  private handshake(state: Extract<TxConnectionState, { name: "hello-sent" | "proving" }>, record: Uint8Array): void {
+    let reply;
+    try {
+      reply = decodeHelloReply(record);
+    } catch (error) {
+      return this.refuse(state.answer, new VmError("protocol", `${this.target} is not a viamillipede receiver (${(error as Error).message})`), true);
+    }
+    switch (reply.status) {
+      case HelloStatus.HELLO_CHALLENGE:
+        return this.answerChallenge(state, reply.challenged.receiverNonce);
+      case HelloStatus.HELLO_ACCEPT_PROVEN:
+        return this.checkProof(state, reply.proven.accepted, reply.proven.proof);
+      case HelloStatus.HELLO_ACCEPT:
+        if (this.key !== undefined) {
+          // Our data goes only to a receiver that proved it holds the key.
+          return this.refuse(state.answer, new VmError("key", `receiver ${this.target} has no key: it accepted without proving one; give it the same 'key FILE'`), true);
+        }
+        return this.accept(state.answer, reply.accepted);
+      default: {
+        const { error, fatal, busy } = refusalError(reply.refused.reason, readText(reply.refused.text), this.target);
+        return this.refuse(state.answer, error, fatal, busy);
+      }
+    }
   }
 
-  private reject(error: VmError, settle: { reject: (f: DialFailure) => void }): void {
-    settle.reject(new DialFailure(error, true));
+  /** "hello-sent"/"proving" → "up". */
+  private accept(answer: HandshakeAnswer, welcome: Welcome): void {
+    this.state = { name: "up" };
+    this.framed.maxRecordBytes = MAX_CONTROL_RECORD_BYTES;
+    answer.resolve(welcome);
+  }
+
+  /** "hello-sent"/"proving" → "closed": the dial fails. */
+  private refuse(answer: HandshakeAnswer, error: VmError, fatal: boolean, busy = false): void {
+    this.state = { name: "closed" };
+    answer.reject(new DialFailure(error, fatal, busy));
     this.framed.destroy();
   }
 
-  /** The receiver holds a key: prove ours with a fresh nonce of our own. */
-  private answerChallenge(receiverNonce: Uint8Array, settle: { reject: (f: DialFailure) => void }): void {
-    if (this.key === undefined || this.helloBytes === undefined || this.receiverNonce !== undefined) {
-      return this.reject(new VmError("key", `receiver ${this.target} requires a key; give both ends the same 'key FILE'`), settle);
+  /** "hello-sent" → "proving": the receiver holds a key; prove ours with a fresh nonce of our own. */
+  private answerChallenge(state: Extract<TxConnectionState, { name: "hello-sent" | "proving" }>, receiverNonce: Uint8Array): void {
+    if (this.key === undefined || this.helloBytes === undefined || state.name !== "hello-sent") {
+      return this.refuse(state.answer, new VmError("key", `receiver ${this.target} requires a key; give both ends the same 'key FILE'`), true);
     }
-    this.receiverNonce = receiverNonce;
-    this.transmitterNonce = keyNonce();
-    const proof = transmitterProof(this.key, this.helloBytes, receiverNonce, this.transmitterNonce);
-    this.framed.send([encodeKeyProof({ transmitterNonce: this.transmitterNonce, proof })]);
+    const transmitterNonce = keyNonce();
+    this.state = { name: "proving", answer: state.answer, receiverNonce, transmitterNonce };
+    const proof = transmitterProof(this.key, this.helloBytes, receiverNonce, transmitterNonce);
+    this.framed.send([encodeKeyProof({ transmitterNonce, proof })]);
   }
 
-  /** The receiver accepted our proof; it must prove the key too before any foot goes out. */
-  private checkProof(welcome: Welcome, proof: Uint8Array, settle: { resolve: (w: Welcome) => void; reject: (f: DialFailure) => void }): void {
-    const { key, helloBytes, receiverNonce, transmitterNonce } = this;
-    if (key === undefined || helloBytes === undefined || receiverNonce === undefined || transmitterNonce === undefined) {
-      return this.reject(new VmError("protocol", `${this.target} sent a proof nobody asked for`), settle);
+  /** "proving" → "up": the receiver accepted our proof; it must prove the key too before any foot goes out. */
+  private checkProof(state: Extract<TxConnectionState, { name: "hello-sent" | "proving" }>, welcome: Welcome, proof: Uint8Array): void {
+    const { key, helloBytes } = this;
+    if (key === undefined || helloBytes === undefined || state.name !== "proving") {
+      return this.refuse(state.answer, new VmError("protocol", `${this.target} sent a proof nobody asked for`), true);
     }
+    const { receiverNonce, transmitterNonce } = state;
     if (!proofMatches(proof, receiverProof(key, helloBytes, receiverNonce, transmitterNonce, WelcomeCodec.encode(welcome)))) {
-      return this.reject(new VmError("key", `receiver ${this.target} does not hold the same key; give both ends the same 'key FILE'`), settle);
+      return this.refuse(state.answer, new VmError("key", `receiver ${this.target} does not hold the same key; give both ends the same 'key FILE'`), true);
     }
     if (this.wantsEncrypt !== ((welcome.capabilities & CAP_ENCRYPT) !== 0)) {
-      return this.reject(new VmError("key", `receiver ${this.target} does not agree to encrypt; run the same viamillipede version on both ends`), settle);
+      return this.refuse(state.answer, new VmError("key", `receiver ${this.target} does not agree to encrypt; run the same viamillipede version on both ends`), true);
     }
     if (this.wantsEncrypt) {
       const sealer = new FootSealer(footKey(key, transmitterNonce, receiverNonce));
       const pool = (this.sealedPool = sealedPool(this.footBytes));
       this.seal = { overheadBytes: SEAL_OVERHEAD_BYTES, seal: (aad, plain) => [gatherSealed(sealer.seal(aad, plain), pool)] };
     }
-    this.accept(welcome, settle);
+    this.accept(state.answer, welcome);
   }
 
-  /** Feet on this connection are sealed. */
-  get sealed(): boolean {
-    return this.seal !== undefined;
-  }
-
-  private closed(error: Error | undefined, settle: { reject: (f: DialFailure) => void }): void {
-    if (!this.accepted) {
+  /** The transport closed: → "closed". During the handshake the dial fails; once up, the owner hears it (unless we closed it). */
+  private closed(error: Error | undefined): void {
+    const state = this.state;
+    this.state = { name: "closed" };
+    if (state.name === "dialling" || state.name === "hello-sent" || state.name === "proving") {
       const reason = error?.message ?? "connection closed during the handshake";
       const looksForeign = error instanceof VmError && error.code === "protocol";
-      settle.reject(
+      state.answer.reject(
         new DialFailure(
           looksForeign ? new VmError("protocol", `${this.target} is not a viamillipede receiver (${reason})`) : new Error(`${this.target}: ${reason}`),
           looksForeign,
@@ -386,8 +364,6 @@ export class TxConnection {
       );
       return;
     }
-    if (this.closeReported) return;
-    this.closeReported = true;
-    this.events.onClose(this, error);
+    if (state.name === "up") this.events.onClose(this, error);
   }
 }

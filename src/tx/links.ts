@@ -2,41 +2,20 @@
  * Links: the receiver's addresses, in the user's order of preference. Each
  * `tx HOST PORT` clause gives one link per address HOST resolves to (in
  * resolver order); an address named twice is one link, at its first place;
- * a name that does not exist gives none. A Link holds its connections, its
- * health and its figures.
+ * a name that does not exist gives none. A Link holds its health and its
+ * figures; which connections run over it is the pool's (pool.ts) to say.
  */
 import { VmError } from "../errors.ts";
 import { formatAddress } from "../net/address.ts";
 import type { TxTarget } from "../options.ts";
+import type { LinkFigures, LinkState } from "../status/figures.ts";
 import { RateMeter } from "../status/rate-meter.ts";
-
-/** What status output and summaries show for a link. */
-export type LinkState = "connecting" | "up" | "down";
-
-/** One link's figures, for status output and the final summary. */
-export interface LinkFigures {
-  /** 1 is the most preferred. */
-  link: number;
-  address: string;
-  state: LinkState;
-  connections: number;
-  /** Foot bytes handed to its connections, re-sends included. */
-  bytesSent: number;
-  feetSent: number;
-  /** Foot bytes the receiver acknowledged from this link. */
-  bytesDelivered: number;
-  feetDelivered: number;
-  /** Delivery rate over the last two seconds. */
-  bytesPerSecond: number;
-}
 
 /** Weight of a new sample in a link's foot round-trip average. */
 const ROUND_TRIP_WEIGHT = 0.125;
 
 export class Link {
   readonly address: string;
-  /** Connections up on this link, by connection id. */
-  readonly connections = new Set<number>();
   /** "bad" after a failed dial or a connection declared dead; "good" once it works again. */
   private health: "unknown" | "good" | "bad" = "unknown";
   readonly delivered = new RateMeter();
@@ -44,8 +23,6 @@ export class Link {
   private sentFeet = 0;
   private deliveredFeet = 0;
   private roundTrip: number | undefined;
-  /** Why the link last failed, for messages. */
-  lastFailure = "";
 
   constructor(
     /** 0 is the most preferred. */
@@ -56,8 +33,9 @@ export class Link {
     this.address = formatAddress(host, port);
   }
 
-  get state(): LinkState {
-    if (this.connections.size > 0) return "up";
+  /** Its state, given how many connections are up on it. */
+  stateWith(connections: number): LinkState {
+    if (connections > 0) return "up";
     return this.health === "bad" ? "down" : "connecting";
   }
 
@@ -67,8 +45,7 @@ export class Link {
   }
 
   /** A dial failed or a connection was declared dead; returns true if the link was not already down. */
-  markFailed(reason: string): boolean {
-    this.lastFailure = reason;
+  markFailed(): boolean {
     const wasBad = this.health === "bad";
     this.health = "bad";
     return !wasBad;
@@ -105,12 +82,13 @@ export class Link {
     return this.roundTrip;
   }
 
-  figures(): LinkFigures {
+  /** Its figures, given how many connections are up on it. */
+  figures(connections: number): LinkFigures {
     return {
       link: this.index + 1,
       address: this.address,
-      state: this.state,
-      connections: this.connections.size,
+      state: this.stateWith(connections),
+      connections,
       bytesSent: this.sentBytes,
       feetSent: this.sentFeet,
       bytesDelivered: this.delivered.totalBytes,

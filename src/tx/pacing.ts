@@ -9,20 +9,16 @@
  *     whole transfer (every connection and link together) reads at most RATE
  *     bytes per second on average.
  *
- * Clocks are injectable (`Clock`) so the arithmetic is tested without waiting.
+ * The clock is injected (src/clock.ts) so the arithmetic is tested without waiting.
  */
+import { systemClock } from "../clock.ts";
 import type { ByteSource } from "./stdin.ts";
 
-export interface Clock {
-  /** Milliseconds, monotonic. */
+/** What pacing reads of a clock (a Clock is one). */
+export interface PacingClock {
   now(): number;
-  sleep(ms: number): Promise<void>;
+  sleep(ms: number, name?: string): Promise<void>;
 }
-
-export const realClock: Clock = {
-  now: () => performance.now(),
-  sleep: (ms) => Bun.sleep(ms),
-};
 
 /** Timers cannot wait less than this; shorter waits are owed and paid together. */
 const MIN_SLEEP_MS = 1;
@@ -47,7 +43,7 @@ export function limitBytes(source: ByteSource, limit: number): ByteSource {
  * once they reach MIN_SLEEP_MS; oversleeping is credited, so the total wait
  * over many feet is feet × delayUs.
  */
-export function delayEachFoot(source: ByteSource, footBytes: number, delayUs: number, clock: Clock = realClock): ByteSource {
+export function delayEachFoot(source: ByteSource, footBytes: number, delayUs: number, clock: PacingClock = systemClock): ByteSource {
   let intoFoot = 0;
   /** Milliseconds of waiting owed (negative: overslept, in credit). */
   let owedMs = 0;
@@ -60,7 +56,7 @@ export function delayEachFoot(source: ByteSource, footBytes: number, delayUs: nu
         owedMs += delayUs / 1000;
         if (owedMs >= MIN_SLEEP_MS) {
           const start = clock.now();
-          await clock.sleep(owedMs);
+          await clock.sleep(owedMs, "delayus before a foot");
           owedMs -= clock.now() - start;
         }
       }
@@ -111,14 +107,14 @@ export function rateReadBytes(bytesPerSecond: number, maxBytes: number): number 
  * over once the bucket has paid for it. Reads are capped at 1/20 s of the
  * rate, so the output flows in small steps rather than bursts.
  */
-export function rateLimit(source: ByteSource, bytesPerSecond: number, maxReadBytes: number, clock: Clock = realClock): ByteSource {
+export function rateLimit(source: ByteSource, bytesPerSecond: number, maxReadBytes: number, clock: PacingClock = systemClock): ByteSource {
   const readBytes = rateReadBytes(bytesPerSecond, maxReadBytes);
   const bucket = new TokenBucket(bytesPerSecond, readBytes, () => clock.now());
   return {
     async read(into) {
       const n = await source.read(into.length > readBytes ? into.subarray(0, readBytes) : into);
       const waitMs = bucket.take(n);
-      if (waitMs > 0) await clock.sleep(waitMs);
+      if (waitMs > 0) await clock.sleep(waitMs, "ratelimit tokens");
       return n;
     },
   };

@@ -9,6 +9,7 @@
  *   `windowEnd - deliveredBelow` feet are held (memory bounded by the window);
  * - re-sends go before new feet, so the receiver's gap closes first.
  */
+import { systemClock } from "../clock.ts";
 
 export interface OutboundFoot {
   id: bigint;
@@ -57,7 +58,8 @@ export class SendScheduler {
    */
   constructor(
     private readonly onAcknowledged: (foot: OutboundFoot, carrier: number | undefined, roundTripMs: number | undefined) => void = () => {},
-    private readonly now: () => number = () => performance.now(),
+    /** The transmitter's clock (src/clock.ts), in milliseconds. */
+    private readonly now: () => number = systemClock.now,
   ) {}
 
   /** Smoothed send-to-acknowledgement time of a foot, once one has been measured. */

@@ -6,6 +6,7 @@
  * is full nothing is read and the producer feels the backpressure.
  */
 import fs from "node:fs";
+import { systemClock } from "../clock.ts";
 import { VmError } from "../errors.ts";
 
 /** Something to read the stream from. `read` resolves 0 at end of stream. */
@@ -23,26 +24,12 @@ export function stdinSource(fd = 0): ByteSource {
         const attempt = () =>
           fs.read(fd, into, 0, into.length, null, (error, bytesRead) => {
             if (error === null) return resolve(bytesRead);
-            if (error.code === "EAGAIN") return void setTimeout(attempt, EAGAIN_RETRY_MS);
+            // fd 0 is the process's: its retry runs on the wall clock whatever the transmitter's clock.
+            if (error.code === "EAGAIN") return void systemClock.after(EAGAIN_RETRY_MS, "stdin EAGAIN retry", attempt);
             reject(new VmError("input", `cannot read stdin: ${error.code ?? error.message}`));
           });
         attempt();
       });
-    },
-  };
-}
-
-/** A source over bytes in memory, delivered in the given chunk sizes (tests, demos). */
-export function memorySource(bytes: Uint8Array, chunkSizes: readonly number[] = [bytes.length]): ByteSource {
-  let at = 0;
-  let turn = 0;
-  return {
-    async read(into) {
-      const wanted = chunkSizes[turn++ % chunkSizes.length] || 1;
-      const n = Math.min(wanted, into.length, bytes.length - at);
-      into.set(bytes.subarray(at, at + n));
-      at += n;
-      return n;
     },
   };
 }

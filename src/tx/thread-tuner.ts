@@ -117,7 +117,7 @@ export class ThreadTuner {
   /** Settled once this many feet are acknowledged (those held at the change); undefined: not known yet. */
   private settleFeet: number | undefined = 0;
   /** The measurement under way: when and at which acknowledged-byte count it began. */
-  private window: { startMs: number; startBytes: number; flushed: boolean } | undefined;
+  private measurement: { startMs: number; startBytes: number; flushed: boolean } | undefined;
   private reprobeMs: number;
   private nextProbeMs = Infinity;
 
@@ -138,33 +138,33 @@ export class ThreadTuner {
   update(nowMs: number, progress: TunerProgress): TunerChange | undefined {
     const { deliveredBytes, deliveredFeet } = progress;
     if (progress.connectionsUp === 0) {
-      this.window = undefined; // an outage: start measuring again once something is up
+      this.measurement = undefined; // an outage: start measuring again once something is up
       return undefined;
     }
     // The feet held when the count changed: they are through once this many are acknowledged.
     this.settleFeet ??= deliveredFeet + progress.feetHeld;
     const flushed = deliveredFeet >= this.settleFeet && nowMs - this.changedMs >= this.settings.settleMs;
-    if (this.window === undefined) {
-      this.window = { startMs: nowMs, startBytes: deliveredBytes, flushed };
+    if (this.measurement === undefined) {
+      this.measurement = { startMs: nowMs, startBytes: deliveredBytes, flushed };
       return undefined;
     }
-    const elapsedMs = nowMs - this.window.startMs;
-    const bytes = deliveredBytes - this.window.startBytes;
+    const elapsedMs = nowMs - this.measurement.startMs;
+    const bytes = deliveredBytes - this.measurement.startBytes;
     const rate = (bytes * 1000) / elapsedMs;
     const enough = elapsedMs >= this.settings.measureMs && bytes >= this.settings.measureBytes;
     const timedOut = elapsedMs >= this.settings.maxMeasureMs;
     // A trial may be accepted as soon as it pays, even while the old feet are still
     // draining (that only understates it); it is rejected only on a settled measurement.
     const pays = this.baseline !== undefined && this.baseline.count !== this.count && rate >= this.baseline.rate * this.settings.gain;
-    if ((enough && (pays || this.window.flushed)) || timedOut) {
+    if ((enough && (pays || this.measurement.flushed)) || timedOut) {
       const change = this.judge(nowMs, rate);
       // After a change the next measurement starts at once (for a trial that pays, the
       // sooner the better); otherwise at the next tick.
-      this.window = change === undefined ? undefined : { startMs: nowMs, startBytes: deliveredBytes, flushed: false };
+      this.measurement = change === undefined ? undefined : { startMs: nowMs, startBytes: deliveredBytes, flushed: false };
       return change;
     }
     // Settled only now: measure afresh from here.
-    if (!this.window.flushed && flushed) this.window = { startMs: nowMs, startBytes: deliveredBytes, flushed };
+    if (!this.measurement.flushed && flushed) this.measurement = { startMs: nowMs, startBytes: deliveredBytes, flushed };
     return undefined;
   }
 

@@ -6,7 +6,7 @@ import { VmError } from "../../src/errors.ts";
 import type { ReceiverOptions, TransmitterOptions } from "../../src/options.ts";
 import { receive, type ReceiverIo, type ReceiveSummary } from "../../src/rx/receiver.ts";
 import { memorySink, type ByteSink } from "../../src/rx/stdout.ts";
-import { memorySource } from "../../src/tx/stdin.ts";
+import { memorySource } from "../support/memory-source.ts";
 import { DialFailure, TxConnection } from "../../src/tx/connection.ts";
 import { decodeFrame, decodeHelloReply, encodeControlFrame, encodeFootRecord, encodeHello } from "../../src/protocol/messages.ts";
 import { footChecksum, StreamDigest } from "../../src/protocol/digest.ts";

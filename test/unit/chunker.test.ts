@@ -3,7 +3,8 @@
 // sends what it has, and input that keeps coming still fills whole feet.
 import { describe, expect, test } from "bun:test";
 import { Chunker, type Cut } from "../../src/tx/chunker.ts";
-import { memorySource, type ByteSource } from "../../src/tx/stdin.ts";
+import type { ByteSource } from "../../src/tx/stdin.ts";
+import { memorySource } from "../support/memory-source.ts";
 
 async function cut(input: Uint8Array, footBytes: number, chunkSizes?: number[]) {
   const chunker = new Chunker(memorySource(input, chunkSizes), footBytes);

@@ -2,8 +2,9 @@
 // before each foot (sub-millisecond waits added up), and ratelimit's token
 // bucket arithmetic and its long-run rate.
 import { describe, expect, test } from "bun:test";
-import { delayEachFoot, limitBytes, rateLimit, rateReadBytes, TokenBucket, type Clock } from "../../src/tx/pacing.ts";
-import { memorySource, type ByteSource } from "../../src/tx/stdin.ts";
+import { delayEachFoot, limitBytes, rateLimit, rateReadBytes, TokenBucket, type PacingClock as Clock } from "../../src/tx/pacing.ts";
+import type { ByteSource } from "../../src/tx/stdin.ts";
+import { memorySource } from "../support/memory-source.ts";
 
 /** A clock that only moves when slept on (or told to), recording each sleep. */
 function fakeClock(): Clock & { t: number; sleeps: number[] } {

@@ -2,7 +2,7 @@
 import { expect, test } from "bun:test";
 import { BufferPool } from "../../src/net/buffer-pool.ts";
 import { SEAL_OVERHEAD_BYTES } from "../../src/protocol/keys.ts";
-import { gatherSealed, sealedPool } from "../../src/tx/connection.ts";
+import { gatherSealed, sealedPool } from "../../src/tx/sealed-copies.ts";
 
 const counter = () => {
   const seen = { bytes: 0, discarded: (n: number) => void (seen.bytes += n) };

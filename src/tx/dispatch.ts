@@ -1,0 +1,212 @@
+/**
+ * Dispatch: which foot goes out on which connection.
+ *
+ *  1. `pump` hands each waiting foot (the scheduler's: re-sends first) to the
+ *     most preferred link under its share of the window (placement.ts) that
+ *     has an idle connection with room; on that link, to the connection
+ *     carrying the fewest unacknowledged feet.
+ *  2. A straggler (the foot the receiver's output waits on, unacknowledged
+ *     for a few round trips) is copied to an idle connection, preferably on
+ *     another link (`hedgeStraggler`).
+ *  3. Once the input has ended, end-of-stream goes out on every connection.
+ *
+ * `pump` is called on every event that may let a foot out (a foot read, a
+ * connection idle or up, credit, a retransmit request, a tick); a call made
+ * while it runs makes it go round once more.
+ *
+ * State it owns: the re-entrancy latch, end-of-stream once known, the count
+ * of re-sent feet and the chaos counter. Feet are the scheduler's; which
+ * connections exist is the pool's (`routes`).
+ */
+import type { ChaosFault } from "../net/chaos.ts";
+import { Chaos } from "../net/chaos.ts";
+import { log } from "../log.ts";
+import type { ControlFrame } from "../protocol/messages.ts";
+import { FOOT_FLAG_RETRANSMIT, FrameKind, type EndOfStream } from "../protocol/xdr.generated.ts";
+import type { Link } from "./links.ts";
+import { linkFootCaps, type LinkView } from "./placement.ts";
+import type { OutboundFoot, SendScheduler } from "./scheduler.ts";
+
+/** A straggler is copied after this many foot round trips (and never sooner than HEDGE_MIN_MS). */
+const HEDGE_ROUND_TRIPS = 4;
+const HEDGE_MIN_MS = 50;
+/** Unacknowledged feet per connection: its share of its link's, within these bounds. */
+const MIN_FEET_PER_CONNECTION = 1;
+const MAX_FEET_PER_CONNECTION = 4;
+/** Extra copies of one straggling foot, at most. */
+const MAX_HEDGES_PER_FOOT = 2;
+
+/** What dispatch needs of a connection (TxConnection is one). */
+export interface FootCarrier {
+  readonly id: number;
+  /** Nothing queued: a foot handed over now goes straight out. */
+  readonly isIdle: boolean;
+  sendFoot(foot: OutboundFoot, flags: number, onWritten: () => void): void;
+  sendControl(frame: ControlFrame): void;
+  chaos(fault: ChaosFault): void;
+}
+
+/** A live connection as dispatch sees it (the pool's ConnectionRecord is one). */
+export interface Route {
+  readonly connection: FootCarrier;
+  readonly link: Link;
+  /** Takes no new feet. */
+  readonly draining: boolean;
+  endSent: boolean;
+}
+
+export interface DispatchSettings {
+  timeoutS: number;
+  /** `chaos N`: a rehearsed fault every N feet sent (0: never). */
+  chaosEvery: number;
+}
+
+export class Dispatch {
+  private pumping = false;
+  private pumpAgain = false;
+  private stopped = false;
+  private end: EndOfStream | undefined;
+  private readonly chaos: Chaos;
+  /** Feet sent again (re-sends and hedged copies). */
+  retransmits = 0;
+
+  constructor(
+    private readonly scheduler: SendScheduler,
+    private readonly links: readonly Link[],
+    /** The live connections. */
+    private readonly routes: () => Iterable<Route>,
+    /** The links' figures for placement. */
+    private readonly linkViews: () => LinkView[],
+    /** A copy of `foot` was written (its memory may be reused once it is acknowledged too). */
+    private readonly written: (foot: OutboundFoot) => void,
+    private readonly settings: DispatchSettings,
+  ) {
+    this.chaos = new Chaos(settings.chaosEvery);
+  }
+
+  /** The input has ended: end-of-stream goes out on every connection from now on. */
+  endOfStream(end: EndOfStream): void {
+    this.end = end;
+    this.pump();
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  pump(): void {
+    if (this.stopped) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        const window = Number(this.scheduler.windowEnd - this.scheduler.deliveredBelow);
+        const byLink = this.routesByLink();
+        const caps = linkFootCaps(this.linkViews(), window);
+        for (;;) {
+          const route = this.routeForNextFoot(byLink, caps);
+          if (route === undefined) break;
+          const foot = this.scheduler.next(route.connection.id);
+          if (foot === undefined) break;
+          this.send(route, foot);
+        }
+        this.hedgeStraggler();
+        this.sendEndIfDue();
+      } while (this.pumpAgain);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private routesByLink(): Route[][] {
+    const byLink: Route[][] = this.links.map(() => []);
+    for (const route of this.routes()) byLink[route.link.index]?.push(route);
+    return byLink;
+  }
+
+  /**
+   * The connection the next foot goes to: on the most preferred link that is
+   * under its share of the window (`caps`) and has an idle connection with
+   * room; on that link, the connection carrying the fewest feet.
+   *
+   * A connection carries at most its share of its link's feet (1..4): a kernel
+   * buffer can swallow many feet, and without the limit one connection would
+   * carry most of the window and a reset would send it all again. With more
+   * connections than half the window the share is one each: a floor of two
+   * left half of them idle behind the others' second feet, which on a path
+   * that limits each flow (`threads auto`'s case) halves the throughput.
+   */
+  private routeForNextFoot(byLink: readonly Route[][], caps: readonly number[]): Route | undefined {
+    for (const link of this.links) {
+      const routes = byLink[link.index] ?? [];
+      if (routes.length === 0) continue;
+      const cap = caps[link.index] ?? 0;
+      const perConnection = Math.min(MAX_FEET_PER_CONNECTION, Math.max(MIN_FEET_PER_CONNECTION, Math.ceil(cap / routes.length)));
+      let carriedOnLink = 0;
+      let best: Route | undefined;
+      let bestCarried = Infinity;
+      for (const route of routes) {
+        const carried = this.scheduler.carriedBy(route.connection.id);
+        carriedOnLink += carried;
+        if (route.draining || !route.connection.isIdle || carried >= perConnection) continue;
+        if (carried < bestCarried) {
+          best = route;
+          bestCarried = carried;
+        }
+      }
+      if (best !== undefined && carriedOnLink < cap) return best;
+    }
+    return undefined;
+  }
+
+  private send(route: Route, foot: OutboundFoot): void {
+    const { connection, link } = route;
+    connection.sendFoot(foot, foot.sends > 1 ? FOOT_FLAG_RETRANSMIT : 0, () => this.written(foot));
+    if (foot.sends > 1) this.retransmits++;
+    link.noteSent(foot.payload.length);
+    const fault = this.chaos.tick();
+    if (fault !== undefined) {
+      log.warn(`chaos: ${fault} on connection ${connection.id}`);
+      connection.chaos(fault);
+    }
+  }
+
+  /**
+   * The receiver's output waits on one foot while a connection sits idle:
+   * after a few round trips of the foot's link, send another copy, on another
+   * link if one is idle. The first copy to arrive wins; the receiver drops the other.
+   */
+  private hedgeStraggler(): void {
+    const routes = [...this.routes()];
+    const oldest = this.scheduler.straggler(0);
+    const carrierLink = routes.find((route) => route.connection.id === oldest?.connectionId)?.link;
+    const roundTripMs = carrierLink?.footRoundTripMs ?? this.scheduler.footRoundTripMs;
+    if (roundTripMs === undefined) return;
+    const delayMs = Math.min(Math.max(HEDGE_ROUND_TRIPS * roundTripMs, HEDGE_MIN_MS), this.settings.timeoutS * 1000);
+    const foot = this.scheduler.straggler(delayMs);
+    if (foot === undefined || foot.hedges >= MAX_HEDGES_PER_FOOT) return;
+    const idle = routes.filter((route) => route.connection.isIdle && route.connection.id !== foot.connectionId && !route.draining);
+    const route = idle.find((candidate) => candidate.link !== carrierLink) ?? idle[0];
+    if (route === undefined) return;
+    log.debug(`foot ${foot.id} straggles on connection ${foot.connectionId}; another copy on ${route.connection.id}`);
+    this.scheduler.hedge(foot, route.connection.id);
+    this.send(route, foot);
+  }
+
+  /**
+   * End-of-stream goes out on every connection (the receiver takes repeats
+   * as one), so one stalled connection cannot hold it back.
+   */
+  private sendEndIfDue(): void {
+    if (this.end === undefined) return;
+    for (const route of this.routes()) {
+      if (route.endSent) continue;
+      route.connection.sendControl({ kind: FrameKind.FRAME_END, end: this.end });
+      route.endSent = true;
+    }
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The transmitter on virtual time (test/support/virtual-clock.ts) over the
+ * in-memory network: its patience and its outage handling, which take
+ * minutes of its clock, run in milliseconds of wall time. The receiver runs
+ * on the wall clock here with timeouts far beyond the test's wall time, so
+ * everything time-dependent that happens is the transmitter's.
+ */
+import { describe, expect, test } from "bun:test";
+import type { VmError } from "../../src/errors.ts";
+import type { Channel, ChannelHandlers, Network } from "../../src/net/channel.ts";
+import type { TransmitterOptions } from "../../src/options.ts";
+import { receive } from "../../src/rx/receiver.ts";
+import { memorySink } from "../../src/rx/stdout.ts";
+import { transmit } from "../../src/tx/transmitter.ts";
+import { memorySource } from "../support/memory-source.ts";
+import { VirtualClock } from "../support/virtual-clock.ts";
+import { MemoryNetwork } from "./memory-network.ts";
+
+const FOOT = 64 * 1024;
+const common = { verbose: 0, checkphrase: "", chaosEvery: 0, footBytes: FOOT };
+
+function pattern(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 2654435761) >>> 24;
+  return bytes;
+}
+
+/** `network`, except that dials fail (ECONNREFUSED) while `refusing()` says so: the receiver out of reach. */
+function withOutage(network: Network, refusing: () => boolean): Network {
+  return {
+    dial(host: string, port: number, handlers: ChannelHandlers): Promise<Channel> {
+      if (refusing()) return Promise.reject(new Error(`cannot connect to ${host}:${port}: ECONNREFUSED (outage)`));
+      return network.dial(host, port, handlers);
+    },
+    listen: network.listen.bind(network),
+  };
+}
+
+describe("the transmitter on virtual time", () => {
+  test("no receiver: patience 300 s gives up with 'unreachable' after 300 s of its clock, in wall milliseconds", async () => {
+    const clock = new VirtualClock();
+    const options: TransmitterOptions = { ...common, patienceS: 300, timeoutS: 5, targets: [{ host: "memory", port: 1 }], threads: 2 };
+    const wallStarted = performance.now();
+    const outcome = transmit(options, { network: new MemoryNetwork(), source: memorySource(pattern(10)), clock });
+    const error = (await clock.until(outcome.then(() => undefined, (e: unknown) => e), 400_000)) as VmError;
+    expect(error.code).toBe("unreachable");
+    expect(error.message).toContain("not reachable within 300s");
+    // Given up at the first watchdog tick after 300 s (ticks are 250 ms apart).
+    expect(clock.now()).toBeGreaterThanOrEqual(300_000);
+    expect(clock.now()).toBeLessThanOrEqual(300_250);
+    expect(performance.now() - wallStarted).toBeLessThan(10_000);
+  });
+
+  test("an outage longer than the timeout: the silent connection is declared dead, dials fail, and the transfer resumes once the receiver is back", async () => {
+    const clock = new VirtualClock();
+    const memory = new MemoryNetwork();
+    // The one connection goes silent after a few feet; new dials are refused until 20 s (four timeouts) have passed.
+    memory.dialFaults.push({ stallAfterBytes: 3 * FOOT });
+    const OUTAGE_END_MS = 20_000;
+    let dials = 0;
+    const network = withOutage(memory, () => ++dials > 1 && clock.now() < OUTAGE_END_MS);
+    const sink = memorySink();
+    let listening!: (port: number) => void;
+    const ready = new Promise<number>((resolve) => (listening = resolve));
+    // The receiver's own timeouts are on the wall clock: far beyond this test.
+    const rx = receive(
+      { ...common, port: 0, bind: undefined, windowFeet: 8, patienceS: 600, timeoutS: 600 },
+      { network: memory, sink, onListening: listening },
+    );
+    const port = await ready;
+    const input = pattern(12 * FOOT + 5);
+    const options: TransmitterOptions = { ...common, patienceS: 60, timeoutS: 5, targets: [{ host: "memory", port }], threads: 1 };
+    const wallStarted = performance.now();
+    const summary = await clock.until(transmit(options, { network, source: memorySource(input), clock }), 120_000);
+    expect(summary.bytes).toBe(BigInt(input.length));
+    await rx;
+    expect(Buffer.from(sink.bytes()).equals(Buffer.from(input))).toBe(true);
+    // Resumed only after the outage, and only by dialling again.
+    expect(clock.now()).toBeGreaterThanOrEqual(OUTAGE_END_MS);
+    expect(dials).toBeGreaterThan(2);
+    expect(memory.dials).toBe(2);
+    expect(performance.now() - wallStarted).toBeLessThan(10_000);
+  });
+});

@@ -1,0 +1,131 @@
+/**
+ * Dispatch on its own, with no network: a scheduler, links, and connections
+ * that only record what they are handed. Which foot goes where, the share
+ * per connection, draining connections, straggler copies and end-of-stream.
+ */
+import { describe, expect, test } from "bun:test";
+import type { ChaosFault } from "../../src/net/chaos.ts";
+import type { ControlFrame } from "../../src/protocol/messages.ts";
+import { DigestKind, FOOT_FLAG_RETRANSMIT, FrameKind, type EndOfStream } from "../../src/protocol/xdr.generated.ts";
+import { Dispatch, type FootCarrier, type Route } from "../../src/tx/dispatch.ts";
+import { Link } from "../../src/tx/links.ts";
+import { SendScheduler, type OutboundFoot } from "../../src/tx/scheduler.ts";
+
+/** A connection that keeps what it is handed; `idle` says whether it has room now. */
+class RecordingCarrier implements FootCarrier {
+  readonly feet: { id: bigint; flags: number }[] = [];
+  readonly frames: ControlFrame[] = [];
+  idle = true;
+  constructor(readonly id: number) {}
+  get isIdle(): boolean {
+    return this.idle;
+  }
+  sendFoot(foot: OutboundFoot, flags: number): void {
+    this.feet.push({ id: foot.id, flags });
+  }
+  sendControl(frame: ControlFrame): void {
+    this.frames.push(frame);
+  }
+  chaos(_fault: ChaosFault): void {}
+}
+
+function foot(id: number): OutboundFoot {
+  return { id: BigInt(id), offset: BigInt(id * 10), payload: new Uint8Array(10), checksum: 0n, sends: 0, connectionId: undefined, copiesQueued: 0, acknowledged: false, lastSentMs: 0, hedges: 0 };
+}
+
+function rig(linkCount: number, perLink: number, windowFeet = 8) {
+  let now = 0;
+  const scheduler = new SendScheduler(undefined, () => now);
+  scheduler.credit(BigInt(windowFeet));
+  const links = Array.from({ length: linkCount }, (_, i) => new Link(i, `10.0.0.${i + 1}`, 9000));
+  const routes: (Route & { connection: RecordingCarrier; draining: boolean })[] = [];
+  let id = 1;
+  for (const link of links) for (let n = 0; n < perLink; n++) routes.push({ connection: new RecordingCarrier(id++), link, draining: false, endSent: false });
+  const views = () => links.map((link) => ({ live: link.live, rate: 0, feetDelivered: 0 }));
+  const dispatch = new Dispatch(scheduler, links, () => routes, views, () => {}, { timeoutS: 5, chaosEvery: 0 });
+  return { scheduler, links, routes, dispatch, advance: (ms: number) => (now += ms) };
+}
+
+describe("dispatch", () => {
+  test("on one link, feet alternate over its connections (fewest carried first), each up to its share of the window", () => {
+    const { scheduler, routes, dispatch } = rig(1, 2, 8);
+    for (let i = 0; i < 10; i++) scheduler.add(foot(i));
+    dispatch.pump();
+    expect(routes[0]!.connection.feet.map((f) => f.id)).toEqual([0n, 2n, 4n, 6n]);
+    expect(routes[1]!.connection.feet.map((f) => f.id)).toEqual([1n, 3n, 5n, 7n]);
+    expect(scheduler.carriedBy(1)).toBe(4);
+    expect(scheduler.carriedBy(2)).toBe(4);
+  });
+
+  test("with two links and nothing delivered yet, each link carries MIN_LINK_FEET, the preferred one first", () => {
+    const { scheduler, routes, dispatch } = rig(2, 2, 8);
+    for (let i = 0; i < 8; i++) scheduler.add(foot(i));
+    dispatch.pump();
+    expect(routes.map((route) => route.connection.feet.map((f) => f.id))).toEqual([[0n], [1n], [2n], [3n]]);
+  });
+
+  test("a draining or busy connection takes no feet; an idle one again does", () => {
+    const { scheduler, routes, dispatch } = rig(1, 2);
+    routes[0]!.draining = true;
+    routes[1]!.connection.idle = false;
+    scheduler.add(foot(0));
+    dispatch.pump();
+    expect(routes[0]!.connection.feet).toEqual([]);
+    expect(routes[1]!.connection.feet).toEqual([]);
+    routes[1]!.connection.idle = true;
+    dispatch.pump();
+    expect(routes[1]!.connection.feet).toEqual([{ id: 0n, flags: 0 }]);
+  });
+
+  test("a foot re-queued after its connection was lost goes out again, flagged as a retransmit", () => {
+    const { scheduler, routes, dispatch } = rig(1, 2);
+    scheduler.add(foot(0));
+    dispatch.pump();
+    const first = routes.find((route) => route.connection.feet.length === 1)!;
+    expect(scheduler.connectionLost(first.connection.id)).toBe(1);
+    routes.splice(routes.indexOf(first), 1);
+    dispatch.pump();
+    expect(routes[0]!.connection.feet).toEqual([{ id: 0n, flags: FOOT_FLAG_RETRANSMIT }]);
+    expect(dispatch.retransmits).toBe(1);
+  });
+
+  test("a straggler is copied to an idle connection on another link after a few round trips", () => {
+    const { scheduler, routes, dispatch, advance } = rig(2, 1);
+    scheduler.add(foot(0));
+    scheduler.add(foot(1));
+    dispatch.pump();
+    const carrierOf0 = routes.find((route) => route.connection.feet.some((f) => f.id === 0n))!;
+    // Foot 1 is acknowledged after 10 ms: the round trip is 10 ms, so foot 0 straggles after 50 ms (the minimum).
+    advance(10);
+    scheduler.acknowledge(0n, [1n]);
+    dispatch.pump();
+    expect(routes.reduce((n, route) => n + route.connection.feet.length, 0)).toBe(2);
+    advance(40);
+    dispatch.pump();
+    const copy = routes.find((route) => route !== carrierOf0)!;
+    expect(copy.connection.feet.at(-1)).toEqual({ id: 0n, flags: FOOT_FLAG_RETRANSMIT });
+    advance(1_000);
+    dispatch.pump();
+    dispatch.pump();
+    const copies = routes.reduce((n, route) => n + route.connection.feet.filter((f) => f.id === 0n).length, 0);
+    expect(copies).toBe(3); // the first send and at most two extra copies
+  });
+
+  test("end-of-stream goes out once on every connection, including one that comes later", () => {
+    const { routes, dispatch, links } = rig(1, 2);
+    const end: EndOfStream = { totalFeet: 0n, totalBytes: 0n, digest: { kind: DigestKind.DIGEST_XXH3_CHAIN, xxh3Chain: 0n } };
+    dispatch.endOfStream(end);
+    dispatch.pump();
+    routes.push({ connection: new RecordingCarrier(9), link: links[0]!, draining: false, endSent: false });
+    dispatch.pump();
+    for (const route of routes) expect(route.connection.frames.map((frame) => frame.kind)).toEqual([FrameKind.FRAME_END]);
+  });
+
+  test("stopped, it sends nothing", () => {
+    const { scheduler, routes, dispatch } = rig(1, 1);
+    dispatch.stop();
+    scheduler.add(foot(0));
+    dispatch.pump();
+    expect(routes[0]!.connection.feet).toEqual([]);
+  });
+});
