@@ -14,9 +14,9 @@ import { join } from "node:path";
 import { MAX_PENDING_CONNECTIONS } from "../../src/rx/receiver.ts";
 import { expectDelivered } from "../support/e2e.ts";
 import { errorLines, killLeftovers, makeInput, makeTempDir, startReceiver, startTransmitter, within } from "../support/spawn.ts";
+import { MIB } from "../support/sizes.ts";
 
 const HOST = "127.0.0.1";
-const MIB = 1024 * 1024;
 
 let temp: ReturnType<typeof makeTempDir>;
 beforeAll(() => {

@@ -47,8 +47,8 @@ import {
   type Input,
   type ReceiverOutcome,
 } from "../support/spawn.ts";
+import { MIB } from "../support/sizes.ts";
 
-const MIB = 1024 * 1024;
 const HOST = "127.0.0.1";
 /** Loose bound on either end's peak RSS: the window is 64 MiB, the rest is Bun and socket buffers. */
 const RSS_LIMIT_BYTES = 600 * MIB;

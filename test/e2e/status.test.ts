@@ -31,8 +31,8 @@ import {
   within,
   type Input,
 } from "../support/spawn.ts";
+import { MIB } from "../support/sizes.ts";
 
-const MIB = 1024 * 1024;
 let temp: ReturnType<typeof makeTempDir>;
 let input: Input; // 48 MiB: with ratelimit 16M, three seconds
 

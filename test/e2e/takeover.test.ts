@@ -37,9 +37,9 @@ import {
   type Input,
   type Receiver,
 } from "../support/spawn.ts";
+import { MIB } from "../support/sizes.ts";
 
 const HOST = "127.0.0.1";
-const MIB = 1024 * 1024;
 /** The receiver's log line for a new session (at verbose 1). */
 const SESSION_LINE = /session [0-9a-f]+ from /;
 

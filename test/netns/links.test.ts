@@ -33,8 +33,8 @@ import {
   type ReceiverOutcome,
   type TransmitterInput,
 } from "../support/spawn.ts";
+import { MIB } from "../support/sizes.ts";
 
-const MIB = 1024 * 1024;
 const unavailable = rigUnavailable();
 if (unavailable !== undefined) console.log(`skipping the multi-link rig tests: ${unavailable}`);
 
