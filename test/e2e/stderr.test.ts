@@ -21,7 +21,7 @@ import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expectDelivered } from "../support/e2e.ts";
 import { openPty, ptyAvailable } from "../support/pty.ts";
-import { drainStdout, freePort, killLeftovers, makeInput, makeTempDir, MAIN, startTransmitter, within, type Input } from "../support/spawn.ts";
+import { ByteWatch, freePort, killLeftovers, makeInput, makeTempDir, MAIN, startTransmitter, within, type Input } from "../support/spawn.ts";
 import { MIB } from "../support/sizes.ts";
 
 const HOST = "127.0.0.1";
@@ -61,9 +61,9 @@ function spawnReceiver(port: number, stderr: number | "pipe", statsFile: string,
     env: { ...process.env, NO_COLOR: "1" },
   });
   receivers.add(proc);
-  let bytesSoFar = 0;
-  const stdout = drainStdout(proc.stdout, {}, (bytes) => (bytesSoFar = bytes));
-  return { proc, stdout, bytesSoFar: () => bytesSoFar };
+  const watch = new ByteWatch(proc.stdout, { keep: false });
+  const stdout = watch.done.then(() => ({ sha256: watch.sha256(), bytes: watch.length }));
+  return { proc, stdout, bytesSoFar: () => watch.length };
 }
 
 /**

@@ -259,6 +259,12 @@ class MemoryEnd implements Channel {
     });
   }
 
+  /** Nothing queued for this end will reach its handlers without something else happening first. */
+  atRest(): boolean {
+    const held = this.closed || this.paused || this.faults.blackholed || this.peer.faults.blackholed;
+    return !this.scheduled && this.inbound.inFlight === 0 && (held || this.inbound.queue.length === 0);
+  }
+
   /** Hands the next piece of queued bytes to our handlers. */
   private deliver(): void {
     const inbound = this.inbound;
@@ -336,6 +342,8 @@ export class MemoryNetwork implements Network {
   readonly accepted: { readonly pauses: number }[] = [];
   /** Segments lost on conditioned links so far (each arrived late, none went missing). */
   lostSegments = 0;
+  /** Both ends of every connection, in dial order. */
+  private readonly ends: MemoryEnd[] = [];
 
   constructor(options: MemoryNetworkOptions = {}) {
     const clock = options.clock;
@@ -347,6 +355,19 @@ export class MemoryNetwork implements Network {
       lost: () => void this.lostSegments++,
     };
     for (const [host, conditions] of Object.entries(options.links ?? {})) this.condition(host, conditions);
+  }
+
+  /**
+   * Resolves once every byte written so far has been handed to its reader
+   * (or waits at an end that is paused, stalled or closed), and what the
+   * readers did with it has run: a test can then assert that something did
+   * not happen. Unconditioned links only (a clock's test settles the clock).
+   */
+  async delivered(): Promise<void> {
+    for (;;) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.ends.every((end) => end.atRest())) return;
+    }
   }
 
   /** Sets the conditions of the link to `host`, for connections dialled from now on. */
@@ -368,6 +389,7 @@ export class MemoryNetwork implements Network {
     client.handlers = handlers;
     server.handlers = accept(server);
     this.accepted.push(server);
+    this.ends.push(client, server);
     return client;
   }
 
