@@ -15,8 +15,8 @@ import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { spawnFaultProxy, type FaultProxyProcess } from "../support/fault-proxy-cli.ts";
 import { expectCleanTransfer, expectDelivered, transferTo } from "../support/e2e.ts";
 import { killLeftovers, makeInput, makeTempDir, startReceiver } from "../support/spawn.ts";
+import { MIB } from "../support/sizes.ts";
 
-const MIB = 1024 * 1024;
 const HOST = "127.0.0.1";
 const THROTTLE_BYTES_PER_S = 4 * MIB;
 

@@ -20,9 +20,9 @@ import { decodeHelloReply, encodeHello } from "../../src/protocol/messages.ts";
 import { CAP_NONE, HelloStatus, VM_MAGIC, VM_PROTOCOL_VERSION } from "../../src/protocol/xdr.generated.ts";
 import { expectDelivered } from "../support/e2e.ts";
 import { killLeftovers, makeInput, makeTempDir, ROOT, startReceiver, startTransmitter, within, type Input } from "../support/spawn.ts";
+import { MIB } from "../support/sizes.ts";
 
 const HOST = "127.0.0.1";
-const MIB = 1024 * 1024;
 const FLOOD_SECONDS = 6;
 const FLOOD_HELD = 1000;
 /** Connections the flooder has opened when the transmitter starts. */

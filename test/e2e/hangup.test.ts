@@ -10,8 +10,7 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { expectOneLineError } from "../support/e2e.ts";
-import { killPeers, peersSoFar, startPeer } from "../support/peer.ts";
-import { within } from "../support/spawn.ts";
+import { killLeftovers, peersSoFar, startPeer, within } from "../support/spawn.ts";
 
 const DEADLINE_MS = 20_000;
 /** Under load the peer hears of the abort at once; well below any patience or timeout it could be waiting out instead. */
@@ -20,7 +19,7 @@ const MID_TRANSFER_BYTES = 8 * 1024 * 1024;
 /** The nohup case's stream: 64 MiB of prbs, long enough to be hung up in the middle of. */
 const BOUNDED_FEET = 32;
 
-afterEach(killPeers);
+afterEach(killLeftovers);
 
 describe("SIGHUP mid-transfer", () => {
   for (const hungUp of ["tx", "rx"] as const) {

@@ -14,9 +14,9 @@ import { join } from "node:path";
 import { MAX_PENDING_CONNECTIONS } from "../../src/rx/receiver.ts";
 import { expectDelivered } from "../support/e2e.ts";
 import { errorLines, killLeftovers, makeInput, makeTempDir, startReceiver, startTransmitter, within } from "../support/spawn.ts";
+import { MIB } from "../support/sizes.ts";
 
 const HOST = "127.0.0.1";
-const MIB = 1024 * 1024;
 
 let temp: ReturnType<typeof makeTempDir>;
 beforeAll(() => {
@@ -67,7 +67,7 @@ test(
     const receiver = await startReceiver(["rx", "0", "bind", HOST, "key", key, "encrypt"]);
     // ratelimit keeps the transfer running (about 1.5 s) while the attacks land.
     const transmitter = startTransmitter(["tx", HOST, `${receiver.port}`, "key", key, "encrypt", "threads", "4", "ratelimit", "32M"], { file: input.path });
-    while (receiver.stdoutBytesSoFar() === 0) await Bun.sleep(10);
+    await receiver.stdout.untilBytes(1);
 
     const otherVersion = new Uint8Array([0x80, 0, 0, 8, 0x56, 0x4d, 0x50, 0x31, 0, 0, 0, 9]);
     // First the slowloris, then the rest: the oldest silent connections are the first to be pushed out.

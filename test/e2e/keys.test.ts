@@ -19,10 +19,10 @@ import { EXIT_CODES } from "../../src/errors.ts";
 import { expectDelivered, expectOneLineError, transferTo } from "../support/e2e.ts";
 import { startFaultProxy } from "../support/fault-proxy.ts";
 import { errorLines, killLeftovers, makeInput, makeTempDir, runTransmitter, sha256, startReceiver, startTransmitter, within, type Input } from "../support/spawn.ts";
+import { MIB } from "../support/sizes.ts";
 
 const HOST = "127.0.0.1";
 const DEADLINE_MS = 30_000;
-const MIB = 1024 * 1024;
 
 let temp: ReturnType<typeof makeTempDir>;
 let keyA: string;

@@ -27,9 +27,9 @@ import {
 } from "../../src/protocol/xdr.generated.ts";
 import { MAX_THREADS } from "../../src/options.ts";
 import { killLeftovers, startReceiver, within } from "../support/spawn.ts";
+import { MIB } from "../support/sizes.ts";
 
 const HOST = "127.0.0.1";
-const MIB = 1024 * 1024;
 /** What a receiver at default settings may peak at, whatever its peer does. */
 const RX_PEAK_LIMIT_BYTES = 256 * MIB;
 /** How far short of its end each partial record stops. */

@@ -10,8 +10,7 @@
  * and one line each, no hang.
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
-import { TextWatch } from "../support/peer.ts";
-import { descendants, errorLines, makeInput, makeTempDir, MAIN, within, type Input } from "../support/spawn.ts";
+import { descendants, errorLines, makeInput, makeTempDir, MAIN, TextWatch, within, type Input } from "../support/spawn.ts";
 
 const DEADLINE_MS = 20_000;
 

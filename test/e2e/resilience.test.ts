@@ -47,8 +47,8 @@ import {
   type Input,
   type ReceiverOutcome,
 } from "../support/spawn.ts";
+import { MIB } from "../support/sizes.ts";
 
-const MIB = 1024 * 1024;
 const HOST = "127.0.0.1";
 /** Loose bound on either end's peak RSS: the window is 64 MiB, the rest is Bun and socket buffers. */
 const RSS_LIMIT_BYTES = 600 * MIB;
@@ -293,16 +293,11 @@ test(
     const proxy = await spawnFaultProxy(["--target", `${HOST}:${receiver.port}`, "--throttle", `${16 * MIB}`]);
     proxies.push(proxy);
     const transmitter = startTransmitter(["tx", HOST, `${proxy.port}`, "patience", "3"], { file: large.path });
-    // Poll what reached rx's stdout; kill it by its own pid once ~30 MiB arrived.
+    // Kill rx by its own pid once ~30 MiB reached its stdout.
     await within(
       20_000,
       "30 MiB on rx's stdout",
-      (async () => {
-        while (receiver.stdoutBytesSoFar() < 30 * MIB) {
-          if (receiver.proc.exitCode !== null) throw new Error(`rx exited early:\n${receiver.stderrSoFar()}`);
-          await Bun.sleep(5);
-        }
-      })(),
+      receiver.stdout.untilBytes(30 * MIB).catch(() => Promise.reject(new Error(`rx exited early:\n${receiver.stderrSoFar()}`))),
     );
     receiver.proc.kill("SIGKILL");
     const killedAt = performance.now();

@@ -31,8 +31,8 @@ import {
   within,
   type Input,
 } from "../support/spawn.ts";
+import { MIB } from "../support/sizes.ts";
 
-const MIB = 1024 * 1024;
 let temp: ReturnType<typeof makeTempDir>;
 let input: Input; // 48 MiB: with ratelimit 16M, three seconds
 
@@ -50,9 +50,7 @@ describe("status and progress", () => {
   test("SIGUSR1 at both ends mid-transfer prints a status block; the output is unchanged", async () => {
     const receiver = await startReceiver(["rx", "0"]);
     const transmitter = startTransmitter(["tx", "127.0.0.1", String(receiver.port), "threads", "4", "ratelimit", "16M"], { file: input.path });
-    await within(10_000, "8 MiB through", (async () => {
-      while (receiver.stdoutBytesSoFar() < 8 * MIB) await Bun.sleep(20);
-    })());
+    await within(10_000, "8 MiB through", receiver.stdout.untilBytes(8 * MIB));
     receiver.proc.kill("SIGUSR1");
     transmitter.proc.kill("SIGUSR1");
     const [tx, rx] = await within(30_000, "the transfer", Promise.all([transmitter.done(), receiver.done()]));
@@ -138,7 +136,7 @@ describe("status and progress", () => {
   test("quiet at both ends: nothing on stderr, exit 0", async () => {
     const port = freePort();
     const receiver = Bun.spawn([process.execPath, MAIN, "rx", String(port), "quiet"], { stdout: "pipe", stderr: "pipe" });
-    await Bun.sleep(300); // a fixed port: no listening line to wait for in quiet mode
+    // A fixed port and no listening line in quiet mode: the transmitter re-dials a refused port until it listens (patience).
     const transmitter = Bun.spawn([process.execPath, MAIN, "tx", "127.0.0.1", String(port), "quiet"], { stdin: Bun.file(input.path), stdout: "pipe", stderr: "pipe" });
     const [txErr, rxErr, txCode, rxCode, out] = await within(
       30_000,
@@ -157,13 +155,9 @@ describe("status and progress", () => {
   test("SIGUSR2 steps the verbosity", async () => {
     const receiver = await startReceiver(["rx", "0"]);
     receiver.proc.kill("SIGUSR2");
-    await within(5_000, "the verbosity line", (async () => {
-      while (!receiver.stderrSoFar().includes("verbose 1")) await Bun.sleep(20);
-    })());
+    await within(5_000, "the verbosity line", receiver.stderr.until(/verbose 1/));
     receiver.proc.kill("SIGUSR2");
-    await within(5_000, "the second step", (async () => {
-      while (!receiver.stderrSoFar().includes("verbose 5")) await Bun.sleep(20);
-    })());
+    await within(5_000, "the second step", receiver.stderr.until(/verbose 5/));
     receiver.proc.kill("SIGINT");
     const rx = await receiver.done();
     expect(rx.exitCode).toBe(130);

@@ -21,9 +21,9 @@ import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expectDelivered } from "../support/e2e.ts";
 import { openPty, ptyAvailable } from "../support/pty.ts";
-import { drainStdout, freePort, killLeftovers, makeInput, makeTempDir, MAIN, startTransmitter, within, type Input } from "../support/spawn.ts";
+import { ByteWatch, freePort, killLeftovers, makeInput, makeTempDir, MAIN, startTransmitter, within, type Input } from "../support/spawn.ts";
+import { MIB } from "../support/sizes.ts";
 
-const MIB = 1024 * 1024;
 const HOST = "127.0.0.1";
 /** A hello of protocol version 9 in its record: refused with a warning ("version 9 is not supported"). */
 const OTHER_VERSION_HELLO = new Uint8Array([0x80, 0, 0, 8, 0x56, 0x4d, 0x50, 0x31, 0, 0, 0, 9]);
@@ -61,9 +61,9 @@ function spawnReceiver(port: number, stderr: number | "pipe", statsFile: string,
     env: { ...process.env, NO_COLOR: "1" },
   });
   receivers.add(proc);
-  let bytesSoFar = 0;
-  const stdout = drainStdout(proc.stdout, {}, (bytes) => (bytesSoFar = bytes));
-  return { proc, stdout, bytesSoFar: () => bytesSoFar };
+  const watch = new ByteWatch(proc.stdout, { keep: false });
+  const stdout = watch.done.then(() => ({ sha256: watch.sha256(), bytes: watch.length }));
+  return { proc, stdout, bytesSoFar: () => watch.length };
 }
 
 /**

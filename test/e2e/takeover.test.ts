@@ -37,9 +37,9 @@ import {
   type Input,
   type Receiver,
 } from "../support/spawn.ts";
+import { MIB } from "../support/sizes.ts";
 
 const HOST = "127.0.0.1";
-const MIB = 1024 * 1024;
 /** The receiver's log line for a new session (at verbose 1). */
 const SESSION_LINE = /session [0-9a-f]+ from /;
 
@@ -54,12 +54,8 @@ afterEach(killLeftovers);
 
 /** Resolves once the receiver's stderr matches `pattern` (it logs as things happen). */
 async function stderrShows(receiver: Receiver, pattern: RegExp, ms = 10_000): Promise<void> {
-  await within(ms, `rx stderr to show ${pattern}`, (async () => {
-    while (!pattern.test(receiver.stderrSoFar())) {
-      if (receiver.proc.exitCode !== null) throw new Error(`rx exited early:\n${receiver.stderrSoFar()}`);
-      await Bun.sleep(5);
-    }
-  })());
+  // Rejects, with the whole stderr, if rx exits first.
+  await within(ms, `rx stderr to show ${pattern}`, receiver.stderr.until(pattern));
 }
 
 /** A transmitter whose stdin stays open and empty: it connects, says hello and never sends a foot. */
@@ -163,7 +159,7 @@ test(
     const receiver = await startReceiver(["rx", "0", "bind", HOST]);
     // ratelimit keeps the first transfer running (about 5 s) while the second one knocks.
     const first = startTransmitter(["tx", HOST, `${receiver.port}`, "ratelimit", "8M"], { file: big.path });
-    while (receiver.stdoutBytesSoFar() === 0) await Bun.sleep(10);
+    await receiver.stdout.untilBytes(1);
 
     // timeout 1: the second one waits 3 timeouts, 3 s.
     const second = await runTransmitter(["tx", HOST, `${receiver.port}`, "timeout", "1"], { file: input.path });
@@ -185,7 +181,7 @@ test(
     const big = await makeInput(temp.path, 40 * MIB, "takeover partial");
     const receiver = await startReceiver(["rx", "0", "bind", HOST, "timeout", "2"]);
     const first = startTransmitter(["tx", HOST, `${receiver.port}`, "ratelimit", "8M"], { file: big.path });
-    while (receiver.stdoutBytesSoFar() < 4 * MIB) await Bun.sleep(5);
+    await receiver.stdout.untilBytes(4 * MIB);
     first.proc.kill("SIGKILL");
     await first.proc.exited;
     const killedAt = performance.now();

@@ -17,8 +17,7 @@ import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expectCleanTransfer, expectOneLineError, transfer, withoutSummaries } from "../support/e2e.ts";
-import { killPeers, peersSoFar, startPeer } from "../support/peer.ts";
-import { errorLines, freePort, killLeftovers, makeInput, makeTempDir, sha256, within } from "../support/spawn.ts";
+import { errorLines, freePort, killLeftovers, makeInput, makeTempDir, peersSoFar, sha256, startPeer, within } from "../support/spawn.ts";
 import { prbsPattern } from "../../src/tx/prbs.ts";
 
 const FOOT_BYTES = 2 * 1024 * 1024;
@@ -31,7 +30,6 @@ beforeAll(() => {
 afterAll(() => temp.remove());
 afterEach(async () => {
   await killLeftovers();
-  await killPeers();
 });
 
 /** The first `bytes` of the prbs stream of `seed`. */

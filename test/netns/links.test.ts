@@ -33,8 +33,8 @@ import {
   type ReceiverOutcome,
   type TransmitterInput,
 } from "../support/spawn.ts";
+import { MIB } from "../support/sizes.ts";
 
-const MIB = 1024 * 1024;
 const unavailable = rigUnavailable();
 if (unavailable !== undefined) console.log(`skipping the multi-link rig tests: ${unavailable}`);
 
@@ -107,9 +107,8 @@ const shares = (perLink: number[]): number[] => {
 };
 
 /** Resolves once the receiver has written `bytes` to its stdout. */
-async function outputReached(receiver: Receiver, bytes: number): Promise<number> {
-  while (receiver.stdoutBytesSoFar() < bytes) await Bun.sleep(20);
-  return performance.now();
+function outputReached(receiver: Receiver, bytes: number): Promise<number> {
+  return receiver.stdout.untilBytes(bytes);
 }
 
 describe.skipIf(unavailable !== undefined)("several links over network namespaces", () => {

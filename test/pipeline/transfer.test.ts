@@ -411,12 +411,14 @@ describe("in-process transfer over the memory network", () => {
     const { port, rx: outcome } = await listeningReceiver(network, {}, { signal: stop.signal, onJoined: () => joined++ });
     const rx = outcome.catch((e) => e);
     const record = encodeHello(helloFor(0x5678n)); // a whole record, its mark included
-    const channel = await network.dial("memory", port, { onData() {}, onDrain() {}, onClose() {} });
+    let replied!: () => void;
+    const reply = new Promise<void>((resolve) => (replied = resolve));
+    const channel = await network.dial("memory", port, { onData: () => replied(), onDrain() {}, onClose() {} });
     channel.write(record.subarray(0, 10));
-    await Bun.sleep(20);
+    await network.delivered();
     expect(joined).toBe(0);
     channel.write(record.subarray(10));
-    await Bun.sleep(20);
+    await reply;
     expect(joined).toBe(1);
     channel.destroy();
     stop.abort("SIGTERM");

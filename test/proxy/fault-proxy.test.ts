@@ -18,8 +18,8 @@ import type { Socket, TCPSocketListener } from "bun";
 import { spawnFaultProxy, type FaultProxyProcess } from "../support/fault-proxy-cli.ts";
 import { planConnection, startFaultProxy, type FaultEvent, type FaultProxy, type FaultProxyOptions } from "../support/fault-proxy.ts";
 import { keystream, sha256, within } from "../support/spawn.ts";
+import { MIB } from "../support/sizes.ts";
 
-const MIB = 1024 * 1024;
 const HOST = "127.0.0.1";
 /** An echo peer pauses its reading while it holds more than this toward the other side. */
 const PEER_BUFFER_BYTES = 4 * MIB;

@@ -1,6 +1,9 @@
 /**
- * Spawn helpers for the end-to-end tests: the real CLI (`bun src/cli/main.ts`)
- * as separate processes talking over loopback.
+ * The one process harness for spawned tests: the real CLI (`bun
+ * src/cli/main.ts`) as separate processes talking over loopback. Every CLI
+ * is spawned by `spawnCli`, its streams are watched by a ByteWatch (stdout:
+ * bytes, sha256, `untilBytes(n)`) and a TextWatch (stderr: `until(pattern)`),
+ * deadlines come from `within`, and `killLeftovers` kills what is left.
  *
  * What it provides:
  * - `startReceiver(args)` spawns `rx ...`, waits on its stderr (never a sleep)
@@ -18,6 +21,9 @@
  * - Either may run the CLI under a shell redirection (`redirect: ">&-"`),
  *   for what a user's shell does to its descriptors.
  * - `runCli(args)` runs any command line to its exit (e.g. a second `rx`).
+ * - `startPeer(args, stdin)` spawns a CLI whose stdin (a pipe the test writes,
+ *   a file, or nothing), stdout and stderr the test drives while it runs: full
+ *   duplex, tunnels, charmode; `peersSoFar` explains a hang among peers.
  * - The receiver's and transmitter's `netns` and `fileLimit` options run the
  *   CLI inside a network namespace or under `ulimit -n N`.
  * - `peakRssSampler(proc)` polls a running process's VmHWM (Linux /proc).
@@ -28,6 +34,7 @@
  *   `viamillipede:` lines of a stderr other than the listening line).
  * - Every process spawned here is tracked; `killLeftovers()` (for afterEach)
  *   kills, by its own pid, any that a failed test left running.
+ * - `ByteWatch` and `TextWatch` watch any stream (pipes.test.ts's own `sh`).
  */
 import { createCipheriv, createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -48,16 +55,26 @@ export const STACK_LINE = /^\s+at /m;
 
 const running = new Set<Bun.Subprocess>();
 
-function spawnCli(
-  args: readonly string[],
-  options: { stdin: "ignore" | "pipe" | Bun.BunFile | null; stdout: "pipe"; netns?: string; env?: Record<string, string>; redirect?: string; fileLimit?: number },
-): Bun.Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
+interface SpawnOptions {
+  stdin: "ignore" | "pipe" | Bun.BunFile | null;
+  stdout: "pipe";
+  netns?: string;
+  env?: Record<string, string>;
+  redirect?: string;
+  fileLimit?: number;
+  /** As `nohup` leaves it: SIGHUP ignored across exec. */
+  ignoreHangup?: boolean;
+}
+
+/** Spawns the CLI with `args`, tracked for killLeftovers; its pid is the CLI's whatever wraps it. */
+function spawnCli(args: readonly string[], options: SpawnOptions): Bun.Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
   // `ip netns exec` and `sh -c '... exec "$@"'` exec the command: the pid is still the CLI's.
-  const shell = options.redirect !== undefined || options.fileLimit !== undefined;
+  const shell = options.redirect !== undefined || options.fileLimit !== undefined || options.ignoreHangup === true;
   const limit = options.fileLimit === undefined ? "" : `ulimit -n ${options.fileLimit} && `;
+  const hangup = options.ignoreHangup === true ? "trap '' HUP; " : "";
   const prefix = [
     ...(options.netns === undefined ? [] : ["ip", "netns", "exec", options.netns]),
-    ...(shell ? ["sh", "-c", `${limit}exec "$@" ${options.redirect ?? ""}`, "sh"] : []),
+    ...(shell ? ["sh", "-c", `${hangup}${limit}exec "$@" ${options.redirect ?? ""}`, "sh"] : []),
   ];
   const proc = Bun.spawn([...prefix, process.execPath, MAIN, ...args], {
     cwd: ROOT,
@@ -126,17 +143,110 @@ export async function within<T>(ms: number, what: string, promise: Promise<T>, e
   }
 }
 
-/** Reads a text stream to its end, letting `watch` see the text so far after each chunk. */
-async function readText(stream: ReadableStream<Uint8Array>, watch?: (soFar: string) => void): Promise<string> {
-  const decoder = new TextDecoder();
-  let text = "";
-  for await (const chunk of stream) {
-    text += decoder.decode(chunk, { stream: true });
-    watch?.(text);
+// ---- watching streams ----------------------------------------------------------------
+
+/**
+ * Bytes as they arrive on a stream, with when each chunk came, hashed as they
+ * come (sha256). `keep: false` keeps only lengths (for outputs of hundreds of
+ * MiB); `stopAfterBytes` stops reading, closing the pipe, once that many
+ * bytes have arrived (a consumer like `head -c N`).
+ */
+export class ByteWatch {
+  readonly chunks: { atMs: number; bytes: Uint8Array }[] = [];
+  length = 0;
+  private ended = false;
+  private readonly hasher = new Bun.CryptoHasher("sha256");
+  private waiters: { bytes: number; resolve: (atMs: number) => void; reject: (error: Error) => void }[] = [];
+  readonly done: Promise<void>;
+
+  constructor(
+    stream: ReadableStream<Uint8Array>,
+    private readonly options: { keep?: boolean; stopAfterBytes?: number } = {},
+  ) {
+    const keep = options.keep ?? true;
+    this.done = (async () => {
+      for await (const chunk of stream) {
+        this.hasher.update(chunk);
+        this.chunks.push({ atMs: performance.now(), bytes: keep ? chunk : new Uint8Array(chunk.length) });
+        this.length += chunk.length;
+        this.settle();
+        // Leaving the loop cancels the stream: the writer now has a closed pipe.
+        if (this.length >= (options.stopAfterBytes ?? Infinity)) break;
+      }
+      this.ended = true;
+      this.settle();
+    })();
   }
-  text += decoder.decode();
-  watch?.(text);
-  return text;
+
+  /** Resolves with the arrival time of the chunk that brought the total to `bytes`; rejects if the stream ends first. */
+  untilBytes(bytes: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ bytes, resolve, reject });
+      this.settle();
+    });
+  }
+
+  bytes(): Buffer {
+    if (this.options.keep === false) throw new Error("stdout was not kept (keepStdout: false)");
+    return Buffer.concat(this.chunks.map((chunk) => chunk.bytes));
+  }
+
+  /** The sha256 (hex) of everything read; once `done`. */
+  sha256(): string {
+    return this.hasher.digest("hex");
+  }
+
+  private settle(): void {
+    for (const waiter of [...this.waiters]) {
+      if (this.length >= waiter.bytes) {
+        let total = 0;
+        const chunk = this.chunks.find((c) => (total += c.bytes.length) >= waiter.bytes);
+        waiter.resolve(chunk?.atMs ?? performance.now());
+      } else if (this.ended) {
+        waiter.reject(new Error(`stream ended at ${this.length} bytes, before ${waiter.bytes}`));
+      } else continue;
+      this.waiters.splice(this.waiters.indexOf(waiter), 1);
+    }
+  }
+}
+
+/** Text as it arrives on a stream; `until(pattern)` resolves once it appears, and rejects if the stream ends first. */
+export class TextWatch {
+  text = "";
+  private waiters: { pattern: RegExp; resolve: (match: RegExpExecArray) => void; reject: (error: Error) => void }[] = [];
+  private ended = false;
+  readonly done: Promise<string>;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    const decoder = new TextDecoder();
+    this.done = (async () => {
+      for await (const chunk of stream) {
+        this.text += decoder.decode(chunk, { stream: true });
+        this.settle();
+      }
+      this.text += decoder.decode();
+      this.ended = true;
+      this.settle();
+      return this.text;
+    })();
+  }
+
+  until(pattern: RegExp): Promise<RegExpExecArray> {
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ pattern, resolve, reject });
+      this.settle();
+    });
+  }
+
+  private settle(): void {
+    for (const waiter of [...this.waiters]) {
+      const match = waiter.pattern.exec(this.text);
+      if (match !== null) waiter.resolve(match);
+      else if (this.ended) waiter.reject(new Error(`stream ended without ${waiter.pattern}; it was:\n${this.text}`));
+      else continue;
+      this.waiters.splice(this.waiters.indexOf(waiter), 1);
+    }
+  }
 }
 
 // ---- the receiver ------------------------------------------------------------------
@@ -153,6 +263,9 @@ export interface ReceiverOutcome {
 export interface Receiver {
   port: number;
   proc: Bun.Subprocess;
+  /** Its stdout (lengths and sha256 only) and stderr, as they arrive. */
+  stdout: ByteWatch;
+  stderr: TextWatch;
   /** The stderr text so far. */
   stderrSoFar(): string;
   /** Bytes read from its stdout so far. */
@@ -178,55 +291,28 @@ export interface ReceiverOptions {
   fileLimit?: number;
 }
 
-export async function drainStdout(
-  stream: ReadableStream<Uint8Array>,
-  options: ReceiverOptions,
-  onBytes: (bytes: number) => void = () => {},
-): Promise<{ sha256: string; bytes: number }> {
-  const hasher = new Bun.CryptoHasher("sha256");
-  let bytes = 0;
-  const reader = stream.getReader();
-  const limit = options.output === "consumer" ? (options.consumeBytes ?? 1000) : Infinity;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    hasher.update(value);
-    bytes += value.length;
-    onBytes(bytes);
-    if (bytes >= limit) {
-      // The consumer has seen enough and goes away: the receiver's stdout is now a closed pipe.
-      await reader.cancel();
-      break;
-    }
-  }
-  return { sha256: hasher.digest("hex"), bytes };
-}
-
 /**
  * Spawns `viamillipede rx ...args` (args should say port 0) and resolves once
  * it printed its port. Rejects, with its stderr, if it exits first.
  */
 export async function startReceiver(args: readonly string[], options: ReceiverOptions = {}): Promise<Receiver> {
   const proc = spawnCli(args, { stdin: "ignore", stdout: "pipe", netns: options.netns, redirect: options.redirect, fileLimit: options.fileLimit });
-  let stderrText = "";
-  let announce!: (port: number) => void;
-  const announced = new Promise<number>((resolve) => (announce = resolve));
-  const stderr = readText(proc.stderr, (soFar) => {
-    stderrText = soFar;
-    const match = LISTENING_LINE.exec(soFar);
-    if (match) announce(Number(match[1]));
-  });
-  let stdoutBytes = 0;
-  const stdout = drainStdout(proc.stdout, options, (bytes) => (stdoutBytes = bytes));
+  const stderr = new TextWatch(proc.stderr);
+  const stopAfterBytes = options.output === "consumer" ? (options.consumeBytes ?? 1000) : undefined;
+  const stdout = new ByteWatch(proc.stdout, { keep: false, stopAfterBytes });
   const outcome = (async (): Promise<ReceiverOutcome> => {
-    const [text, out, exitCode] = await Promise.all([stderr, stdout, proc.exited]);
-    return { exitCode, signalCode: proc.signalCode, stderr: text, stdoutSha256: out.sha256, stdoutBytes: out.bytes };
+    const [text, , exitCode] = await Promise.all([stderr.done, stdout.done, proc.exited]);
+    return { exitCode, signalCode: proc.signalCode, stderr: text, stdoutSha256: stdout.sha256(), stdoutBytes: stdout.length };
   })();
   const exitedFirst = outcome.then((o) => {
     throw new Error(`receiver ${args.join(" ")} exited (${o.exitCode}) before listening; stderr:\n${o.stderr}`);
   });
+  const announced = stderr.until(LISTENING_LINE).then(
+    (match) => Number(match[1]),
+    () => exitedFirst,
+  );
   const port = await within(options.listenTimeoutMs ?? 10_000, `receiver's listening line (${args.join(" ")})`, Promise.race([announced, exitedFirst]));
-  return { port, proc, stderrSoFar: () => stderrText, stdoutBytesSoFar: () => stdoutBytes, done: () => outcome };
+  return { port, proc, stdout, stderr, stderrSoFar: () => stderr.text, stdoutBytesSoFar: () => stdout.length, done: () => outcome };
 }
 
 // ---- the transmitter and other command lines ---------------------------------------
@@ -249,6 +335,8 @@ export function runTransmitter(args: readonly string[], input: TransmitterInput)
 
 export interface Transmitter {
   proc: Bun.Subprocess;
+  /** Its stderr as it arrives. */
+  stderr: TextWatch;
   /** Resolves once the process has exited and its streams are read (as `runTransmitter`). */
   done(): Promise<CliOutcome>;
 }
@@ -273,16 +361,75 @@ export function startTransmitter(
           }
         })()
       : Promise.resolve();
+  const stderr = new TextWatch(proc.stderr);
   const outcome = (async (): Promise<CliOutcome> => {
-    const [stdout, stderr, exitCode] = await Promise.all([readText(proc.stdout), readText(proc.stderr), proc.exited, feeding]);
-    return { exitCode, signalCode: proc.signalCode, stdout, stderr, elapsedMs: performance.now() - started };
+    const [stdout, text, exitCode] = await Promise.all([new TextWatch(proc.stdout).done, stderr.done, proc.exited, feeding]);
+    return { exitCode, signalCode: proc.signalCode, stdout, stderr: text, elapsedMs: performance.now() - started };
   })();
-  return { proc, done: () => outcome };
+  return { proc, stderr, done: () => outcome };
 }
 
 /** Runs any command line with empty stdin to its exit. */
 export function runCli(args: readonly string[]): Promise<CliOutcome> {
   return runTransmitter(args, { empty: true });
+}
+
+// ---- peers: a CLI the test drives while it runs ----------------------------------------
+
+export interface PeerOutcome {
+  exitCode: number | null;
+  signalCode: string | number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export interface Peer {
+  proc: Bun.Subprocess;
+  /** The stdin pipe (only with stdin "pipe"). */
+  stdin: Bun.FileSink;
+  stdout: ByteWatch;
+  stderr: TextWatch;
+  done(): Promise<PeerOutcome>;
+}
+
+/**
+ * Spawns `viamillipede ...args` with stdin from a pipe the test writes
+ * (`peer.stdin`), a file, or nothing. `keepStdout: false` keeps only lengths;
+ * `ignoreHangup` runs it as `nohup` would.
+ */
+export function startPeer(
+  args: readonly string[],
+  stdin: "pipe" | "ignore" | { file: string } = "ignore",
+  options: { keepStdout?: boolean; ignoreHangup?: boolean } = {},
+): Peer {
+  const proc = spawnCli(args, { stdin: typeof stdin === "object" ? Bun.file(stdin.file) : stdin, stdout: "pipe", ignoreHangup: options.ignoreHangup });
+  const keep = options.keepStdout ?? true;
+  const stdout = new ByteWatch(proc.stdout, { keep });
+  const stderr = new TextWatch(proc.stderr);
+  const outcome = (async (): Promise<PeerOutcome> => {
+    const [exitCode, , text] = await Promise.all([proc.exited, stdout.done, stderr.done]);
+    return { exitCode, signalCode: proc.signalCode, stdout: keep ? stdout.bytes() : Buffer.alloc(0), stderr: text };
+  })();
+  return { proc, stdin: proc.stdin as Bun.FileSink, stdout, stderr, done: () => outcome };
+}
+
+/** How long a status block (SIGUSR1) gets to arrive before peersSoFar reads stderr. */
+const STATUS_WAIT_MS = 500;
+
+/**
+ * For `within`'s timeout message: asks each running peer for its status
+ * block (SIGUSR1), then gives each one's exit state and stderr so far.
+ */
+export function peersSoFar(peers: Record<string, Peer>): () => Promise<string> {
+  return async () => {
+    const live = Object.values(peers).filter((peer) => peer.proc.exitCode === null && peer.proc.signalCode === null);
+    for (const peer of live) peer.proc.kill("SIGUSR1");
+    // Diagnostics after a deadline passed, not synchronisation: whatever arrived by then is shown.
+    if (live.length > 0) await Bun.sleep(STATUS_WAIT_MS);
+    return Object.entries(peers)
+      .map(([name, { proc, stderr }]) => `--- ${name} (${proc.exitCode === null && proc.signalCode === null ? "still running" : `exited ${proc.exitCode ?? proc.signalCode}`}), stderr so far:\n${stderr.text}`)
+      .join("\n");
+  };
 }
 
 // ---- errors on stderr ----------------------------------------------------------------

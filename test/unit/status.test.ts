@@ -8,8 +8,8 @@ import type { TransferFigures } from "../../src/status/figures.ts";
 import { formatBytes, formatClock, progressLine, progressLines, statusBlock, summaryLine, type Snapshot } from "../../src/status/format.ts";
 import { statsDocument } from "../../src/status/stats.ts";
 import { validate } from "../support/json-schema.ts";
+import { MIB } from "../support/sizes.ts";
 
-const MIB = 1024 * 1024;
 
 function figures(bytes: number, overrides: Partial<TransferFigures> = {}): TransferFigures {
   return {

@@ -5,8 +5,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { defaultTunerSettings, ThreadTuner, type TunerChange, type TunerSettings } from "../../src/tx/thread-tuner.ts";
+import { MIB } from "../support/sizes.ts";
 
-const MIB = 1 << 20;
 const FOOT = 2 * MIB;
 const TICK_MS = 250;
 
