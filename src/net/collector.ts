@@ -1,7 +1,7 @@
 /**
  * Asks the garbage collector to run after every so many bytes of garbage.
  *
- * Every socket read arrives in a fresh buffer (BUN-NOTES.md), so the
+ * Every socket read arrives in a fresh buffer (Bun never reuses them), so the
  * receiver makes garbage as fast as it receives, about 2 GiB/s on loopback,
  * and JavaScriptCore collects it late. Measured at 16 connections (1 GiB,
  * 64 MiB window): peak RSS 207–230 MiB left alone, 147–167 MiB with a

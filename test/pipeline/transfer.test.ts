@@ -27,20 +27,10 @@ import {
   type Hello,
 } from "../../src/protocol/xdr.generated.ts";
 import { MemoryNetwork } from "./memory-network.ts";
+import { pattern } from "../support/pattern.ts";
 
 const FOOT = 64 * 1024;
 
-function pattern(size: number): Uint8Array {
-  const bytes = new Uint8Array(size);
-  let x = 0x9e3779b9;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    bytes[i] = x & 0xff;
-  }
-  return bytes;
-}
 
 const common = { verbose: 0, checkphrase: "", patienceS: 5, timeoutS: 2, chaosEvery: 0 };
 

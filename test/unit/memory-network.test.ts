@@ -9,19 +9,8 @@ import type { Channel } from "../../src/net/channel.ts";
 import { MemoryNetwork, type LinkConditions } from "../pipeline/memory-network.ts";
 import { MIB } from "../support/sizes.ts";
 import { VirtualClock } from "../support/virtual-clock.ts";
+import { pattern } from "../support/pattern.ts";
 
-/** A deterministic, non-repeating byte pattern. */
-function pattern(size: number, seed = 1): Uint8Array {
-  const bytes = new Uint8Array(size);
-  let x = 0x9e3779b9 ^ seed;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    bytes[i] = x & 0xff;
-  }
-  return bytes;
-}
 
 /** A listener on `network` that keeps what each connection receives, with the virtual time of each arrival. */
 async function sink(network: MemoryNetwork, clock: VirtualClock) {
