@@ -7,6 +7,7 @@
  * A malformed record drops this connection only (the transmitter re-sends
  * its feet on others); what the session judges a violation ends the session.
  */
+import { HELLO_TIMEOUT_MS, REFUSED_LINGER_MS } from "../constants.ts";
 import type { Clock, Timer } from "../clock.ts";
 import { log } from "../log.ts";
 import { formatCount, type Summarize } from "../log-limiter.ts";
@@ -42,11 +43,6 @@ import { footKey, keyNonce, proofMatches, receiverProof, transmitterProof } from
 import { refusal, screenHello } from "./admission.ts";
 import type { Session, SessionConnection } from "./session.ts";
 import { needsUnpacking, unpackFoot } from "./unpack.ts";
-
-/** A connection must say hello within this time. */
-export const HELLO_TIMEOUT_MS = 10_000;
-/** A refused connection is dropped after this long if the peer does not close it. */
-const REFUSED_LINGER_MS = 2_000;
 
 /** The receiver's answer to a hello: refuse it with this reply, or join this session with this welcome. */
 export type HelloAnswer = { refuse: HelloReply } | { join: Session; welcome: Welcome };

@@ -17,6 +17,7 @@
  * (heartbeats, liveness, chaos and its totals, `sent`: shared with the
  * receiver's connections in src/net/connection-upkeep.ts).
  */
+import { HANDSHAKE_TIMEOUT_MS } from "../constants.ts";
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { VmError } from "../errors.ts";
 import type { Network } from "../net/channel.ts";
@@ -55,9 +56,6 @@ import type { OutboundFoot } from "./scheduler.ts";
 import { gatherSealed, sealedPool } from "./sealed-copies.ts";
 
 export { DialFailure };
-
-/** How long dialling and the receiver's answer to our hello may take together. */
-export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export interface TxConnectionEvents {
   /** A control frame from the receiver (never a foot: those flow the other way). */
