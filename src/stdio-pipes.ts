@@ -5,16 +5,14 @@
  * 1. Size. A Linux pipe holds 64 KiB, so each read of `zfs send | tx` or
  *    write of `rx | zfs recv` moves at most 64 KiB per wake-up of the other
  *    process, and a 2 MiB foot takes 32 round trips through Bun's thread pool.
- *    At 1 MiB the same transfer through both pipes went from about 860 to
- *    1220 MiB/s on loopback (netcat through the same pipes: 1250); 4 MiB was
- *    slower again (1075: the pipe no longer fits the CPU caches).
+ *    1 MiB measured best (4 MiB no longer fits the CPU caches; figures in
+ *    README, Performance).
  * 2. Blocking writes. Importing consola makes fd 1 non-blocking
  *    (consola touches process.stdout, Bun 1.4.5), and Node's stream then writes a pipe a piece at a time,
  *    waking on epoll between pieces. With O_NONBLOCK cleared, one write() per
  *    foot on Bun's thread pool lets the kernel do that waiting (stdin is read
- *    the same way, src/tx/stdin.ts): through both pipes 1081–1123 → 1207–1238
- *    MiB/s and 1.48–1.55 → 1.37–1.40 CPU s/GiB (pipes-only bench, two runs
- *    each). See README, Performance.
+ *    the same way, src/tx/stdin.ts): faster and cheaper in CPU through both
+ *    pipes (figures in README, Performance).
  *
  * 3. Closed at start. Bun puts /dev/null in place of a closed fd 0 or 1
  *    (`viamillipede rx 8834 >&-`) before any of our code runs, so a receiver

@@ -1,8 +1,7 @@
 /**
  * A free list of equal-sized buffers. Feet are 2 MiB; allocating a fresh one
  * per foot leaves the garbage collector hundreds of MiB behind the window
- * (measured: 380 MiB RSS for a 64 MiB window). Reusing them keeps memory
- * where the window says it is.
+ * (README, Performance). Reusing them keeps memory where the window says it is.
  *
  * With `maxLent` the pool is also a budget: at most that many buffers are
  * out at once, so the pool never holds more than `maxLent × bufferBytes`

@@ -3,10 +3,9 @@
  *
  * Every socket read arrives in a fresh buffer (Bun never reuses them), so the
  * receiver makes garbage as fast as it receives, about 2 GiB/s on loopback,
- * and JavaScriptCore collects it late. Measured at 16 connections (1 GiB,
- * 64 MiB window): peak RSS 207–230 MiB left alone, 147–167 MiB with a
- * request every 8 MiB, at no CPU cost we could measure (a request does not
- * wait for the collection; it returns in tens of microseconds).
+ * and JavaScriptCore collects it late. A request every 8 MiB keeps the peak
+ * RSS down by about a third at no CPU cost we could measure (a request does
+ * not wait for the collection; figures in README, Performance).
  *
  * The transmitter makes garbage the same way when it seals: node:crypto
  * returns every sealed foot in fresh memory (tx/connection.ts copies it into

@@ -52,8 +52,6 @@ export class FramedConnection {
   private budget: BudgetedMemory | undefined;
   /** Reading is paused because the record memory refused. */
   private waitingForMemory = false;
-  /** Reading is paused by `pause()`. */
-  private pausedByCaller = false;
   /** When bytes last arrived, and when the transport last took bytes or had nothing queued. */
   private lastReceivedMs: number;
   private lastWriteProgressMs: number;
@@ -167,16 +165,6 @@ export class FramedConnection {
     this.flush();
   }
 
-  /** Stops reading from the peer (read backpressure) / starts again. */
-  pause(): void {
-    this.pausedByCaller = true;
-    this.channel?.pause();
-  }
-  resume(): void {
-    this.pausedByCaller = false;
-    if (!this.waitingForMemory && !this.stalled) this.channel?.resume();
-  }
-
   /** Half-closes our side once everything queued is written: used after a final message. */
   shutdown(): void {
     this.shutdownWhenIdle = true;
@@ -237,7 +225,7 @@ export class FramedConnection {
     this.waitingForMemory = false;
     this.lastReceivedMs = this.clock.now();
     this.decode(() => this.decoder.retry());
-    if (!this.waitingForMemory && !this.pausedByCaller && !this.stalled && !this.closed) this.channel?.resume();
+    if (!this.waitingForMemory && !this.stalled && !this.closed) this.channel?.resume();
   };
 
   private flush(): void {

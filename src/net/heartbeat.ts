@@ -4,12 +4,10 @@
  * when it has no data to send. A ping carries the sender's clock, which its
  * pong echoes.
  */
+import { PINGS_PER_TIMEOUT } from "../constants.ts";
 import { systemClock } from "../clock.ts";
 import type { Heartbeat as HeartbeatFrame } from "../protocol/xdr.generated.ts";
 import { FrameKind } from "../protocol/xdr.generated.ts";
-
-/** Pings per timeout: a live connection is heard from several times before it could be judged dead. */
-const PINGS_PER_TIMEOUT = 4;
 
 export class Heartbeat {
   private lastPingMs: number;

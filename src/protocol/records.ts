@@ -50,8 +50,7 @@ export const freshRecordMemory: RecordMemory = {
  * A record that spans chunks is copied into its own buffer as its bytes
  * arrive, so no chunk is referenced once `push` returns. Keeping views of
  * the chunks until the record was whole pinned up to a record's worth of
- * socket reads per connection, which the collector then reclaimed late
- * (receiver peak RSS 340–420 MiB at 16 connections, 64 MiB window).
+ * socket reads per connection, which the collector then reclaimed late.
  *
  * The allocator may refuse (a memory budget is spent). The decoder then
  * stops where the record needed its buffer and keeps the rest of that chunk,

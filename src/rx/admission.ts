@@ -16,6 +16,7 @@
  *     open session joins it if its foot size matches and it has room.
  *  3. `welcome` / `refusal`: the reply to send.
  */
+import { MAX_CONNECTIONS_PER_SESSION } from "../constants.ts";
 import { VmError } from "../errors.ts";
 import { formatCount } from "../log-limiter.ts";
 import { wireText } from "../protocol/messages.ts";
@@ -32,12 +33,6 @@ import {
 } from "../protocol/xdr.generated.ts";
 import { judgeNewcomer, type SessionActivity } from "./takeover.ts";
 
-/**
- * Connections one session may have at once. The protocol sets no limit; this
- * is the transmitter's ceiling (`threads 64`, and `threads auto` grows to it),
- * which a test keeps in step with the CLI's.
- */
-export const MAX_CONNECTIONS_PER_SESSION = 64;
 
 /** The receiver's settings that admission reads. */
 export interface AdmissionPolicy {

@@ -7,13 +7,14 @@
  * A malformed record drops this connection only (the transmitter re-sends
  * its feet on others); what the session judges a violation ends the session.
  */
+import { HELLO_TIMEOUT_MS, REFUSED_LINGER_MS } from "../constants.ts";
 import type { Clock, Timer } from "../clock.ts";
 import { log } from "../log.ts";
 import { formatCount, type Summarize } from "../log-limiter.ts";
 import type { Channel, ChannelHandlers } from "../net/channel.ts";
-import { inject, type Chaos } from "../net/chaos.ts";
+import type { Chaos } from "../net/chaos.ts";
+import { ConnectionUpkeep, type FootTotals } from "../net/connection-upkeep.ts";
 import { FramedConnection } from "../net/framed-connection.ts";
-import { Heartbeat } from "../net/heartbeat.ts";
 import {
   decodeFrame,
   decodeHello,
@@ -42,11 +43,6 @@ import { footKey, keyNonce, proofMatches, receiverProof, transmitterProof } from
 import { refusal, screenHello } from "./admission.ts";
 import type { Session, SessionConnection } from "./session.ts";
 import { needsUnpacking, unpackFoot } from "./unpack.ts";
-
-/** A connection must say hello within this time. */
-export const HELLO_TIMEOUT_MS = 10_000;
-/** A refused connection is dropped after this long if the peer does not close it. */
-const REFUSED_LINGER_MS = 2_000;
 
 /** The receiver's answer to a hello: refuse it with this reply, or join this session with this welcome. */
 export type HelloAnswer = { refuse: HelloReply } | { join: Session; welcome: Welcome };
@@ -82,7 +78,8 @@ export class RxConnection implements SessionConnection {
   readonly channelHandlers: ChannelHandlers;
   private session: Session | undefined;
   private readonly helloTimer: Timer;
-  private readonly heartbeat: Heartbeat;
+  /** Heartbeats, liveness, chaos and totals, as on the transmitter's connections. */
+  private readonly upkeep: ConnectionUpkeep;
   private challenged: Challenge | undefined;
   /** Refused: whatever else the peer sends is ignored until it closes. */
   private refused = false;
@@ -97,7 +94,7 @@ export class RxConnection implements SessionConnection {
     private readonly context: RxConnectionContext,
   ) {
     const clock = context.clock;
-    this.heartbeat = new Heartbeat(() => clock.now());
+    this.upkeep = new ConnectionUpkeep(() => this.framed, clock);
     const accepted = FramedConnection.accept(
       channel,
       MAX_HELLO_RECORD_BYTES,
@@ -136,10 +133,12 @@ export class RxConnection implements SessionConnection {
   }
 
   /** Foot payload bytes and feet received here, and how many were marked as copies. */
-  readonly carried = { bytes: 0, feet: 0, retransmits: 0 };
+  get carried(): Readonly<FootTotals> {
+    return this.upkeep.totals;
+  }
 
   get roundTripMs(): number | undefined {
-    return this.heartbeat.roundTripMs;
+    return this.upkeep.roundTripMs;
   }
 
   send(frame: ControlFrame): void {
@@ -169,9 +168,7 @@ export class RxConnection implements SessionConnection {
 
   /** Sends a ping when due; returns why the connection is dead, if it is. */
   watch(timeoutMs: number): string | undefined {
-    const ping = this.heartbeat.due(timeoutMs);
-    if (ping !== undefined) this.send(ping);
-    return this.framed.stallReason(timeoutMs);
+    return this.upkeep.watch(timeoutMs);
   }
 
   kill(reason: Error): void {
@@ -192,21 +189,18 @@ export class RxConnection implements SessionConnection {
       this.framed.destroy();
       return;
     }
-    if (frame.kind === FrameKind.FRAME_PING) return this.send({ kind: FrameKind.FRAME_PONG, pong: frame.ping });
-    if (frame.kind === FrameKind.FRAME_PONG) return this.heartbeat.answered(frame.pong); // its arrival is also the proof of life
+    if (this.upkeep.answered(frame)) return;
     if (frame.kind === FrameKind.FRAME_FOOT && needsUnpacking(frame.foot.header.flags, this.footKey)) {
       void this.unpack(this.session, frame.foot, footAssociatedData(record, frame.foot.payload));
     } else {
       this.session.onFrame(this, frame);
     }
     if (frame.kind !== FrameKind.FRAME_FOOT) return;
-    this.carried.bytes += frame.foot.header.length;
-    this.carried.feet++;
-    if ((frame.foot.header.flags & FOOT_FLAG_RETRANSMIT) !== 0) this.carried.retransmits++;
+    this.upkeep.countFoot(frame.foot.header.length, (frame.foot.header.flags & FOOT_FLAG_RETRANSMIT) !== 0);
     const fault = this.context.chaos.tick();
     if (fault !== undefined) {
       log.warn(`chaos: ${fault} on connection ${this.id}`);
-      inject(fault, this.framed);
+      this.upkeep.chaos(fault);
     }
   }
 

@@ -3,13 +3,11 @@
  * closed), the bytes each local address took (the receiver's side of a link)
  * and their recent rates, and the session's progress.
  */
+import { MAX_PAST_CONNECTIONS } from "../constants.ts";
 import type { ConnectionFigures, LinkFigures, TransferFigures } from "../status/figures.ts";
 import { RateMeter } from "../status/rate-meter.ts";
 import type { RxConnection } from "./connection.ts";
 import type { Session } from "./session.ts";
-
-/** Closed connections remembered, newest last. */
-const MAX_PAST_CONNECTIONS = 256;
 
 export class ReceiverFigures {
   private readonly live = new Set<RxConnection>();

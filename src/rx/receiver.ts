@@ -19,6 +19,7 @@
  * Time comes from one Clock (`ReceiverIo.clock`), handed down to the
  * session and the connections.
  */
+import { LINGER_MS, MAX_PENDING_CONNECTIONS, MAX_RETIRED_SESSIONS, WARNING_INTERVAL_MS, WATCHDOG_TICK_MS } from "../constants.ts";
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { onInterrupt, VmError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -29,28 +30,12 @@ import type { Hello } from "../protocol/xdr.generated.ts";
 import { Chaos } from "../net/chaos.ts";
 import type { TransferFigures } from "../status/figures.ts";
 import { formatCount, WarningLimiter, type Summarize } from "../log-limiter.ts";
-import { decideAdmission, MAX_CONNECTIONS_PER_SESSION, welcome, type AdmissionPolicy } from "./admission.ts";
+import { decideAdmission, welcome, type AdmissionPolicy } from "./admission.ts";
 import { RxConnection, type HelloAnswer, type RxConnectionContext } from "./connection.ts";
 import { ReceiverFigures } from "./figures.ts";
 import { Session } from "./session.ts";
 import { stdoutSink, type ByteSink } from "./stdout.ts";
 import type { SessionActivity } from "./takeover.ts";
-
-/** After the end, how long to wait for the transmitter to close its side. */
-export const LINGER_MS = 5_000;
-/**
- * Connections still in their handshake at once, at most (see evictPending).
- * Twice what one transmitter may open: `threads 64` (or `threads auto`
- * growing to it) dials them all at once, and at 32 the receiver dropped half
- * of a real transmitter's connections before their hellos were read.
- */
-export const MAX_PENDING_CONNECTIONS = 2 * MAX_CONNECTIONS_PER_SESSION;
-/** How often the watchdog looks at connections, the output and patience. */
-const TICK_MS = 250;
-/** A repeated warning (dropped or refused connections) is summed up once per this interval. */
-export const WARNING_INTERVAL_MS = 10_000;
-/** Sessions given up to a newcomer, remembered so their transmitter hears "session over", at most. */
-const MAX_RETIRED_SESSIONS = 16;
 
 export interface ReceiverIo {
   network: Network;
@@ -149,7 +134,7 @@ class Receiver {
     log.info(`listening on port ${this.listening.port}`);
     this.io.onListening?.(this.listening.port);
     onInterrupt(this.io.signal, (reason) => this.interrupt(reason));
-    this.ticker = this.clock.every(TICK_MS, "receiver watchdog", () => this.tick());
+    this.ticker = this.clock.every(WATCHDOG_TICK_MS, "receiver watchdog", () => this.tick());
     try {
       return await done;
     } finally {
@@ -316,7 +301,7 @@ class Receiver {
     else this.settle.resolve({ bytes: this.session?.bytesWritten ?? 0n, seconds: (this.clock.now() - this.started) / 1000 });
   }
 
-  /** Every TICK_MS: heartbeats and stalls, the missing foot, patience. */
+  /** Every WATCHDOG_TICK_MS: heartbeats and stalls, the missing foot, patience. */
   private tick(): void {
     const timeoutMs = this.options.timeoutS * 1000;
     const now = this.clock.now();

@@ -23,8 +23,7 @@ export function needsUnpacking(flags: number, footKey: Uint8Array | undefined): 
 function inflate(kind: "zstd" | "gzip", bytes: Uint8Array, maxOutputLength: number): Promise<Uint8Array> {
   // One output buffer the size of the foot: with the default 16 KiB chunks a
   // foot came out in 128 pieces and was then joined, a copy and a pile of
-  // garbage per foot (measured with zstd, 16 connections: rx CPU 2.1 → 1.05 s,
-  // peak RSS 370 → 135 MiB, for 1 GiB of text).
+  // garbage per foot (half the receiver's CPU: README, Performance).
   const options = { maxOutputLength, chunkSize: Math.max(zlibConstants.Z_MIN_CHUNK, maxOutputLength) };
   return new Promise((resolve, reject) => {
     const done = (error: Error | null, out: Buffer): void => (error ? reject(error) : resolve(out));
@@ -66,8 +65,7 @@ export async function unpackFoot(foot: Foot, aad: Uint8Array, footKey: Uint8Arra
   if (sealed && !zstd && !gzip) {
     // Opened only: the stream bytes go back over the spent sealed ones, so the
     // foot keeps its record's pooled buffer and the fresh copy dies young.
-    // Kept until written, those copies piled up for the collector (measured,
-    // encrypt, 16 connections: rx peak RSS 220–380 → 130–160 MiB).
+    // Kept until written, those copies piled up for the collector (README, Performance).
     foot.payload.set(bytes);
     bytes = foot.payload.subarray(0, length);
   }

@@ -13,16 +13,18 @@
  *     "closed": gone; the owner heard `onClose` once if it had been up.
  *
  * One deadline (HANDSHAKE_TIMEOUT_MS, on the injected clock) covers 1 to 3.
- * It owns its framed connection, its heartbeat, its key material and its
- * totals (`sent`).
+ * It owns its framed connection, its key material and its upkeep
+ * (heartbeats, liveness, chaos and its totals, `sent`: shared with the
+ * receiver's connections in src/net/connection-upkeep.ts).
  */
+import { HANDSHAKE_TIMEOUT_MS } from "../constants.ts";
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { VmError } from "../errors.ts";
 import type { Network } from "../net/channel.ts";
 import { formatAddress } from "../net/address.ts";
-import { inject, type ChaosFault } from "../net/chaos.ts";
+import type { ChaosFault } from "../net/chaos.ts";
+import { ConnectionUpkeep, type FootTotals } from "../net/connection-upkeep.ts";
 import { FramedConnection } from "../net/framed-connection.ts";
-import { Heartbeat } from "../net/heartbeat.ts";
 import { BufferPool } from "../net/buffer-pool.ts";
 import {
   decodeFrame,
@@ -55,9 +57,6 @@ import { gatherSealed, sealedPool } from "./sealed-copies.ts";
 
 export { DialFailure };
 
-/** How long dialling and the receiver's answer to our hello may take together. */
-export const HANDSHAKE_TIMEOUT_MS = 10_000;
-
 export interface TxConnectionEvents {
   /** A control frame from the receiver (never a foot: those flow the other way). */
   onFrame(connection: TxConnection, frame: ControlFrame): void;
@@ -86,7 +85,8 @@ export type TxConnectionState =
 export class TxConnection {
   private framed!: FramedConnection;
   private state: TxConnectionState;
-  private readonly heartbeat: Heartbeat;
+  /** Heartbeats, liveness, chaos and totals, as on the receiver's connections. */
+  private readonly upkeep: ConnectionUpkeep;
   /** Keyed connections: the hello's XDR bytes, which both proofs cover. */
   private helloBytes: Uint8Array | undefined;
   /** Seals every foot copy sent here (`encrypt`), under this connection's own key. */
@@ -106,7 +106,7 @@ export class TxConnection {
     clock: Clock,
     answer: HandshakeAnswer,
   ) {
-    this.heartbeat = new Heartbeat(() => clock.now());
+    this.upkeep = new ConnectionUpkeep(() => this.framed, clock);
     this.state = { name: "dialling", answer };
   }
 
@@ -187,17 +187,17 @@ export class TxConnection {
   }
 
   /** Foot payload bytes and feet handed to this connection, and how many were copies (totals, for figures). */
-  readonly sent = { bytes: 0, feet: 0, retransmits: 0 };
+  get sent(): Readonly<FootTotals> {
+    return this.upkeep.totals;
+  }
 
   get roundTripMs(): number | undefined {
-    return this.heartbeat.roundTripMs;
+    return this.upkeep.roundTripMs;
   }
 
   /** Queues a copy of the foot; `foot.copiesQueued` counts it until written or dropped. */
   sendFoot(foot: OutboundFoot, flags: number, onWritten: () => void): void {
-    this.sent.bytes += foot.payload.length;
-    this.sent.feet++;
-    if (foot.sends > 1) this.sent.retransmits++;
+    this.upkeep.countFoot(foot.payload.length, foot.sends > 1);
     // A sealed foot carries no checksum: the tag authenticates it, and a
     // plain-text hash of the stream bytes would let an observer test guesses.
     const header = {
@@ -225,9 +225,7 @@ export class TxConnection {
    * the connection is dead, if it is (see FramedConnection.stallReason).
    */
   watch(timeoutMs: number): string | undefined {
-    const ping = this.heartbeat.due(timeoutMs);
-    if (ping !== undefined) this.sendControl(ping);
-    return this.framed.stallReason(timeoutMs);
+    return this.upkeep.watch(timeoutMs);
   }
 
   /** Declares the connection dead: it closes and the owner hears `onClose` with `reason`. */
@@ -237,7 +235,7 @@ export class TxConnection {
 
   /** Injects a rehearsed fault (`chaos N`). */
   chaos(fault: ChaosFault): void {
-    inject(fault, this.framed);
+    this.upkeep.chaos(fault);
   }
 
   /** Sends one last frame, then half-closes once it is written. */
@@ -272,8 +270,7 @@ export class TxConnection {
       this.framed.destroy(new VmError("protocol", `${this.target} sent a foot to the transmitter`));
       return;
     }
-    if (frame.kind === FrameKind.FRAME_PING) return this.sendControl({ kind: FrameKind.FRAME_PONG, pong: frame.ping });
-    if (frame.kind === FrameKind.FRAME_PONG) return this.heartbeat.answered(frame.pong); // its arrival is also the proof of life
+    if (this.upkeep.answered(frame)) return;
     this.events.onFrame(this, frame);
   }
 

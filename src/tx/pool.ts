@@ -20,6 +20,7 @@
  * link, slot, whether it drains and whether end-of-stream went out on it);
  * the figures of closed connections; and what patience reports.
  */
+import { FIRST_BACKOFF_MS, MAX_BACKOFF_MS, MAX_PAST_CONNECTIONS, SHORT_LIVED_MS } from "../constants.ts";
 import type { Clock } from "../clock.ts";
 import { VmError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -34,13 +35,6 @@ import type { Link } from "./links.ts";
 import { Reachability } from "./reachability.ts";
 import { chooseLink, connectionBudget, desiredConnections, rebalanceMove, type LinkView } from "./placement.ts";
 import type { TunerProgress, ThreadTuner } from "./thread-tuner.ts";
-
-const FIRST_BACKOFF_MS = 100;
-const MAX_BACKOFF_MS = 5_000;
-/** A connection that lasted less than this is treated like a failed dial when re-dialling. */
-const SHORT_LIVED_MS = 10;
-/** Closed connections remembered for status output and the stats file. */
-const MAX_PAST_CONNECTIONS = 256;
 
 /** A connection slot: an anchor stays on its link; a floating one goes where placement says. */
 export interface Slot {

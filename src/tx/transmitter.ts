@@ -11,13 +11,14 @@
  *  4. Control frames come back on the same connections (`onFrame`):
  *     acknowledgements free feet, credit widens the window, retransmit
  *     requests re-queue, the confirmation ends the transfer with success.
- *  5. Every TICK_MS (`tick`): heartbeats and dead connections, link rates,
+ *  5. Every WATCHDOG_TICK_MS (`tick`): heartbeats and dead connections, link rates,
  *     drained connections, placement, and patience: when no connection has
  *     been up for `patience` seconds, give up.
  *
  * State it owns: the lifecycle (running, confirmed, finished), the
  * scheduler, end-of-stream once read, the acknowledged totals and the timers.
  */
+import { MAX_POOLED_FEET, REBALANCE_TICKS, TUNE_MS, WATCHDOG_TICK_MS } from "../constants.ts";
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { asVmError, onInterrupt, VmError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -49,18 +50,6 @@ import { abortError } from "./refusals.ts";
 import { SendScheduler, type OutboundFoot } from "./scheduler.ts";
 import { stdinSource, type ByteSource } from "./stdin.ts";
 import { defaultTunerSettings, ThreadTuner } from "./thread-tuner.ts";
-
-/** How often the watchdog looks at connections, patience, stragglers and link rates. */
-const TICK_MS = 250;
-/**
- * `threads auto` looks at goodput this often: its steps are a few of these long,
- * and on a path that limits each flow the ramp is time spent below its rate.
- */
-const TUNE_MS = 100;
-/** Floating connections are re-placed at most once per this many ticks (one at a time). */
-const REBALANCE_TICKS = 4;
-/** Foot buffers kept for reuse; never more than the window ever needed at once. */
-const MAX_POOLED_FEET = 256;
 
 export interface TransmitterIo {
   network: Network;
@@ -155,7 +144,7 @@ class Transmitter {
 
   run(): Promise<TransferSummary> {
     const done = new Promise<TransferSummary>((resolve, reject) => (this.settle = { resolve, reject }));
-    this.timers.push(this.clock.every(TICK_MS, "tx watchdog tick", () => this.tick()));
+    this.timers.push(this.clock.every(WATCHDOG_TICK_MS, "tx watchdog tick", () => this.tick()));
     const { tuner } = this;
     if (tuner !== undefined) {
       const tune = (): void => {
@@ -190,7 +179,7 @@ class Transmitter {
     };
   }
 
-  /** Every TICK_MS: heartbeats and stalls, link rates and placement, stragglers, patience. */
+  /** Every WATCHDOG_TICK_MS: heartbeats and stalls, link rates and placement, stragglers, patience. */
   private tick(): void {
     if (this.finished) return;
     this.pool.watch(this.options.timeoutS * 1000);

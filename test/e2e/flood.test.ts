@@ -14,7 +14,7 @@
  */
 import { afterEach, afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { MAX_PENDING_CONNECTIONS } from "../../src/rx/receiver.ts";
+import { MAX_PENDING_CONNECTIONS } from "../../src/constants.ts";
 import { DEFAULT_FOOT_BYTES } from "../../src/options.ts";
 import { decodeHelloReply, encodeHello } from "../../src/protocol/messages.ts";
 import { CAP_NONE, HelloStatus, VM_MAGIC, VM_PROTOCOL_VERSION } from "../../src/protocol/xdr.generated.ts";

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import type { Socket } from "bun";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { MAX_PENDING_CONNECTIONS } from "../../src/rx/receiver.ts";
+import { MAX_PENDING_CONNECTIONS } from "../../src/constants.ts";
 import { expectDelivered } from "../support/e2e.ts";
 import { errorLines, killLeftovers, makeInput, makeTempDir, startReceiver, startTransmitter, within } from "../support/spawn.ts";
 import { MIB } from "../support/sizes.ts";

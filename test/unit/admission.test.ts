@@ -4,6 +4,7 @@
  * replacing the session is a decision the receiver is handed, not done here.
  */
 import { describe, expect, test } from "bun:test";
+import { MAX_CONNECTIONS_PER_SESSION } from "../../src/constants.ts";
 import { MAX_THREADS } from "../../src/options.ts";
 import { readText } from "../../src/protocol/messages.ts";
 import {
@@ -20,7 +21,6 @@ import {
 } from "../../src/protocol/xdr.generated.ts";
 import {
   decideAdmission,
-  MAX_CONNECTIONS_PER_SESSION,
   screenHello,
   welcome,
   type Admission,
