@@ -99,8 +99,10 @@ test(
     const summed = /dropped ([\d,]+) more pending handshakes in the last \d+ s/.exec(rx.stderr);
     expect(summed, rx.stderr).not.toBeNull();
     expect(Number(summed![1]!.replaceAll(",", ""))).toBeGreaterThan(100);
-    // It was a flood: thousands of connections per second.
-    expect(flood.perSecond).toBeGreaterThan(1_000);
+    // It was a flood: far more connections than the handshake cap, hundreds a
+    // second at least (3,000-18,000/s on a quiet machine; 960/s once with both
+    // cores busy elsewhere, when the flood still pushed out 5,846 handshakes).
+    expect(flood.perSecond).toBeGreaterThan(500);
   },
   30_000,
 );
