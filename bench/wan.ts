@@ -27,13 +27,12 @@
  * Exit 0 when every transfer was whole (targets missed are reported, not failed: this measures);
  * 1 when a transfer failed or an output's sha256 differed. Needs root, ip, gcc and /dev/net/tun
  * (the rig), OpenBSD netcat and iperf3; says which is missing and exits 0 without them.
- * Run: `bun run bench:wan`. README "Long fat networks" has the table and the run's duration.
+ * Run: `bun run bench:wan`. bench/wan.md: the rig, the choices, a full run's table and duration.
  */
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createWanRig, wanRigUnavailable, type WanRig } from "../test/support/wan-rig.ts";
-import { run as runCommand } from "../test/support/netns-rig.ts";
+import { createWanRig, waitForListener, wanRigUnavailable, type WanRig } from "../test/support/wan-rig.ts";
 import { BenchError, inputFile, positiveInt, runBench, sha256 } from "./common.ts";
 import { netcatUnavailable, ROOT } from "./loopback-rows.ts";
 import { Measured, oneLine } from "./measured.ts";
@@ -45,8 +44,6 @@ const DEFAULT_BYTES = 256 * MIB;
 const DEFAULT_CAP_S = 60;
 /** How long a receiver gets to listen. */
 const READY_TIMEOUT_MS = 15_000;
-/** How often the listening check looks (netcat and iperf3 print no line we can wait for). */
-const LISTEN_POLL_MS = 20;
 /** Ports inside the rig's private namespaces; each run takes the next one (no TIME_WAIT to meet). */
 const FIRST_PORT = 9000;
 const IPERF_STREAMS = 16;
@@ -90,12 +87,12 @@ function start(label: string, namespace: string, cmd: string[], stdin: "ignore" 
   return measured;
 }
 
-/** Resolves once something listens on TCP `port` in `namespace`. */
+/** Resolves once `label` listens on `port` in `namespace`; a BenchError when it does not in time. */
 async function listening(namespace: string, port: number, label: string): Promise<void> {
-  const deadline = performance.now() + READY_TIMEOUT_MS;
-  while (runCommand(["ip", "netns", "exec", namespace, "ss", "-Hltn", `sport = :${port}`]).out.trim() === "") {
-    if (performance.now() > deadline) throw new BenchError(`${label} not listening on port ${port} after ${READY_TIMEOUT_MS} ms`);
-    await Bun.sleep(LISTEN_POLL_MS);
+  try {
+    await waitForListener(namespace, port, READY_TIMEOUT_MS);
+  } catch (error) {
+    throw new BenchError(`${label}: ${(error as Error).message}`);
   }
 }
 

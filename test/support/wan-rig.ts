@@ -40,6 +40,8 @@ const TUN_TXQUEUELEN_PACKETS = 10_000;
 const QUEUE_MARGIN_BYTES = 64 * 1024;
 /** How long the forwarder may take to create its devices or answer SIGUSR1. */
 const FORWARDER_REPLY_MS = 5_000;
+/** How often `waitForListener` looks: netcat and iperf3 print no line to wait for. */
+const LISTEN_POLL_MS = 20;
 
 export interface WanLinkSpec {
   /** Bottleneck rate each way, in Mbit/s (10^6 bits). */
@@ -104,7 +106,7 @@ export interface WanRig {
   destroy(): void;
 }
 
-/** One bandwidth-delay product plus a GSO burst: see README "Long fat networks" for why. */
+/** One bandwidth-delay product plus a GSO burst (bench/wan.md says why). */
 export function defaultQueueBytes(mbit: number, rttMs: number): number {
   return Math.round(((mbit * 1e6) / 8) * (rttMs / 1000)) + QUEUE_MARGIN_BYTES;
 }
@@ -296,4 +298,13 @@ function configureEnd(namespace: string, device: string, link: WanLink, local: s
     commands.push(`route replace ${peer}/32 dev ${link.device} proto kernel scope link src ${local} congctl ${link.congestion}`);
   }
   must(["ip", "-n", namespace, "-batch", "-"], `${commands.join("\n")}\n`);
+}
+
+/** Resolves once a TCP socket listens on `port` in `namespace` (by `ss`); rejects after `timeoutMs`. */
+export async function waitForListener(namespace: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (run(["ip", "netns", "exec", namespace, "ss", "-Hltn", `sport = :${port}`]).out.trim() === "") {
+    if (performance.now() > deadline) throw new Error(`nothing listens on port ${port} in ${namespace} after ${timeoutMs} ms`);
+    await Bun.sleep(LISTEN_POLL_MS);
+  }
 }
