@@ -38,21 +38,35 @@ export interface Rig {
 
 const PREFIX = "vmrig";
 let created = 0;
+/** Namespaces this process made and has not deleted yet (by this rig or by wan-rig.ts). */
 const alive = new Set<string>();
 
-function run(command: string[]): { ok: boolean; out: string; err: string } {
-  const result = spawnSync(command, { stdout: "pipe", stderr: "pipe" });
+/** Runs a command to its end; `input` goes to its stdin. */
+export function run(command: string[], input?: string): { ok: boolean; out: string; err: string } {
+  const result = spawnSync(command, { stdin: input === undefined ? "ignore" : Buffer.from(input), stdout: "pipe", stderr: "pipe" });
   return { ok: result.exitCode === 0, out: result.stdout.toString(), err: result.stderr.toString().trim() };
 }
 
-function must(command: string[]): string {
-  const result = run(command);
+/** `run`, throwing with the command and its stderr when it fails. */
+export function must(command: string[], input?: string): string {
+  const result = run(command, input);
   if (!result.ok) throw new Error(`${command.join(" ")}: ${result.err}`);
   return result.out;
 }
 
-function onPath(tool: string): boolean {
+export function onPath(tool: string): boolean {
   return run(["sh", "-c", `command -v ${tool}`]).ok;
+}
+
+/** Creates namespace `name` with its loopback up; it is deleted at exit unless `deleteNamespace` did it first. */
+export function addNamespace(name: string): void {
+  must(["ip", "netns", "add", name]);
+  alive.add(name);
+  must(["ip", "-n", name, "link", "set", "lo", "up"]);
+}
+
+export function deleteNamespace(name: string): void {
+  if (alive.delete(name)) run(["ip", "netns", "del", name]);
 }
 
 let unavailable: string | undefined | null = null;
@@ -76,10 +90,10 @@ function probe(): string | undefined {
   return undefined;
 }
 
-/** Removes namespaces that runs which no longer exist left behind. */
-function removeStale(): void {
+/** Removes namespaces named `prefix-PID-...` that processes which no longer exist left behind. */
+export function removeStaleNamespaces(prefix: string): void {
   for (const line of run(["ip", "netns", "list"]).out.split("\n")) {
-    const match = new RegExp(`^(${PREFIX}-(\\d+)-\\S+)`).exec(line);
+    const match = new RegExp(`^(${prefix}-(\\d+)-\\S+)`).exec(line);
     if (!match) continue;
     const pid = Number(match[2]);
     if (pid === process.pid) continue;
@@ -95,22 +109,16 @@ process.on("exit", () => {
 export function createRig(mbits: readonly number[] = [80, 160, 240]): Rig {
   const reason = rigUnavailable();
   if (reason !== undefined) throw new Error(`netns rig unavailable: ${reason}`);
-  removeStale();
+  removeStaleNamespaces(PREFIX);
   const id = `${PREFIX}-${process.pid}-${++created}`;
   const txNamespace = `${id}-tx`;
   const rxNamespace = `${id}-rx`;
   const links: RigLink[] = [];
   const destroy = (): void => {
-    for (const name of [txNamespace, rxNamespace]) {
-      if (alive.delete(name)) run(["ip", "netns", "del", name]);
-    }
+    for (const name of [txNamespace, rxNamespace]) deleteNamespace(name);
   };
   try {
-    for (const name of [txNamespace, rxNamespace]) {
-      must(["ip", "netns", "add", name]);
-      alive.add(name);
-      must(["ip", "-n", name, "link", "set", "lo", "up"]);
-    }
+    for (const name of [txNamespace, rxNamespace]) addNamespace(name);
     mbits.forEach((mbit, i) => {
       const number = i + 1;
       const txDevice = `vmt${number}`;
