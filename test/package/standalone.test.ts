@@ -8,7 +8,11 @@
  * 3. `rx 0 bind 127.0.0.1` and `tx 127.0.0.1 PORT`, both the executable, move
  *    a few MiB through stdin and stdout pipes: sha256 identical, both exit 0,
  *    stderr as clean as from `bun src/cli/main.ts`.
- * 4. A working directory's bunfig.toml and .env are not read: a compiled Bun
+ * 4. Through real pipes, as users run it (`cat FILE | tx 2>/dev/full`,
+ *    `rx | sha256sum`; Bun's own "pipe" stdio is a socket pair): the pipes are
+ *    grown through libc's fcntl, which proves bun:ffi's dlopen works inside
+ *    the executable, and a stderr that refuses every write ends nothing.
+ * 5. A working directory's bunfig.toml and .env are not read: a compiled Bun
  *    executable loads both by default, so `preload` in a bunfig.toml would run
  *    someone else's code in a receiver started there, and a .env would set
  *    VIAMILLIPEDE_KEY_FILE behind the user's back.
@@ -18,7 +22,19 @@ import { copyFileSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json";
 import { expectCleanTransfer } from "../support/e2e.ts";
-import { killLeftovers, makeInput, makeTempDir, ROOT, startReceiver, startTransmitter, within, type Input } from "../support/spawn.ts";
+import {
+  descendants,
+  errorLines,
+  killLeftovers,
+  makeInput,
+  makeTempDir,
+  ROOT,
+  startReceiver,
+  startTransmitter,
+  TextWatch,
+  within,
+  type Input,
+} from "../support/spawn.ts";
 
 const TRANSFER_BYTES = 6 * 1024 * 1024 + 12_345; // several feet and a ragged tail
 /** `bun run build` took 0.25 s on an idle 2-core machine (it copies the running Bun); room for a loaded one. */
@@ -50,7 +66,23 @@ beforeAll(async () => {
   input = await makeInput(scratch.path, TRANSFER_BYTES, "standalone");
 }, BUILD_TIMEOUT_MS);
 
-afterEach(killLeftovers);
+/** The shells of the pipe test; one that fails leaves them and their pipelines to afterEach. */
+const shells = new Set<Bun.Subprocess>();
+
+afterEach(async () => {
+  await killLeftovers();
+  for (const proc of shells) {
+    for (const pid of [...descendants(proc.pid), proc.pid]) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  }
+  await Promise.all([...shells].map((proc) => proc.exited));
+  shells.clear();
+});
 afterAll(() => scratch.remove());
 
 /** Runs the copied executable with `args` in `cwd` to its exit. */
@@ -69,6 +101,37 @@ test("rx and tx from the executable, with no bun on PATH, move a few MiB intact"
   const transmitter = startTransmitter(["tx", "127.0.0.1", String(receiver.port)], { file: input.path }, options);
   const [tx, rx] = await within(TRANSFER_TIMEOUT_MS, "the transfer", Promise.all([transmitter.done(), receiver.done()]));
   expectCleanTransfer({ port: receiver.port, rx, tx }, input);
+});
+
+/**
+ * `sh -c SCRIPT` with "$0" the executable, "$1" the PATH without bun it runs
+ * under, "$2" the file the role writes its own exit status to (sh has no
+ * pipefail) and "$3" `extra`.
+ */
+function shell(script: string, statusFile: string, extra: string) {
+  const proc = Bun.spawn(["sh", "-c", script, executable, env.PATH!, statusFile, extra], { cwd: host, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  shells.add(proc);
+  const stderr = new TextWatch(proc.stderr);
+  return {
+    stderr,
+    async done(): Promise<{ status: number; stderr: string }> {
+      const [, text] = await Promise.all([proc.exited, stderr.done]);
+      return { status: Number((await Bun.file(statusFile).text()).trim()), stderr: text };
+    },
+  };
+}
+
+test("cat FILE | tx 2>/dev/full, rx | sha256sum: pipes grown through bun:ffi, identical, both exit 0", async () => {
+  const hashFile = join(scratch.path, "pipes.sha256");
+  const rx = shell(`{ PATH="$1" "$0" rx 0 bind 127.0.0.1 verbose 5; echo $? > "$2"; } | sha256sum > "$3"`, join(scratch.path, "rx.status"), hashFile);
+  const port = Number((await within(TRANSFER_TIMEOUT_MS, "rx's port", rx.stderr.until(/^viamillipede: listening on port (\d+)$/m)))[1]);
+  const tx = shell(`cat "$3" | { PATH="$1" "$0" tx 127.0.0.1 ${port} verbose 5 2>/dev/full; echo $? > "$2"; }`, join(scratch.path, "tx.status"), input.path);
+  const [rxOut, txOut] = await within(TRANSFER_TIMEOUT_MS, "both ends to exit", Promise.all([rx.done(), tx.done()]));
+  expect({ rx: rxOut.status, tx: txOut.status, txStderr: txOut.stderr }).toEqual({ rx: 0, tx: 0, txStderr: "" });
+  expect((await Bun.file(hashFile).text()).split(" ")[0]).toBe(input.sha256);
+  expect(errorLines(rxOut.stderr)).toEqual([]);
+  // Logged only after fcntl(F_SETPIPE_SZ) through the dlopen'ed libc succeeded.
+  expect(rxOut.stderr).toMatch(/fd 1: pipe grown from \d+ to \d+ bytes/);
 });
 
 test("ignores the bunfig.toml and .env of its working directory", async () => {
