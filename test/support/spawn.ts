@@ -25,7 +25,9 @@
  *   a file, or nothing), stdout and stderr the test drives while it runs: full
  *   duplex, tunnels, charmode; `peersSoFar` explains a hang among peers.
  * - The receiver's and transmitter's `netns` and `fileLimit` options run the
- *   CLI inside a network namespace or under `ulimit -n N`.
+ *   CLI inside a network namespace or under `ulimit -n N`; `program`, `cwd`
+ *   and `env` run another build of it (the standalone executable) from
+ *   another directory with another environment.
  * - `peakRssSampler(proc)` polls a running process's VmHWM (Linux /proc).
  * - `makeInput(dir, bytes, seed)` writes deterministic, incompressible bytes
  *   (the AES-256-CTR keystream of a seed) to a file and returns its sha256.
@@ -64,6 +66,10 @@ interface SpawnOptions {
   fileLimit?: number;
   /** As `nohup` leaves it: SIGHUP ignored across exec. */
   ignoreHangup?: boolean;
+  /** The command that is the CLI; `bun src/cli/main.ts` unless given. */
+  program?: readonly string[];
+  /** Its working directory; the checkout unless given. */
+  cwd?: string;
 }
 
 /** Spawns the CLI with `args`, tracked for killLeftovers; its pid is the CLI's whatever wraps it. */
@@ -76,8 +82,8 @@ function spawnCli(args: readonly string[], options: SpawnOptions): Bun.Subproces
     ...(options.netns === undefined ? [] : ["ip", "netns", "exec", options.netns]),
     ...(shell ? ["sh", "-c", `${hangup}${limit}exec "$@" ${options.redirect ?? ""}`, "sh"] : []),
   ];
-  const proc = Bun.spawn([...prefix, process.execPath, MAIN, ...args], {
-    cwd: ROOT,
+  const proc = Bun.spawn([...prefix, ...(options.program ?? [process.execPath, MAIN]), ...args], {
+    cwd: options.cwd ?? ROOT,
     stdin: options.stdin ?? "ignore",
     stdout: options.stdout,
     stderr: "pipe",
@@ -289,6 +295,10 @@ export interface ReceiverOptions {
   redirect?: string;
   /** Run with at most this many open files (`ulimit -n`). */
   fileLimit?: number;
+  /** Another build of the CLI, its working directory and environment (see SpawnOptions). */
+  program?: readonly string[];
+  cwd?: string;
+  env?: Record<string, string>;
 }
 
 /**
@@ -296,7 +306,16 @@ export interface ReceiverOptions {
  * it printed its port. Rejects, with its stderr, if it exits first.
  */
 export async function startReceiver(args: readonly string[], options: ReceiverOptions = {}): Promise<Receiver> {
-  const proc = spawnCli(args, { stdin: "ignore", stdout: "pipe", netns: options.netns, redirect: options.redirect, fileLimit: options.fileLimit });
+  const proc = spawnCli(args, {
+    stdin: "ignore",
+    stdout: "pipe",
+    netns: options.netns,
+    redirect: options.redirect,
+    fileLimit: options.fileLimit,
+    program: options.program,
+    cwd: options.cwd,
+    env: options.env,
+  });
   const stderr = new TextWatch(proc.stderr);
   const stopAfterBytes = options.output === "consumer" ? (options.consumeBytes ?? 1000) : undefined;
   const stdout = new ByteWatch(proc.stdout, { keep: false, stopAfterBytes });
@@ -345,11 +364,11 @@ export interface Transmitter {
 export function startTransmitter(
   args: readonly string[],
   input: TransmitterInput,
-  options: { netns?: string; env?: Record<string, string>; redirect?: string; fileLimit?: number } = {},
+  options: { netns?: string; env?: Record<string, string>; redirect?: string; fileLimit?: number; program?: readonly string[]; cwd?: string } = {},
 ): Transmitter {
   const started = performance.now();
   const stdin = "file" in input ? Bun.file(input.file) : "feed" in input ? "pipe" : "ignore";
-  const proc = spawnCli(args, { stdin, stdout: "pipe", netns: options.netns, env: options.env, redirect: options.redirect, fileLimit: options.fileLimit });
+  const proc = spawnCli(args, { stdin, stdout: "pipe", ...options });
   const feeding =
     "feed" in input
       ? (async () => {
