@@ -142,6 +142,14 @@ async function exercise(bin: string, installDir: string): Promise<void> {
   expect(realpathSync(bin).startsWith(realpathSync(installDir))).toBe(true);
 
   expect(await run([bin, "--version"], scratch)).toEqual({ exitCode: 0, stdout: `${pkg.version}\n`, stderr: "" });
+  // Whatever lies in the directory it is started from is not ours to run or read: a
+  // bunfig.toml preload and a .env there (Bun loads both by default) change nothing.
+  const hostile = mkdtempSync(join(scratch, "cwd-"));
+  writeFileSync(join(hostile, "pre.ts"), 'console.error("preload from bunfig.toml ran");\n');
+  writeFileSync(join(hostile, "bunfig.toml"), 'preload = ["./pre.ts"]\n');
+  writeFileSync(join(hostile, ".env"), "VIAMILLIPEDE_KEY_FILE=/nonexistent/set-by-dotenv\n");
+  expect(await run([bin, "--version"], hostile)).toEqual({ exitCode: 0, stdout: `${pkg.version}\n`, stderr: "" });
+  expect((await run([bin, "rx", "0", "encrypt"], hostile)).stderr).toMatch(/^viamillipede: encrypt needs a key/);
 
   const output = join(installDir, "output.bin");
   const rx = spawn([bin, "rx", "0", "bind", "127.0.0.1"], { cwd: scratch, stdout: Bun.file(output) });
