@@ -23,6 +23,7 @@ import {
   encodeHelloReply,
   footAssociatedData,
   readText,
+  type AnyHello,
   type ControlFrame,
 } from "../protocol/messages.ts";
 import {
@@ -57,8 +58,8 @@ export interface RxConnectionContext {
   /** The pre-shared key, when the receiver has one: every connection must prove it. */
   key: Uint8Array | undefined;
   warn: Warn;
-  /** A hello is in (proven, when there is a key): the receiver's admission answers it. */
-  admit(connection: RxConnection, hello: Hello): HelloAnswer;
+  /** A hello is in (proven, when there is a key): the receiver's admission answers it; a version 2 hello carries a label. */
+  admit(connection: RxConnection, hello: AnyHello): HelloAnswer;
   /** The connection is gone. */
   gone(connection: RxConnection): void;
 }
@@ -68,7 +69,7 @@ export type HandshakeStage = "refused" | "silent" | "partial hello" | "whole hel
 
 /** Keyed handshake: the hello we challenged (and its bytes) and our nonce, until the proof arrives. */
 interface Challenge {
-  hello: Hello;
+  hello: AnyHello;
   bytes: Uint8Array;
   receiverNonce: Uint8Array;
 }

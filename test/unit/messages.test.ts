@@ -124,10 +124,10 @@ describe("hello", () => {
 
   test("wrong magic, other version, bad foot size, garbage: refused with the right reason", () => {
     expect(decodeHello(body({ ...hello, magic: 0x47455420 }))).toMatchObject({ ok: false, reason: RefuseReason.REFUSE_BAD_MAGIC });
-    const future = decodeHello(body({ ...hello, protocolVersion: 2 }));
-    expect(future).toMatchObject({ ok: false, reason: RefuseReason.REFUSE_VERSION });
+    const future = Hello.encode({ ...hello, protocolVersion: 3 });
+    expect(decodeHello(future)).toMatchObject({ ok: false, reason: RefuseReason.REFUSE_VERSION, text: "protocol version 3 is not supported; this receiver speaks versions 1 and 2" });
     // A future version's body may differ: only magic and version are read.
-    expect(decodeHello(Buffer.from("564d5031" + "00000002" + "ff", "hex"))).toMatchObject({ ok: false, reason: RefuseReason.REFUSE_VERSION });
+    expect(decodeHello(Buffer.from("564d5031" + "00000003" + "ff", "hex"))).toMatchObject({ ok: false, reason: RefuseReason.REFUSE_VERSION });
     expect(decodeHello(body({ ...hello, footBytes: 100 }))).toMatchObject({ ok: false, reason: RefuseReason.REFUSE_FOOT_SIZE });
     expect(decodeHello(body({ ...hello, footBytes: 64 * 1024 * 1024 }))).toMatchObject({ ok: false, reason: RefuseReason.REFUSE_FOOT_SIZE });
     expect(decodeHello(Uint8Array.of(1, 2))).toMatchObject({ ok: false, reason: RefuseReason.REFUSE_BAD_MAGIC });
