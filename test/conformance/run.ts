@@ -293,7 +293,7 @@ async function s390xToolchain(): Promise<{ cc: string; qemu: string } | string> 
 
 // ---- 2. golden frames ----------------------------------------------------------------------
 
-const SCHEMAS = { Hello: "hello", HelloReply: "hello_reply", Frame: "frame" } as const;
+const SCHEMAS = { Hello: "hello", HelloV2: "hello_v2", HelloReply: "hello_reply", Frame: "frame" } as const;
 
 /** Malformed encodings both implementations must refuse (js-xdr's cases in golden.test.ts). */
 const MALFORMED: { name: string; hex: string }[] = [

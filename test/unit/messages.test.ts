@@ -22,8 +22,8 @@ import {
   RefuseReason,
   VM_MAGIC,
   VM_PROTOCOL_VERSION,
+  Hello,
   type FootHeader,
-  type Hello,
 } from "../../src/protocol/xdr.generated.ts";
 
 const header = (length: number): FootHeader => ({
