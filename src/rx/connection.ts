@@ -84,6 +84,8 @@ export class RxConnection implements SessionConnection {
   private challenged: Challenge | undefined;
   /** Refused: whatever else the peer sends is ignored until it closes. */
   private refused = false;
+  /** The CAP_* bits our welcome echoed: what both ends use here (e.g. CAP_VERDICT: the verdict precedes the confirmation). */
+  capabilities = 0;
   /** This connection's foot key when its feet are sealed (`encrypt`). */
   private footKey: Uint8Array | undefined;
   /** Some bytes have arrived. */
@@ -283,6 +285,8 @@ export class RxConnection implements SessionConnection {
   /** Sends the acceptance and joins `session`: its record limit and memory apply from now on. */
   private join(session: Session, reply: HelloReply): void {
     this.helloTimer.cancel();
+    if (reply.status === HelloStatus.HELLO_ACCEPT) this.capabilities = reply.accepted.capabilities;
+    if (reply.status === HelloStatus.HELLO_ACCEPT_PROVEN) this.capabilities = reply.proven.accepted.capabilities;
     this.framed.send([encodeHelloReply(reply)]);
     this.session = session;
     this.framed.maxRecordBytes = session.footBytes + FOOT_RECORD_OVERHEAD_BYTES;
