@@ -83,6 +83,8 @@ export interface TransmitterOptions extends CommonOptions {
   charmode?: boolean;
   /** Compress each foot off the main thread before it is (perhaps) sealed. */
   compress?: Compression;
+  /** Names the transfer to the receiver, which hands it to its command; sent in a version 2 hello (protocol/README.md). */
+  label?: string;
   /**
    * The rest shape the input before the chunker (src/tx/input.ts builds it);
    * the transmitter itself never reads them.

@@ -4,7 +4,7 @@ import { array, enumType, field, opaque, string, struct, uint32, uint64, union, 
 import type { Infer } from "@stellar/js-xdr";
 
 // /*
-//  * viamillipede wire protocol, version 1.
+//  * viamillipede wire protocol, versions 1 and 2.
 //  *
 //  * This file is the single source of truth for every byte on the wire. It is
 //  * RFC 4506 XDR in the RPC-language subset that rpcgen accepts; the TypeScript
@@ -15,18 +15,24 @@ import type { Infer } from "@stellar/js-xdr";
 //  * and whose low 31 bits give the fragment length, then the fragment bytes.
 //  * A record holds exactly one XDR-encoded message.
 //  *
-//  * On each TCP connection the transmitter (tx) sends one `hello` record, the
-//  * receiver (rx) answers with one `hello_reply` record, and from then on both
-//  * directions carry `frame` records. See protocol/README.md for the state
-//  * machines and what happens when a limit is exceeded.
+//  * On each TCP connection the transmitter (tx) sends one `hello` record (or,
+//  * to carry a label, a `hello_v2`), the receiver (rx) answers with one
+//  * `hello_reply` record, and from then on both directions carry `frame`
+//  * records. See protocol/README.md for the state machines, how versions and
+//  * capabilities are negotiated, and what happens when a limit is exceeded.
 //  */
 //
 // /* "VMP1": the first word of every hello; anything else is not our peer. */
 // const VM_MAGIC = 0x564d5031;
 export const VM_MAGIC = 0x564d5031;
 
-// const VM_PROTOCOL_VERSION = 1;
+// /* The second word of every hello names its layout. A receiver reads both words
+//  * before the rest, and refuses a version it does not speak with REFUSE_VERSION. */
+// const VM_PROTOCOL_VERSION = 1;              /* struct hello: what every transmitter without a label sends */
 export const VM_PROTOCOL_VERSION = 1;
+
+// const VM_PROTOCOL_VERSION_2 = 2;            /* struct hello_v2: hello plus a label; the newest spoken here */
+export const VM_PROTOCOL_VERSION_2 = 2;
 
 // /* Limits. Every length is checked against one of these before allocation. */
 // const MIN_FOOT_BYTES = 4096;                /* smallest foot size a hello may ask for */
@@ -38,13 +44,22 @@ export const MAX_FOOT_BYTES = 16777216;
 // const MAX_FOOT_PAYLOAD_BYTES = 16777280;    /* MAX_FOOT_BYTES + 64: room for a seal's nonce and tag */
 export const MAX_FOOT_PAYLOAD_BYTES = 16777280;
 
-// /* Every string<> here (checkphrase, text) is UTF-8 without zero bytes:
-//  * rpcgen's C holds it as a NUL-terminated char *. Senders never send one. */
+// /* Every string<> here (checkphrase, text, command, label, signal_name) is UTF-8 without
+//  * zero bytes: rpcgen's C holds it as a NUL-terminated char *. Senders never send one. */
 // const MAX_CHECKPHRASE_BYTES = 64;
 export const MAX_CHECKPHRASE_BYTES = 64;
 
-// const MAX_TEXT_BYTES = 256;                 /* human-readable reasons */
+// const MAX_TEXT_BYTES = 256;                 /* human-readable reasons, a verdict's command */
 export const MAX_TEXT_BYTES = 256;
+
+// const MAX_LABEL_BYTES = 128;                /* hello_v2.label: 1..128 of [A-Za-z0-9._:-] */
+export const MAX_LABEL_BYTES = 128;
+
+// const MAX_SIGNAL_NAME_BYTES = 32;           /* consumer_status.signal_name: [A-Z0-9+], e.g. SIGPIPE */
+export const MAX_SIGNAL_NAME_BYTES = 32;
+
+// const MAX_STDERR_TAIL_BYTES = 2048;         /* consumer_verdict.stderr_tail */
+export const MAX_STDERR_TAIL_BYTES = 2048;
 
 // const MAX_ACK_IDS = 64;
 export const MAX_ACK_IDS = 64;
@@ -74,6 +89,12 @@ export const CAP_ENCRYPT = 2;
 // const CAP_COMPRESS = 4;                     /* feet may be compressed (FOOT_FLAG_ZSTD, FOOT_FLAG_GZIP) */
 export const CAP_COMPRESS = 4;
 
+// const CAP_VERDICT = 8;                      /* tx: send me FRAME_VERDICT; rx echoes it when a command consumes the stream */
+export const CAP_VERDICT = 8;
+
+// const CAP_PRODUCER_FAILED = 16;             /* tx may abort with ABORT_PRODUCER_FAILED; rx echoes it when it knows that code */
+export const CAP_PRODUCER_FAILED = 16;
+
 // /* Keys and sealing (protocol/README.md, "Keys and encryption"). */
 // const KEY_NONCE_BYTES = 32;                 /* each side's random challenge, per connection */
 export const KEY_NONCE_BYTES = 32;
@@ -102,10 +123,10 @@ export const FOOT_FLAG_SEALED = 8;
 
 // /* ---- handshake ---------------------------------------------------------- */
 //
-// /* tx -> rx, first record on every connection. */
+// /* tx -> rx, first record on every connection (version 1: a hello without a label). */
 // struct hello {
 //     unsigned int magic;                     /* VM_MAGIC */
-//     unsigned int protocol_version;          /* VM_PROTOCOL_VERSION */
+//     unsigned int protocol_version;          /* VM_PROTOCOL_VERSION; VM_PROTOCOL_VERSION_2 inside hello_v2 */
 //     unsigned hyper session_id;              /* random per transfer, same on every connection */
 //     string checkphrase<MAX_CHECKPHRASE_BYTES>;  /* must equal the receiver's; a stale-peer guard */
 //     unsigned int foot_bytes;                /* payload size of every full foot */
@@ -122,6 +143,19 @@ export const Hello = struct("Hello", {
   connectionId: uint32(),
 });
 export type Hello = Infer<typeof Hello>;
+
+// /* tx -> rx, first record on every connection of a labelled transfer: the
+//  * version 1 fields with protocol_version = VM_PROTOCOL_VERSION_2, then the label.
+//  * Every connection of a session carries the same label. */
+// struct hello_v2 {
+//     hello base;
+//     string label<MAX_LABEL_BYTES>;          /* names the transfer to the receiving command */
+// };
+export const HelloV2 = struct("HelloV2", {
+  base: Hello,
+  label: string(MAX_LABEL_BYTES),
+});
+export type HelloV2 = Infer<typeof HelloV2>;
 
 // enum hello_status {
 //     HELLO_ACCEPT = 0,
@@ -179,7 +213,7 @@ export type Welcome = Infer<typeof Welcome>;
 // /* rx -> tx: the connection is refused and will be closed. */
 // struct refusal {
 //     refuse_reason reason;
-//     unsigned int receiver_version;          /* the protocol version rx speaks */
+//     unsigned int receiver_version;          /* the newest protocol version rx speaks */
 //     string text<MAX_TEXT_BYTES>;
 // };
 export const Refusal = struct("Refusal", {
@@ -401,6 +435,53 @@ export const StreamConfirm = struct("StreamConfirm", {
 });
 export type StreamConfirm = Infer<typeof StreamConfirm>;
 
+// enum consumer_state {
+//     CONSUMER_NONE = 0,                      /* no command ran: it could not be started */
+//     CONSUMER_EXITED = 1,
+//     CONSUMER_SIGNALLED = 2
+// };
+export const ConsumerState = enumType("ConsumerState", {
+  CONSUMER_NONE: 0,
+  CONSUMER_EXITED: 1,
+  CONSUMER_SIGNALLED: 2,
+});
+export type ConsumerState = Infer<typeof ConsumerState>;
+
+// /* How the command that read the stream on rx ended. */
+// union consumer_status switch (consumer_state state) {
+// case CONSUMER_NONE:
+//     void;
+// case CONSUMER_EXITED:
+//     unsigned int exit_code;
+// case CONSUMER_SIGNALLED:
+//     string signal_name<MAX_SIGNAL_NAME_BYTES>;  /* by name: signal numbers differ between systems */
+// };
+export const ConsumerStatus = union("ConsumerStatus", {
+  switchOn: ConsumerState,
+  switchKey: "state",
+  cases: [
+    unionCase("CONSUMER_NONE", ConsumerState.CONSUMER_NONE, voidType()),
+    unionCase("CONSUMER_EXITED", ConsumerState.CONSUMER_EXITED, field("exitCode", uint32())),
+    unionCase("CONSUMER_SIGNALLED", ConsumerState.CONSUMER_SIGNALLED, field("signalName", string(MAX_SIGNAL_NAME_BYTES))),
+  ],
+});
+export type ConsumerStatus = Infer<typeof ConsumerStatus>;
+
+// /* rx -> tx, only on a connection whose welcome carries CAP_VERDICT: sent once,
+//  * before that connection's FRAME_CONFIRM (always) or FRAME_ABORT (when the
+//  * command had ended by then). */
+// struct consumer_verdict {
+//     string command<MAX_TEXT_BYTES>;         /* the command as rx's user gave it, cut to the limit */
+//     consumer_status consumer;
+//     opaque stderr_tail<MAX_STDERR_TAIL_BYTES>;  /* the last bytes of its stderr, as written */
+// };
+export const ConsumerVerdict = struct("ConsumerVerdict", {
+  command: string(MAX_TEXT_BYTES),
+  consumer: ConsumerStatus,
+  stderrTail: varOpaque(MAX_STDERR_TAIL_BYTES),
+});
+export type ConsumerVerdict = Infer<typeof ConsumerVerdict>;
+
 // /* ---- both directions ---------------------------------------------------- */
 //
 // /* ping carries the sender's clock; pong echoes the ping it answers. */
@@ -420,7 +501,8 @@ export type Heartbeat = Infer<typeof Heartbeat>;
 //     ABORT_INTEGRITY = 3,                    /* totals or digest do not match */
 //     ABORT_INPUT = 4,                        /* tx could not read its stdin */
 //     ABORT_INTERRUPTED = 5,                  /* the user stopped one end */
-//     ABORT_LIMIT = 6                         /* a limit was exceeded */
+//     ABORT_LIMIT = 6,                        /* a limit was exceeded */
+//     ABORT_PRODUCER_FAILED = 7               /* tx's command failed; only to a CAP_PRODUCER_FAILED peer, else ABORT_INPUT */
 // };
 export const AbortCode = enumType("AbortCode", {
   ABORT_PROTOCOL: 1,
@@ -429,6 +511,7 @@ export const AbortCode = enumType("AbortCode", {
   ABORT_INPUT: 4,
   ABORT_INTERRUPTED: 5,
   ABORT_LIMIT: 6,
+  ABORT_PRODUCER_FAILED: 7,
 });
 export type AbortCode = Infer<typeof AbortCode>;
 
@@ -452,7 +535,8 @@ export type AbortNotice = Infer<typeof AbortNotice>;
 //     FRAME_CONFIRM = 6,                      /* rx -> tx */
 //     FRAME_PING = 7,                         /* either way */
 //     FRAME_PONG = 8,                         /* either way */
-//     FRAME_ABORT = 9                         /* either way */
+//     FRAME_ABORT = 9,                        /* either way */
+//     FRAME_VERDICT = 10                      /* rx -> tx, with CAP_VERDICT only */
 // };
 export const FrameKind = enumType("FrameKind", {
   FRAME_FOOT: 1,
@@ -464,6 +548,7 @@ export const FrameKind = enumType("FrameKind", {
   FRAME_PING: 7,
   FRAME_PONG: 8,
   FRAME_ABORT: 9,
+  FRAME_VERDICT: 10,
 });
 export type FrameKind = Infer<typeof FrameKind>;
 
@@ -487,6 +572,8 @@ export type FrameKind = Infer<typeof FrameKind>;
 //     heartbeat pong;
 // case FRAME_ABORT:
 //     abort_notice abort;
+// case FRAME_VERDICT:
+//     consumer_verdict verdict;
 // };
 export const Frame = union("Frame", {
   switchOn: FrameKind,
@@ -501,6 +588,7 @@ export const Frame = union("Frame", {
     unionCase("FRAME_PING", FrameKind.FRAME_PING, field("ping", Heartbeat)),
     unionCase("FRAME_PONG", FrameKind.FRAME_PONG, field("pong", Heartbeat)),
     unionCase("FRAME_ABORT", FrameKind.FRAME_ABORT, field("abort", AbortNotice)),
+    unionCase("FRAME_VERDICT", FrameKind.FRAME_VERDICT, field("verdict", ConsumerVerdict)),
   ],
 });
 export type Frame = Infer<typeof Frame>;

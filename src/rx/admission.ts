@@ -24,9 +24,11 @@ import {
   CAP_COMPRESS,
   CAP_ENCRYPT,
   CAP_KEY,
+  CAP_PRODUCER_FAILED,
+  CAP_VERDICT,
   HelloStatus,
   RefuseReason,
-  VM_PROTOCOL_VERSION,
+  VM_PROTOCOL_VERSION_2,
   type Hello,
   type HelloReply,
   type Welcome,
@@ -84,16 +86,24 @@ export type Admission =
 
 /** A refusal for `reason`, with a line for the transmitter's user. */
 export function refusal(reason: RefuseReason, text: string): HelloReply {
-  return { status: HelloStatus.HELLO_REFUSE, refused: { reason, receiverVersion: VM_PROTOCOL_VERSION, text: wireText(text) } };
+  return { status: HelloStatus.HELLO_REFUSE, refused: { reason, receiverVersion: VM_PROTOCOL_VERSION_2, text: wireText(text) } };
 }
 
-/** The acceptance of `hello` into a session that stands at `deliveredBelow` / `windowEnd`. */
-export function welcome(hello: Hello, session: { nonce: bigint; deliveredBelow: bigint; windowEnd: bigint }): Welcome {
+/** The capabilities every receiver of this build takes when offered (the welcome echoes them). */
+export const RECEIVER_CAPABILITIES = CAP_KEY | CAP_ENCRYPT | CAP_COMPRESS | CAP_PRODUCER_FAILED;
+
+/**
+ * The acceptance of `hello` into a session that stands at `deliveredBelow` /
+ * `windowEnd`. `consumer`: a command reads the stream, so its verdict is
+ * promised (CAP_VERDICT) to a transmitter that asks for it. Bits we do not
+ * know are never echoed: a peer of a later version learns we lack them.
+ */
+export function welcome(hello: Hello, session: { nonce: bigint; deliveredBelow: bigint; windowEnd: bigint }, consumer = false): Welcome {
   return {
     receiverNonce: session.nonce,
     deliveredBelow: session.deliveredBelow,
     windowEnd: session.windowEnd,
-    capabilities: hello.capabilities & (CAP_KEY | CAP_ENCRYPT | CAP_COMPRESS),
+    capabilities: hello.capabilities & (RECEIVER_CAPABILITIES | (consumer ? CAP_VERDICT : 0)),
   };
 }
 

@@ -23,6 +23,7 @@ import {
   encodeHelloReply,
   footAssociatedData,
   readText,
+  type AnyHello,
   type ControlFrame,
 } from "../protocol/messages.ts";
 import {
@@ -57,8 +58,8 @@ export interface RxConnectionContext {
   /** The pre-shared key, when the receiver has one: every connection must prove it. */
   key: Uint8Array | undefined;
   warn: Warn;
-  /** A hello is in (proven, when there is a key): the receiver's admission answers it. */
-  admit(connection: RxConnection, hello: Hello): HelloAnswer;
+  /** A hello is in (proven, when there is a key): the receiver's admission answers it; a version 2 hello carries a label. */
+  admit(connection: RxConnection, hello: AnyHello): HelloAnswer;
   /** The connection is gone. */
   gone(connection: RxConnection): void;
 }
@@ -68,7 +69,7 @@ export type HandshakeStage = "refused" | "silent" | "partial hello" | "whole hel
 
 /** Keyed handshake: the hello we challenged (and its bytes) and our nonce, until the proof arrives. */
 interface Challenge {
-  hello: Hello;
+  hello: AnyHello;
   bytes: Uint8Array;
   receiverNonce: Uint8Array;
 }
@@ -83,6 +84,8 @@ export class RxConnection implements SessionConnection {
   private challenged: Challenge | undefined;
   /** Refused: whatever else the peer sends is ignored until it closes. */
   private refused = false;
+  /** The CAP_* bits our welcome echoed: what both ends use here (e.g. CAP_VERDICT: the verdict precedes the confirmation). */
+  capabilities = 0;
   /** This connection's foot key when its feet are sealed (`encrypt`). */
   private footKey: Uint8Array | undefined;
   /** Some bytes have arrived. */
@@ -282,6 +285,8 @@ export class RxConnection implements SessionConnection {
   /** Sends the acceptance and joins `session`: its record limit and memory apply from now on. */
   private join(session: Session, reply: HelloReply): void {
     this.helloTimer.cancel();
+    if (reply.status === HelloStatus.HELLO_ACCEPT) this.capabilities = reply.accepted.capabilities;
+    if (reply.status === HelloStatus.HELLO_ACCEPT_PROVEN) this.capabilities = reply.proven.accepted.capabilities;
     this.framed.send([encodeHelloReply(reply)]);
     this.session = session;
     this.framed.maxRecordBytes = session.footBytes + FOOT_RECORD_OVERHEAD_BYTES;

@@ -33,7 +33,9 @@ import {
   encodeFootRecord,
   encodeHello,
   encodeKeyProof,
+  helloBytes,
   readText,
+  type AnyHello,
   type ControlFrame,
   type FootSeal,
 } from "../protocol/messages.ts";
@@ -43,12 +45,10 @@ import {
   ChecksumKind,
   FOOT_FLAG_SEALED,
   FrameKind,
-  Hello as HelloCodec,
   Welcome as WelcomeCodec,
   HelloStatus,
   MAX_CONTROL_RECORD_BYTES,
   MAX_HELLO_RECORD_BYTES,
-  type Hello,
   type Welcome,
 } from "../protocol/xdr.generated.ts";
 import { DialFailure, refusalError } from "./refusals.ts";
@@ -96,6 +96,8 @@ export class TxConnection {
   /** The session's foot size (from the hello): what a sealed copy must hold. */
   private footBytes = 0;
   private wantsEncrypt = false;
+  /** The CAP_* bits the receiver's welcome echoed: what both ends use on this connection (0 until it is up). */
+  capabilities = 0;
 
   private constructor(
     readonly id: number,
@@ -118,7 +120,7 @@ export class TxConnection {
     network: Network,
     target: DialTarget,
     id: number,
-    hello: Hello,
+    hello: AnyHello,
     events: TxConnectionEvents,
     key?: Uint8Array,
     clock: Clock = systemClock,
@@ -160,7 +162,7 @@ export class TxConnection {
         throw error instanceof DialFailure ? error : new DialFailure(error as Error, false);
       }
       const ours = { ...hello, connectionId: id };
-      if (key !== undefined) connection.helloBytes = HelloCodec.encode(ours);
+      if (key !== undefined) connection.helloBytes = helloBytes(ours);
       connection.wantsEncrypt = (hello.capabilities & CAP_ENCRYPT) !== 0;
       connection.footBytes = hello.footBytes;
       if (connection.state.name === "dialling") connection.state = { name: "hello-sent", answer };
@@ -303,6 +305,7 @@ export class TxConnection {
   /** "hello-sent"/"proving" → "up". */
   private accept(answer: HandshakeAnswer, welcome: Welcome): void {
     this.state = { name: "up" };
+    this.capabilities = welcome.capabilities;
     this.framed.maxRecordBytes = MAX_CONTROL_RECORD_BYTES;
     answer.resolve(welcome);
   }

@@ -27,7 +27,8 @@ import { log } from "../log.ts";
 import type { Network } from "../net/channel.ts";
 import type { TransmitterOptions } from "../options.ts";
 import type { ControlFrame } from "../protocol/messages.ts";
-import { CAP_COMPRESS, type Hello, type Welcome } from "../protocol/xdr.generated.ts";
+import type { AnyHello } from "../protocol/messages.ts";
+import { CAP_COMPRESS, type Welcome } from "../protocol/xdr.generated.ts";
 import type { ConnectionFigures, LinkFigures } from "../status/figures.ts";
 import { BUSY_RETRY_MS } from "./busy-wait.ts";
 import { type DialFailure, TxConnection } from "./connection.ts";
@@ -93,7 +94,7 @@ export class ConnectionPool {
     private readonly network: Network,
     private readonly clock: Clock,
     private readonly links: readonly Link[],
-    private readonly hello: Hello,
+    private readonly hello: AnyHello,
     private readonly host: PoolHost,
     threads: number,
   ) {

@@ -26,18 +26,19 @@ import type { Network } from "../net/channel.ts";
 import { BufferPool } from "../net/buffer-pool.ts";
 import { bunNetwork } from "../net/bun-network.ts";
 import type { TransmitterOptions } from "../options.ts";
-import { abortFrame, readText, type ControlFrame } from "../protocol/messages.ts";
+import { abortFrame, consumerSucceeded, describeVerdict, readText, type AnyHello, type ConsumerVerdict, type ControlFrame } from "../protocol/messages.ts";
 import {
   CAP_COMPRESS,
   CAP_ENCRYPT,
   CAP_KEY,
   CAP_NONE,
+  CAP_PRODUCER_FAILED,
+  CAP_VERDICT,
   FrameKind,
   RetransmitReason,
   VM_MAGIC,
   VM_PROTOCOL_VERSION,
   type EndOfStream,
-  type Hello,
   type Welcome,
 } from "../protocol/xdr.generated.ts";
 import type { LinkFigures, TransferFigures } from "../status/figures.ts";
@@ -68,6 +69,8 @@ export interface TransferSummary {
   seconds: number;
   /** Per link, in preference order. */
   links: LinkFigures[];
+  /** How the receiver's command ended (it exited 0), when the receiver ran one and said so (CAP_VERDICT). */
+  consumer?: ConsumerVerdict;
 }
 
 /** Reads the source and sends it; resolves once the receiver confirmed the whole stream. */
@@ -100,6 +103,8 @@ class Transmitter {
   private acknowledgedFeet = 0;
   private end: EndOfStream | undefined;
   private confirmed = false;
+  /** The receiver's command's verdict, once a FRAME_VERDICT came. */
+  private verdict: ConsumerVerdict | undefined;
   private finished = false;
   private settle!: { resolve: (s: TransferSummary) => void; reject: (e: VmError) => void };
 
@@ -128,7 +133,12 @@ class Transmitter {
     }, clock);
   }
 
-  private hello(): Hello {
+  /**
+   * Every transmitter offers CAP_VERDICT (it cannot know whether the receiver
+   * runs a command) and CAP_PRODUCER_FAILED; a receiver that knows neither
+   * ignores them. Only a label changes the hello's layout (version 2).
+   */
+  private hello(): AnyHello {
     const { options } = this;
     return {
       magic: VM_MAGIC,
@@ -137,8 +147,10 @@ class Transmitter {
       checkphrase: new TextEncoder().encode(options.checkphrase),
       footBytes: options.footBytes,
       capabilities:
-        (options.key === undefined ? CAP_NONE : CAP_KEY) | (options.encrypt ? CAP_ENCRYPT : CAP_NONE) | (options.compress === undefined ? CAP_NONE : CAP_COMPRESS),
+        (options.key === undefined ? CAP_NONE : CAP_KEY) | (options.encrypt ? CAP_ENCRYPT : CAP_NONE) | (options.compress === undefined ? CAP_NONE : CAP_COMPRESS) |
+        CAP_VERDICT | CAP_PRODUCER_FAILED,
       connectionId: 0,
+      ...(options.label !== undefined && { label: options.label }),
     };
   }
 
@@ -230,22 +242,43 @@ class Transmitter {
         this.dispatch.pump();
         break;
       }
+      case FrameKind.FRAME_VERDICT:
+        // Only where we asked for it, and it always precedes the confirmation.
+        if ((connection.capabilities & CAP_VERDICT) === 0) return this.unexpected(connection, frame.kind);
+        this.verdict ??= frame.verdict;
+        break;
       case FrameKind.FRAME_CONFIRM:
+        if ((connection.capabilities & CAP_VERDICT) !== 0 && this.verdict === undefined) {
+          this.fail(new VmError("protocol", "the receiver confirmed the stream without saying how its command ended"));
+          break;
+        }
         this.onConfirm(frame.confirm);
         break;
-      case FrameKind.FRAME_ABORT:
-        this.fail(abortError(frame.abort.code, readText(frame.abort.text)), true);
+      case FrameKind.FRAME_ABORT: {
+        const why = readText(frame.abort.text);
+        this.fail(abortError(frame.abort.code, this.verdict === undefined ? why : `${why}; ${describeVerdict(this.verdict)}`), true);
         break;
+      }
       default:
-        connection.close();
-        this.fail(new VmError("protocol", `receiver sent an unexpected frame (kind ${frame.kind})`));
+        this.unexpected(connection, frame.kind);
     }
+  }
+
+  private unexpected(connection: TxConnection, kind: number): void {
+    connection.close();
+    this.fail(new VmError("protocol", `receiver sent an unexpected frame (kind ${kind})`));
   }
 
   private onConfirm(confirm: { totalFeet: bigint; totalBytes: bigint; digest: { xxh3Chain: bigint } }): void {
     const end = this.end;
     if (end === undefined || confirm.totalFeet !== end.totalFeet || confirm.totalBytes !== end.totalBytes || confirm.digest.xxh3Chain !== end.digest.xxh3Chain) {
       this.fail(new VmError("integrity", "receiver confirmed a stream that differs from what was sent"));
+      return;
+    }
+    const { verdict } = this;
+    if (verdict !== undefined && !consumerSucceeded(verdict)) {
+      // Every byte arrived, but the command that took them failed: not a success.
+      this.fail(new VmError("outputClosed", `the receiver's command failed: ${describeVerdict(verdict)}`), true);
       return;
     }
     this.confirmed = true;
@@ -257,7 +290,7 @@ class Transmitter {
     const rate = Number(end.totalBytes) / (1024 * 1024) / Math.max(seconds, 1e-6);
     log.info(`confirmed by the receiver: ${end.totalBytes} bytes in ${end.totalFeet} feet, ${seconds.toFixed(2)} s, ${rate.toFixed(0)} MiB/s`);
     // Per-link shares are in the summary line (src/status/format.ts).
-    this.settle.resolve({ feet: end.totalFeet, bytes: end.totalBytes, seconds, links: this.pool.linkFigures() });
+    this.settle.resolve({ feet: end.totalFeet, bytes: end.totalBytes, seconds, links: this.pool.linkFigures(), ...(verdict && { consumer: verdict }) });
   }
 
   private fail(error: unknown, fromReceiver = false): void {
@@ -265,8 +298,7 @@ class Transmitter {
     const vmError = asVmError(error);
     if (!fromReceiver) {
       // Tell the receiver why, so it stops waiting and exits with a reason too.
-      const notice = abortFrame(vmError);
-      for (const { connection } of this.pool.live()) connection.sendFinal(notice);
+      for (const { connection } of this.pool.live()) connection.sendFinal(abortFrame(vmError, connection.capabilities));
     }
     // Told by the receiver: drop the connections. Telling it: they close after the notice.
     this.finish(fromReceiver);

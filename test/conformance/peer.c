@@ -12,16 +12,30 @@
  * Modes (stdout carries the stream or JSON only; diagnostics go to stderr):
  *
  *   peer rx [-c PHRASE] [-w FEET] [-p PACE_MS] [-t TIMEOUT_S] [-d DEADLINE_S] [-v]
+ *           [-x EXIT_CODE | -X SIGNAL_NAME] [-e STDERR] [-1]
  *       Listens on 127.0.0.1, port from the OS, and prints
  *       "peer: listening on port N" on stderr. Receives one stream over any
  *       number of connections (up to MAX_CONNECTIONS), writes it to stdout
  *       in order, confirms it and exits 0 once the transmitter hangs up.
+ *       Takes version 1 and version 2 (labelled) hellos, printing
+ *       "peer rx: connection N: label L" for the latter, and echoes
+ *       CAP_PRODUCER_FAILED. -x/-X: a pretend command that read the stream
+ *       exited EXIT_CODE or was killed by SIGNAL_NAME, with STDERR as its
+ *       stderr (-e): CAP_VERDICT is echoed and the verdict precedes each
+ *       confirmation. -1: answer as a version 1 receiver (version 2 refused,
+ *       no capability echoed).
  *   peer tx HOST PORT [-n CONNECTIONS] [-c PHRASE] [-b FOOT_BYTES]
  *                     [-f FRAGMENT_BYTES] [-p PACE_MS] [-t TIMEOUT_S] [-d DEADLINE_S] [-v]
+ *                     [-l LABEL] [-P]
  *       Sends stdin to the receiver at HOST (an IPv4 address) over a fixed
  *       number of connections; -f sends every record as fragments of at most
  *       that many bytes (RFC 5531 allows it; receivers must reassemble).
- *       Exits 0 once the receiver confirmed the whole stream.
+ *       Offers CAP_VERDICT and CAP_PRODUCER_FAILED; -l sends a version 2
+ *       hello carrying LABEL. Exits 0 once the receiver confirmed the whole
+ *       stream and, where it promised a verdict, its command exited 0; prints
+ *       "peer tx: verdict: ..." either way. -P: at the end of input, abort as
+ *       a failed producer (ABORT_PRODUCER_FAILED where negotiated, else
+ *       ABORT_INPUT) instead of ending the stream, and exit 7.
  *   rx and tx: -p PACE_MS
  *       moves at most one foot per PACE_MS (so a test can watch heartbeats);
  *       -t sets the heartbeat (every TIMEOUT_S / 4) and the silence limit.
@@ -29,7 +43,7 @@
  *       (connections joined, feet per connection, pings answered, pongs received,
  *       connections lost).
  *   peer golden
- *       Reads lines "hello|hello_reply|frame HEX" and answers each with one
+ *       Reads lines "hello|hello_v2|hello_reply|frame HEX" and answers each with one
  *       JSON line: {"ok":true,"value":V,"hex":H[,"seed":S,"checksum":C]} where
  *       V is the decoded value (hypers as decimal strings, strings and opaques
  *       as hex), H the value encoded again, and for a foot S and C the
@@ -288,6 +302,7 @@ struct conn {
     u_quad_t ping_nonce;
     int carried;   /* tx: unacknowledged feet sent here */
     bool end_sent; /* tx: end_of_stream went out here */
+    u_int caps;    /* the CAP_* bits the welcome carried: what both ends use here */
 };
 
 static struct conn conns[MAX_CONNECTIONS];
@@ -300,6 +315,32 @@ static bool finished;
 static unsigned char *scratch;
 static u_int scratch_capacity;
 static u_int fragment_bytes = FRAGMENT_LENGTH_MASK;
+/* rx -x/-X/-e: a pretend command's end; not given: no command, so no CAP_VERDICT. */
+static struct {
+    bool given;
+    consumer_state state;
+    u_int exit_code;
+    const char *signal_name;
+    const char *stderr_text;
+} pretend = {.stderr_text = ""};
+/* rx -1: speak version 1 only, as receivers before version 2 did. */
+static bool version_1_only;
+/* tx -l: a version 2 hello with this label; -P: end as a failed producer. */
+static const char *label;
+static bool producer_fails;
+
+/* 1..MAX_LABEL_BYTES of [A-Za-z0-9._:-] (protocol/README.md). */
+static bool label_ok(const char *text)
+{
+    size_t n = strlen(text);
+    if (n == 0 || n > MAX_LABEL_BYTES) return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = text[i];
+        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || strchr("._:-", ch);
+        if (!ok) return false;
+    }
+    return true;
+}
 
 static void on_record(struct conn *c, const unsigned char *record, u_int length);
 static void on_conn_closed(struct conn *c);
@@ -636,7 +677,7 @@ static void rx_refuse(struct conn *c, refuse_reason reason, const char *text)
 {
     hello_reply reply = {.status = HELLO_REFUSE};
     reply.hello_reply_u.refused.reason = reason;
-    reply.hello_reply_u.refused.receiver_version = VM_PROTOCOL_VERSION;
+    reply.hello_reply_u.refused.receiver_version = version_1_only ? VM_PROTOCOL_VERSION : VM_PROTOCOL_VERSION_2;
     reply.hello_reply_u.refused.text = (char *)text;
     fprintf(stderr, "peer rx: refused connection %u: %s\n", c->id, text);
     send_record(c, (codec_fn)xdr_hello_reply, &reply, MAX_HELLO_RECORD_BYTES);
@@ -646,8 +687,26 @@ static void rx_refuse(struct conn *c, refuse_reason reason, const char *text)
     if (!has_output(c)) shutdown(c->fd, SHUT_WR);
 }
 
+/* The pretend command's verdict, where CAP_VERDICT was echoed: it precedes the confirmation. */
+static void rx_send_verdict(struct conn *c)
+{
+    frame f = {.kind = FRAME_VERDICT};
+    consumer_verdict *v = &f.frame_u.verdict;
+    v->command = "peer-consumer";
+    v->consumer.state = pretend.state;
+    if (pretend.state == CONSUMER_EXITED) v->consumer.consumer_status_u.exit_code = pretend.exit_code;
+    else if (pretend.state == CONSUMER_SIGNALLED) v->consumer.consumer_status_u.signal_name = (char *)pretend.signal_name;
+    size_t tail = strlen(pretend.stderr_text);
+    size_t skip = tail > MAX_STDERR_TAIL_BYTES ? tail - MAX_STDERR_TAIL_BYTES : 0;
+    v->stderr_tail.stderr_tail_len = (u_int)(tail - skip);
+    v->stderr_tail.stderr_tail_val = (char *)pretend.stderr_text + skip;
+    send_frame(c, &f);
+    fprintf(stderr, "peer rx: sent the verdict on connection %u\n", c->id);
+}
+
 static void rx_send_confirm(struct conn *c)
 {
+    if (c->caps & CAP_VERDICT) rx_send_verdict(c);
     frame f = {.kind = FRAME_CONFIRM};
     f.frame_u.confirm.total_feet = rx.end.total_feet;
     f.frame_u.confirm.total_bytes = rx.end.total_bytes;
@@ -664,51 +723,67 @@ static void rx_hello(struct conn *c, const unsigned char *record, u_int length)
     bool words = xdr_u_int(&xdrs, &magic) && xdr_u_int(&xdrs, &version);
     xdr_destroy(&xdrs);
     if (!words || magic != VM_MAGIC) return rx_refuse(c, REFUSE_BAD_MAGIC, "not a viamillipede hello");
-    if (version != VM_PROTOCOL_VERSION) {
+    bool labelled = version == VM_PROTOCOL_VERSION_2 && !version_1_only;
+    if (version != VM_PROTOCOL_VERSION && !labelled) {
         char text[128];
-        snprintf(text, sizeof text, "protocol version %u is not supported; this receiver speaks version %u", version,
-                 VM_PROTOCOL_VERSION);
+        if (version_1_only) {
+            snprintf(text, sizeof text, "protocol version %u is not supported; this receiver speaks version %u", version,
+                     VM_PROTOCOL_VERSION);
+        } else {
+            snprintf(text, sizeof text, "protocol version %u is not supported; this receiver speaks versions %u and %u",
+                     version, VM_PROTOCOL_VERSION, VM_PROTOCOL_VERSION_2);
+        }
         return rx_refuse(c, REFUSE_VERSION, text);
     }
-    hello h;
-    memset(&h, 0, sizeof h);
-    if (!decode_exact((codec_fn)xdr_hello, &h, record, length)) return rx_refuse(c, REFUSE_BAD_MAGIC, "malformed hello");
+    /* A version 1 hello is decoded into the base of a version 2 one: the same fields, no label. */
+    hello_v2 h2;
+    memset(&h2, 0, sizeof h2);
+    hello *h = &h2.base;
+    codec_fn codec = labelled ? (codec_fn)xdr_hello_v2 : (codec_fn)xdr_hello;
+    void *decoded = labelled ? (void *)&h2 : (void *)h;
+    if (!decode_exact(codec, decoded, record, length)) return rx_refuse(c, REFUSE_BAD_MAGIC, "malformed hello");
     const char *refusal = NULL;
     refuse_reason reason = REFUSE_BAD_MAGIC;
-    if (h.foot_bytes < MIN_FOOT_BYTES || h.foot_bytes > MAX_FOOT_BYTES) {
+    if (labelled && !label_ok(h2.label)) {
+        refusal = "malformed hello: a label may hold only letters, digits and . _ : -";
+    } else if (h->foot_bytes < MIN_FOOT_BYTES || h->foot_bytes > MAX_FOOT_BYTES) {
         reason = REFUSE_FOOT_SIZE, refusal = "foot size outside MIN_FOOT_BYTES..MAX_FOOT_BYTES";
-    } else if (strcmp(h.checkphrase, checkphrase) != 0) {
+    } else if (strcmp(h->checkphrase, checkphrase) != 0) {
         reason = REFUSE_CHECKPHRASE, refusal = "checkphrase mismatch";
-    } else if (rx.started && h.session_id != rx.session_id) {
+    } else if (rx.started && h->session_id != rx.session_id) {
         reason = rx.linger_exit < 0 ? REFUSE_SESSION_BUSY : REFUSE_SESSION_OVER;
         refusal = "this receiver is busy with another transfer";
-    } else if (rx.started && h.foot_bytes != rx.foot_bytes) {
+    } else if (rx.started && h->foot_bytes != rx.foot_bytes) {
         reason = REFUSE_FOOT_SIZE, refusal = "foot size differs from the session's";
     } else if (rx.linger_exit >= 0 && !rx.complete) {
         reason = REFUSE_SESSION_OVER, refusal = "this transfer has ended";
     }
     if (refusal != NULL) {
-        xdr_free((xdrproc_t)xdr_hello, (char *)&h);
+        xdr_free((xdrproc_t)codec, (char *)decoded);
         return rx_refuse(c, reason, refusal);
     }
     if (!rx.started) {
         rx.started = true;
-        rx.session_id = h.session_id;
-        rx.foot_bytes = h.foot_bytes;
+        rx.session_id = h->session_id;
+        rx.foot_bytes = h->foot_bytes;
         rx.nonce = random64();
         rx.held = calloc(rx.window, sizeof *rx.held);
         rx.failure_ids = calloc(rx.window, sizeof *rx.failure_ids);
         rx.failures = calloc(rx.window, sizeof *rx.failures);
         if (rx.held == NULL || rx.failure_ids == NULL || rx.failures == NULL) die(EXIT_INTERNAL, "out of memory");
-        debug("session %016" PRIx64 ": foot size %u", (uint64_t)h.session_id, h.foot_bytes);
+        debug("session %016" PRIx64 ": foot size %u", (uint64_t)h->session_id, h->foot_bytes);
     }
-    debug("connection %u (tx %u) joined", c->id, h.connection_id);
-    xdr_free((xdrproc_t)xdr_hello, (char *)&h);
+    debug("connection %u (tx %u) joined", c->id, h->connection_id);
+    if (labelled) fprintf(stderr, "peer rx: connection %u: label %s\n", c->id, h2.label);
+    /* What we take of what was offered: a version 1 receiver took none of these. */
+    u_int spoken = version_1_only ? CAP_NONE : CAP_PRODUCER_FAILED | (pretend.given ? CAP_VERDICT : 0);
+    c->caps = h->capabilities & spoken;
+    xdr_free((xdrproc_t)codec, (char *)decoded);
     hello_reply reply = {.status = HELLO_ACCEPT};
     reply.hello_reply_u.accepted.receiver_nonce = rx.nonce;
     reply.hello_reply_u.accepted.delivered_below = rx.delivered_below;
     reply.hello_reply_u.accepted.window_end = rx.delivered_below + rx.window;
-    reply.hello_reply_u.accepted.capabilities = CAP_NONE;
+    reply.hello_reply_u.accepted.capabilities = c->caps;
     send_record(c, (codec_fn)xdr_hello_reply, &reply, MAX_HELLO_RECORD_BYTES);
     if (c->state == CONN_FREE) return;
     c->state = CONN_JOINED;
@@ -881,6 +956,8 @@ static void rx_record(struct conn *c, const unsigned char *record, u_int length)
     } else if (f.kind == FRAME_ABORT) {
         fprintf(stderr, "peer rx: transmitter aborted (code %d): %s\n", f.frame_u.abort.code, f.frame_u.abort.text);
         rx_linger(EXIT_PEER_LOST);
+        /* The transmitter has said its last word: hang up, so it need not wait for us. */
+        for (int i = 0; i < MAX_CONNECTIONS; i++) close_conn(&conns[i], "the transmitter aborted");
     } else {
         rx_fail(EXIT_PROTOCOL, ABORT_PROTOCOL, "transmitter sent a frame only a receiver sends (kind %d)", f.kind);
     }
@@ -945,6 +1022,8 @@ static struct {
     uint64_t digest;
     bool eof;
     end_of_stream end;
+    bool have_verdict, verdict_ok;
+    char verdict[MAX_TEXT_BYTES + 64];
 } tx = {.foot_bytes = 2 * 1024 * 1024};
 
 static void tx_fail(int code, abort_code why, const char *fmt, ...) __attribute__((noreturn, format(printf, 3, 4)));
@@ -959,13 +1038,27 @@ static void tx_fail(int code, abort_code why, const char *fmt, ...)
     for (int i = 0; i < MAX_CONNECTIONS; i++) {
         struct conn *c = &conns[i];
         if (c->state != CONN_JOINED) continue;
-        send_abort(c, why, text);
+        /* A receiver that did not echo CAP_PRODUCER_FAILED cannot decode that code; ABORT_INPUT it knows. */
+        bool known = why != ABORT_PRODUCER_FAILED || (c->caps & CAP_PRODUCER_FAILED);
+        send_abort(c, known ? why : ABORT_INPUT, text);
+        if (why == ABORT_PRODUCER_FAILED) {
+            fprintf(stderr, "peer tx: told connection %u: %s\n", c->id, known ? "ABORT_PRODUCER_FAILED" : "ABORT_INPUT");
+        }
         /* Best effort: give the notice a moment to leave before the process does. */
         int64_t until = now_ms() + 1000;
         while (c->state == CONN_JOINED && has_output(c) && now_ms() < until) {
             struct pollfd p = {.fd = c->fd, .events = POLLOUT};
             poll(&p, 1, 100);
             flush(c);
+        }
+        /* Then hang up our side and read what the receiver still sends until it hangs up too: closing
+           with unread bytes would reset the connection, and a reset can drop the notice unread. */
+        if (c->state != CONN_JOINED || has_output(c)) continue;
+        shutdown(c->fd, SHUT_WR);
+        while (now_ms() < until) {
+            struct pollfd p = {.fd = c->fd, .events = POLLIN};
+            char sink[READ_CHUNK_BYTES];
+            if (poll(&p, 1, 100) > 0 && read(c->fd, sink, sizeof sink) <= 0) break;
         }
     }
     die(code, "%s", text);
@@ -1073,6 +1166,9 @@ static void tx_pump(void)
         send_frame(&conns[chosen], &fr);
     }
     if (tx.end.digest.kind != DIGEST_XXH3_CHAIN) return;
+    if (producer_fails) {
+        tx_fail(EXIT_INPUT, ABORT_PRODUCER_FAILED, "producer exited 1 after %" PRIu64 " bytes", (uint64_t)tx.end.total_bytes);
+    }
     for (int i = 0; i < MAX_CONNECTIONS; i++) {
         struct conn *c = &conns[i];
         if (c->state != CONN_JOINED || c->end_sent) continue;
@@ -1100,6 +1196,7 @@ static void tx_hello_reply(struct conn *c, const unsigned char *record, u_int le
     }
     tx.have_nonce = true;
     tx.nonce = w->receiver_nonce;
+    c->caps = w->capabilities;
     c->state = CONN_JOINED;
     stats.connections_joined++;
     c->max_record_bytes = MAX_CONTROL_RECORD_BYTES;
@@ -1143,6 +1240,24 @@ static void tx_record(struct conn *c, const unsigned char *record, u_int length)
         fprintf(stderr, "peer tx: receiver asked for %u feet again (reason %d)\n",
                 f.frame_u.retransmit.foot_ids.foot_ids_len, f.frame_u.retransmit.reason);
         break;
+    case FRAME_VERDICT: {
+        if (!(c->caps & CAP_VERDICT)) tx_fail(EXIT_PROTOCOL, ABORT_PROTOCOL, "receiver sent a verdict it did not promise");
+        if (tx.have_verdict) break;
+        const consumer_verdict *v = &f.frame_u.verdict;
+        tx.have_verdict = true;
+        tx.verdict_ok = v->consumer.state == CONSUMER_EXITED && v->consumer.consumer_status_u.exit_code == 0;
+        int n = snprintf(tx.verdict, sizeof tx.verdict, "'%s' ", v->command);
+        if (v->consumer.state == CONSUMER_EXITED) {
+            snprintf(tx.verdict + n, sizeof tx.verdict - n, "exited %u", v->consumer.consumer_status_u.exit_code);
+        } else if (v->consumer.state == CONSUMER_SIGNALLED) {
+            snprintf(tx.verdict + n, sizeof tx.verdict - n, "was killed by %s", v->consumer.consumer_status_u.signal_name);
+        } else {
+            snprintf(tx.verdict + n, sizeof tx.verdict - n, "could not be started");
+        }
+        size_t len = strlen(tx.verdict);
+        snprintf(tx.verdict + len, sizeof tx.verdict - len, " (stderr tail %u bytes)", v->stderr_tail.stderr_tail_len);
+        break;
+    }
     case FRAME_CONFIRM: {
         stream_confirm *k = &f.frame_u.confirm;
         if (tx.end.digest.kind != DIGEST_XXH3_CHAIN || k->total_feet != tx.end.total_feet ||
@@ -1150,7 +1265,15 @@ static void tx_record(struct conn *c, const unsigned char *record, u_int length)
             k->digest.stream_digest_u.xxh3_chain != tx.end.digest.stream_digest_u.xxh3_chain) {
             tx_fail(EXIT_INTEGRITY, ABORT_INTEGRITY, "receiver confirmed a stream that differs from what was sent");
         }
+        if ((c->caps & CAP_VERDICT) && !tx.have_verdict) {
+            tx_fail(EXIT_PROTOCOL, ABORT_PROTOCOL, "receiver confirmed without the verdict it promised");
+        }
         finished = true;
+        fprintf(stderr, "peer tx: verdict: %s\n", tx.have_verdict ? tx.verdict : "none (CAP_VERDICT not echoed)");
+        if (tx.have_verdict && !tx.verdict_ok) {
+            for (int i = 0; i < MAX_CONNECTIONS; i++) close_conn(&conns[i], "the receiver's command failed");
+            die(EXIT_OUTPUT_CLOSED, "the receiver's command failed: %s", tx.verdict);
+        }
         print_stats();
         debug("confirmed: %" PRIu64 " feet, %" PRIu64 " bytes", (uint64_t)k->total_feet, (uint64_t)k->total_bytes);
         for (int i = 0; i < MAX_CONNECTIONS; i++) close_conn(&conns[i], "transfer confirmed");
@@ -1177,16 +1300,21 @@ static void tx_connect(const char *host, u_int port, int count)
             die(3, "cannot connect to %s:%u: %s", host, port, strerror(errno));
         }
         struct conn *c = add_conn(fd, CONN_HELLO_SENT, MAX_HELLO_RECORD_BYTES);
-        hello h = {
-            .magic = VM_MAGIC,
-            .protocol_version = VM_PROTOCOL_VERSION,
-            .session_id = tx.session_id,
-            .checkphrase = (char *)checkphrase,
-            .foot_bytes = tx.foot_bytes,
-            .capabilities = CAP_NONE,
-            .connection_id = (u_int)i,
+        hello_v2 h2 = {
+            .base =
+                {
+                    .magic = VM_MAGIC,
+                    .protocol_version = label != NULL ? VM_PROTOCOL_VERSION_2 : VM_PROTOCOL_VERSION,
+                    .session_id = tx.session_id,
+                    .checkphrase = (char *)checkphrase,
+                    .foot_bytes = tx.foot_bytes,
+                    .capabilities = CAP_VERDICT | CAP_PRODUCER_FAILED,
+                    .connection_id = (u_int)i,
+                },
+            .label = (char *)label,
         };
-        send_record(c, (codec_fn)xdr_hello, &h, MAX_HELLO_RECORD_BYTES);
+        if (label != NULL) send_record(c, (codec_fn)xdr_hello_v2, &h2, MAX_HELLO_RECORD_BYTES);
+        else send_record(c, (codec_fn)xdr_hello, &h2.base, MAX_HELLO_RECORD_BYTES);
     }
 }
 
@@ -1320,6 +1448,15 @@ static void json_hello(const hello *h)
            h->connection_id);
 }
 
+static void json_hello_v2(const hello_v2 *h)
+{
+    printf("{\"base\":");
+    json_hello(&h->base);
+    printf(",");
+    json_hex("label", h->label, strlen(h->label));
+    printf("}");
+}
+
 static void json_hello_reply(const hello_reply *r)
 {
     printf("{\"status\":%d,", r->status);
@@ -1406,6 +1543,22 @@ static void json_frame(const frame *f)
         json_hex("text", f->frame_u.abort.text, strlen(f->frame_u.abort.text));
         printf("}");
         break;
+    case FRAME_VERDICT: {
+        const consumer_verdict *v = &f->frame_u.verdict;
+        printf("\"verdict\":{");
+        json_hex("command", v->command, strlen(v->command));
+        printf(",\"consumer\":{\"state\":%d", v->consumer.state);
+        if (v->consumer.state == CONSUMER_EXITED) {
+            printf(",\"exit_code\":%u", v->consumer.consumer_status_u.exit_code);
+        } else if (v->consumer.state == CONSUMER_SIGNALLED) {
+            printf(",");
+            json_hex("signal_name", v->consumer.consumer_status_u.signal_name, strlen(v->consumer.consumer_status_u.signal_name));
+        }
+        printf("},");
+        json_hex("stderr_tail", v->stderr_tail.stderr_tail_val, v->stderr_tail.stderr_tail_len);
+        printf("}");
+        break;
+    }
     }
     printf("}");
 }
@@ -1440,11 +1593,13 @@ static int golden(void)
         }
         union {
             hello h;
+            hello_v2 h2;
             hello_reply r;
             frame f;
         } value;
         memset(&value, 0, sizeof value);
         codec_fn codec = strcmp(schema, "hello") == 0         ? (codec_fn)xdr_hello
+                         : strcmp(schema, "hello_v2") == 0    ? (codec_fn)xdr_hello_v2
                          : strcmp(schema, "hello_reply") == 0 ? (codec_fn)xdr_hello_reply
                          : strcmp(schema, "frame") == 0       ? (codec_fn)xdr_frame
                                                               : NULL;
@@ -1455,6 +1610,7 @@ static int golden(void)
         } else {
             printf("{\"ok\":true,\"value\":");
             if (codec == (codec_fn)xdr_hello) json_hello(&value.h);
+            else if (codec == (codec_fn)xdr_hello_v2) json_hello_v2(&value.h2);
             else if (codec == (codec_fn)xdr_hello_reply) json_hello_reply(&value.r);
             else json_frame(&value.f);
             u_int capacity = length + 64;
@@ -1488,8 +1644,9 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: peer rx [-c PHRASE] [-w FEET] [-t TIMEOUT_S] [-d DEADLINE_S] [-v]\n"
+            "               [-x EXIT_CODE | -X SIGNAL_NAME] [-e STDERR] [-1]\n"
             "       peer tx HOST PORT [-n CONNECTIONS] [-c PHRASE] [-b FOOT_BYTES] [-f FRAGMENT_BYTES]\n"
-            "                         [-t TIMEOUT_S] [-d DEADLINE_S] [-v]\n"
+            "                         [-t TIMEOUT_S] [-d DEADLINE_S] [-v] [-l LABEL] [-P]\n"
             "       (rx and tx: -p MS moves at most one foot per MS milliseconds)\n"
             "       peer golden | peer info\n");
     exit(EXIT_INTERNAL);
@@ -1532,7 +1689,7 @@ int main(int argc, char **argv)
     u_int deadline_s = 120;
     optind = first_option;
     int option;
-    while ((option = getopt(argc, argv, "c:w:n:b:f:p:t:d:v")) != -1) {
+    while ((option = getopt(argc, argv, "c:w:n:b:f:p:t:d:vx:X:e:1l:P")) != -1) {
         switch (option) {
         case 'c':
             if (strlen(optarg) > MAX_CHECKPHRASE_BYTES) usage();
@@ -1546,6 +1703,21 @@ int main(int argc, char **argv)
         case 't': timeout_ms = (int64_t)number(optarg, 1, 3600) * 1000; break;
         case 'd': deadline_s = number(optarg, 1, 86400); break;
         case 'v': verbose = true; break;
+        case 'x':
+            pretend.given = true, pretend.state = CONSUMER_EXITED;
+            pretend.exit_code = number(optarg, 0, 255);
+            break;
+        case 'X':
+            if (strlen(optarg) == 0 || strlen(optarg) > MAX_SIGNAL_NAME_BYTES) usage();
+            pretend.given = true, pretend.state = CONSUMER_SIGNALLED, pretend.signal_name = optarg;
+            break;
+        case 'e': pretend.stderr_text = optarg; break;
+        case '1': version_1_only = true; break;
+        case 'l':
+            if (!label_ok(optarg)) usage();
+            label = optarg;
+            break;
+        case 'P': producer_fails = true; break;
         default: usage();
         }
     }

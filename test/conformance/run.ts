@@ -20,6 +20,14 @@
  *     was lost, and, when paced, heartbeats were answered.
  *     And the two C peers with each other, big-endian against little-endian (no TypeScript
  *     involved).
+ *     Protocol version 2 and its capabilities: the C receiver pretending that a command read the
+ *     stream (-x/-X) echoes CAP_VERDICT and sends FRAME_VERDICT before its confirmation; the real
+ *     transmitter exits 0 when that command exited 0, and 6 with the command's failure otherwise.
+ *     The C transmitter's labelled (version 2) hello joins the real receiver, which echoes
+ *     CAP_PRODUCER_FAILED, so the C transmitter's failed producer (-P) is told as
+ *     ABORT_PRODUCER_FAILED and the receiver exits 10. Against a C receiver answering as version 1
+ *     (-1), the real transmitter works as before (it offers the new bits; they are not echoed) and
+ *     a labelled hello is refused with REFUSE_VERSION. C to C, across architectures, the same.
  *  4. `N passed, N failed`. Whatever cannot run is reported as `skipped: WHAT because WHY`;
  *     VM_CONFORMANCE_REQUIRE_S390X=1 (set by .ci/run) counts a skipped s390x peer as a failure.
  *     Exit status 1 on any failure.
@@ -27,7 +35,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { footChecksum } from "../../src/protocol/digest.ts";
-import { Frame } from "../../src/protocol/xdr.generated.ts";
+import { Frame, HelloV2 } from "../../src/protocol/xdr.generated.ts";
 import { CHECKSUM_OF_HELLO_FOOT, decodeGolden, encodeGolden, GOLDEN_FRAMES, SEED_OF_HELLO_FOOT } from "../protocol/golden-frames.ts";
 import { killLeftovers, makeInput, makeTempDir, ROOT, startReceiver, startTransmitter, within, type Input } from "../support/spawn.ts";
 
@@ -293,15 +301,24 @@ async function s390xToolchain(): Promise<{ cc: string; qemu: string } | string> 
 
 // ---- 2. golden frames ----------------------------------------------------------------------
 
-const SCHEMAS = { Hello: "hello", HelloReply: "hello_reply", Frame: "frame" } as const;
+const SCHEMAS = { Hello: "hello", HelloV2: "hello_v2", HelloReply: "hello_reply", Frame: "frame" } as const;
 
-/** Malformed encodings both implementations must refuse (js-xdr's cases in golden.test.ts). */
-const MALFORMED: { name: string; hex: string }[] = [
-  { name: "an unknown union discriminant", hex: "0000000a0000000000000005" },
+const zeros = (bytes: number) => "00".repeat(bytes);
+
+/** Malformed encodings both implementations must refuse (js-xdr's cases in golden.test.ts, and version 2's limits). */
+const MALFORMED: { name: string; schema?: "hello_v2"; hex: string }[] = [
+  { name: "an unknown union discriminant", hex: "0000000b0000000000000005" },
   { name: "truncated input", hex: "000000040000000000" },
   { name: "trailing bytes", hex: "00000004000000000000000500000000" },
   { name: "a string above its maximum", hex: `0000000900000001${(257).toString(16).padStart(8, "0")}` },
   { name: "an array above its maximum", hex: `00000003000000000000000500000041${"0000000000000001".repeat(65)}` },
+  // FRAME_VERDICT, empty command, CONSUMER_NONE, a stderr tail of MAX_STDERR_TAIL_BYTES + 1.
+  { name: "a verdict's stderr tail above MAX_STDERR_TAIL_BYTES", hex: `0000000a000000000000000000000801${zeros(2052)}` },
+  // FRAME_VERDICT, empty command, CONSUMER_SIGNALLED with a 33-byte name.
+  { name: "a verdict's signal name above MAX_SIGNAL_NAME_BYTES", hex: `0000000a000000000000000200000021${"53".repeat(33)}${zeros(3)}00000000` },
+  { name: "an unknown consumer state", hex: "0000000a000000000000000300000000" },
+  // hello_v2: magic, version 2, session id, empty checkphrase, foot size, capabilities, connection id, a 129-byte label.
+  { name: "a hello_v2 label above MAX_LABEL_BYTES", schema: "hello_v2", hex: `564d503100000002${zeros(8)}${zeros(4)}00001000${zeros(8)}00000081${"61".repeat(129)}${zeros(3)}` },
 ];
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
@@ -342,7 +359,7 @@ async function goldenChecks(peer: Peer): Promise<boolean> {
   try {
     answers = await askGolden(peer, [
       ...vectors.map(({ v, bytes }) => `${SCHEMAS[v.schema]} ${hex(bytes)}`),
-      ...MALFORMED.map((m) => `frame ${m.hex}`),
+      ...MALFORMED.map((m) => `${m.schema ?? "frame"} ${m.hex}`),
     ]);
   } catch (error) {
     failed++;
@@ -363,11 +380,11 @@ async function goldenChecks(peer: Peer): Promise<boolean> {
   }
   for (const [i, m] of MALFORMED.entries()) {
     const answer = answers[vectors.length + i]!;
-    await check(`${peer.label}: malformed frame, ${m.name}: refused by C and by TypeScript`, () => {
+    await check(`${peer.label}: malformed ${m.schema ?? "frame"}, ${m.name}: refused by C and by TypeScript`, () => {
       assert(!answer.ok, `the C peer accepted it as ${JSON.stringify(answer.value)}`);
       let refused = false;
       try {
-        Frame.decode(Buffer.from(m.hex, "hex"));
+        (m.schema === "hello_v2" ? HelloV2 : Frame).decode(Buffer.from(m.hex, "hex"));
       } catch {
         refused = true;
       }
@@ -485,6 +502,74 @@ async function cToC(txPeer: Peer, rxPeer: Peer, input: Input): Promise<void> {
   checkStats(sent.stderr, FROM_C);
 }
 
+/** Exit status and stderr of a run that is expected to fail, for the version 2 checks. */
+function lastLines(stderr: string): string {
+  return stderr.trim().split("\n").slice(-4).join(" | ");
+}
+
+/** The real CLI transmits to a C receiver whose pretend command ended as `peerArgs` say (-x/-X/-e); returns tx's outcome. */
+async function bunToCommand(peer: Peer, input: Input, peerArgs: string[]) {
+  const rx = await startPeerReceiver([...peer.command, "rx", "-c", CHECKPHRASE, ...peerArgs]);
+  const tx = startTransmitter(["tx", "127.0.0.1", String(rx.port), "threads", String(CONNECTIONS), "checkphrase", CHECKPHRASE], { file: input.path });
+  const [sent, received] = await Promise.all([tx.done(), rx.done()]);
+  assert(received.exitCode === 0, `C rx exited ${received.exitCode}: ${lastLines(received.stderr)}`);
+  assert(received.sha256 === input.sha256, `C rx wrote ${received.bytes} bytes, sha256 ${received.sha256}`);
+  assert(/^peer rx: sent the verdict on connection \d+$/m.test(received.stderr), `the C receiver sent no verdict: ${lastLines(received.stderr)}`);
+  return sent;
+}
+
+/** A C transmitter (with `txArgs`) against a C receiver (with `rxArgs`), both to their exit. */
+async function cToCWith(txPeer: Peer, rxPeer: Peer, input: Input, txArgs: string[], rxArgs: string[]) {
+  const rx = await startPeerReceiver([...rxPeer.command, "rx", "-c", CHECKPHRASE, ...rxArgs]);
+  const tx = run([...txPeer.command, "tx", "127.0.0.1", String(rx.port), "-n", String(CONNECTIONS), "-c", CHECKPHRASE, ...txArgs], {
+    stdin: new Uint8Array(readFileSync(input.path)),
+  });
+  const [sent, received] = await Promise.all([tx, rx.done()]);
+  return { sent, received };
+}
+
+async function version2(peer: Peer, inputs: { big: Input; empty: Input }): Promise<void> {
+  await check(`${peer.label}: version 2: Bun tx -> C rx whose command exited 0: CAP_VERDICT echoed, verdict then confirmation, tx exits 0`, async () => {
+    const sent = await bunToCommand(peer, inputs.big, ["-x", "0"]);
+    assert(sent.exitCode === 0, `bun tx exited ${sent.exitCode}: ${lastLines(sent.stderr)}`);
+  });
+  await check(`${peer.label}: version 2: Bun tx -> C rx whose command exited 3: every byte arrived, tx exits 6 with the command's failure`, async () => {
+    const sent = await bunToCommand(peer, inputs.big, ["-x", "3", "-e", "reading the stream\ncannot receive: out of space\n"]);
+    assert(sent.exitCode === 6, `bun tx exited ${sent.exitCode}, not 6: ${lastLines(sent.stderr)}`);
+    const line = "viamillipede: the receiver's command failed: 'peer-consumer' exited 3: cannot receive: out of space";
+    assert(sent.stderr.split("\n").includes(line), `bun tx did not say "${line}": ${lastLines(sent.stderr)}`);
+  });
+  await check(`${peer.label}: version 2: Bun tx -> C rx whose command was killed by SIGPIPE: tx exits 6 and names the signal`, async () => {
+    const sent = await bunToCommand(peer, inputs.empty, ["-X", "SIGPIPE"]);
+    assert(sent.exitCode === 6 && sent.stderr.includes("'peer-consumer' was killed by SIGPIPE"), `bun tx exited ${sent.exitCode}: ${lastLines(sent.stderr)}`);
+  });
+  await check(`${peer.label}: version 2: C tx's labelled hello -> Bun rx: joined, no verdict promised (no command), sha256 identical`, async () => {
+    await cToBun(peer, inputs.big, FROM_C, ["-l", "host-1:tank.home"]);
+  });
+  await check(`${peer.label}: version 2: C tx's producer fails -> Bun rx: told ABORT_PRODUCER_FAILED (negotiated), rx exits 10 saying why`, async () => {
+    const rx = await startReceiver(["rx", "0", "checkphrase", CHECKPHRASE]);
+    const tx = run([...peer.command, "tx", "127.0.0.1", String(rx.port), "-n", String(CONNECTIONS), "-c", CHECKPHRASE, "-P"], {
+      stdin: new Uint8Array(readFileSync(inputs.big.path)),
+    });
+    const [sent, received] = await Promise.all([tx, rx.done()]);
+    assert(sent.exitCode === 7, `C tx exited ${sent.exitCode}, not 7: ${lastLines(sent.stderr)}`);
+    assert(/told connection \d+: ABORT_PRODUCER_FAILED/.test(sent.stderr) && !sent.stderr.includes("ABORT_INPUT"), `C tx: ${lastLines(sent.stderr)}`);
+    assert(received.exitCode === 10, `bun rx exited ${received.exitCode}, not 10: ${lastLines(received.stderr)}`);
+    assert(received.stderr.includes("transmitter aborted: producer exited 1 after"), `bun rx: ${lastLines(received.stderr)}`);
+  });
+  await check(`${peer.label}: version 1 receiver (C rx -1): Bun tx offers the new bits, none is echoed, the transfer is as before`, () =>
+    bunToC(peer, inputs.big, FROM_BUN, ["-1"]),
+  );
+  await check(`${peer.label}: version 1 receiver (C rx -1): a labelled hello is refused with REFUSE_VERSION; a failed producer is told ABORT_INPUT`, async () => {
+    const labelled = await cToCWith(peer, peer, inputs.empty, ["-l", "nightly"], ["-1", "-d", "3"]);
+    assert(labelled.sent.exitCode === 4, `C tx exited ${labelled.sent.exitCode}, not 4 (refused): ${lastLines(labelled.sent.stderr)}`);
+    assert(labelled.sent.stderr.includes("reason 2: protocol version 2 is not supported; this receiver speaks version 1"), `C tx: ${lastLines(labelled.sent.stderr)}`);
+    const failed = await cToCWith(peer, peer, inputs.big, ["-P"], ["-1"]);
+    assert(failed.sent.exitCode === 7 && /told connection \d+: ABORT_INPUT/.test(failed.sent.stderr), `C tx exited ${failed.sent.exitCode}: ${lastLines(failed.sent.stderr)}`);
+    assert(failed.received.stderr.includes("transmitter aborted (code 4)"), `C rx: ${lastLines(failed.received.stderr)}`);
+  });
+}
+
 async function interop(peer: Peer, inputs: { big: Input; empty: Input }): Promise<void> {
   const mib = (INPUT_BYTES / 1024 / 1024).toFixed(1);
   const over = `${mib} MiB over ${CONNECTIONS} connections`;
@@ -514,11 +599,25 @@ async function main(): Promise<number> {
         continue;
       }
       await interop(peer, inputs);
+      await version2(peer, inputs);
     }
     const [native, s390x] = [built.find((p) => p.label === "native"), built.find((p) => p.label === "s390x")];
     if (native !== undefined && s390x !== undefined) {
       await check("s390x C tx -> native C rx, checksums as viamillipede.x defines them", () => cToC(s390x, native, inputs.big));
       await check("native C tx -> s390x C rx, checksums as viamillipede.x defines them", () => cToC(native, s390x, inputs.big));
+      await check("version 2, s390x C tx (labelled) -> native C rx (command exited 0): label and verdict across byte orders", async () => {
+        const { sent, received } = await cToCWith(s390x, native, inputs.big, ["-l", "big-endian:tank"], ["-x", "0", "-e", "done"]);
+        assert(sent.exitCode === 0 && received.exitCode === 0, `C tx ${sent.exitCode}: ${lastLines(sent.stderr)}; C rx ${received.exitCode}: ${lastLines(received.stderr)}`);
+        assert(/^peer rx: connection \d+: label big-endian:tank$/m.test(received.stderr), `C rx did not print the label: ${lastLines(received.stderr)}`);
+        assert(sent.stderr.includes("peer tx: verdict: 'peer-consumer' exited 0 (stderr tail 4 bytes)"), `C tx: ${lastLines(sent.stderr)}`);
+      });
+      await check("version 2, native C tx (labelled) -> s390x C rx (command killed by SIGTERM): tx exits 6; a failed producer is told ABORT_PRODUCER_FAILED", async () => {
+        const killed = await cToCWith(native, s390x, inputs.big, ["-l", "little-endian"], ["-X", "SIGTERM"]);
+        assert(killed.sent.exitCode === 6 && killed.sent.stderr.includes("'peer-consumer' was killed by SIGTERM"), `C tx exited ${killed.sent.exitCode}: ${lastLines(killed.sent.stderr)}`);
+        const failed = await cToCWith(native, s390x, inputs.big, ["-P"], []);
+        assert(failed.sent.exitCode === 7, `C tx exited ${failed.sent.exitCode}: ${lastLines(failed.sent.stderr)}`);
+        assert(failed.received.stderr.includes("transmitter aborted (code 7): producer exited 1 after"), `C rx: ${lastLines(failed.received.stderr)}`);
+      });
     }
   } catch (error) {
     failed++;

@@ -1,7 +1,8 @@
 /**
  * Fuzzing the frame decoder and the receiver's handshake with hostile bytes.
  *
- * Proves: 100,000 random and mutated records (bit flips, truncations,
+ * Proves: 100,000 random and mutated records (of every kind, version 2's
+ * labelled hello and the verdict included: bit flips, truncations,
  * extensions, forged length words, garbage) cut at random boundaries never
  * crash the record decoder or the message decoders (every failure is a
  * VmError or a refusal), never make the decoder hold more than its limit, and
@@ -24,13 +25,18 @@ import {
   encodeHello,
   encodeHelloReply,
   encodeKeyProof,
+  verdictFrame,
 } from "../../src/protocol/messages.ts";
 import { keyNonce, transmitterProof } from "../../src/protocol/keys.ts";
 import { RecordDecoder } from "../../src/protocol/records.ts";
 import {
   CAP_KEY,
+  AbortCode,
   ChecksumKind,
   FrameKind,
+  MAX_LABEL_BYTES,
+  MAX_SIGNAL_NAME_BYTES,
+  MAX_STDERR_TAIL_BYTES,
   Hello,
   HelloStatus,
   MAX_HELLO_RECORD_BYTES,
@@ -62,8 +68,11 @@ const hello: Hello = {
 };
 
 /** Valid records (with their record marks) to mutate. */
+const labelled = { ...hello, label: "host-1:tank.home" };
+
 const SEEDS: Uint8Array[] = [
   encodeHello(hello),
+  encodeHello(labelled),
   encodeHelloReply({ status: HelloStatus.HELLO_CHALLENGE, challenged: { receiverNonce: keyNonce() } }),
   encodeHelloReply({
     status: HelloStatus.HELLO_REFUSE,
@@ -73,6 +82,9 @@ const SEEDS: Uint8Array[] = [
   encodeControlFrame({ kind: FrameKind.FRAME_ACK, ack: { deliveredBelow: 5n, received: [7n, 9n] } }),
   encodeControlFrame({ kind: FrameKind.FRAME_RETRANSMIT, retransmit: { reason: 1, footIds: [1n] } }),
   encodeControlFrame({ kind: FrameKind.FRAME_ABORT, abort: { code: 1, text: new TextEncoder().encode("stop") } }),
+  encodeControlFrame({ kind: FrameKind.FRAME_ABORT, abort: { code: AbortCode.ABORT_PRODUCER_FAILED, text: new TextEncoder().encode("'tar c' exited 2") } }),
+  encodeControlFrame(verdictFrame("zfs recv", { exitCode: 1 }, new TextEncoder().encode("cannot receive\n"))),
+  encodeControlFrame(verdictFrame("tar x", { signal: "SIGPIPE" }, bytes(300))),
   Buffer.concat(
     encodeFootRecord(
       { footId: 7n, streamOffset: 0x7000n, length: 5, sum: { kind: ChecksumKind.CHECKSUM_XXH3_64, xxh3: 1n }, flags: 0 },
@@ -115,13 +127,19 @@ function hostile(): Uint8Array {
 function decodeEverywhere(record: Uint8Array): void {
   for (const decode of [decodeFrame, decodeHelloReply, decodeKeyProof]) {
     try {
-      decode(record);
+      const value = decode(record);
+      if ("kind" in value && value.kind === FrameKind.FRAME_VERDICT) {
+        // Whatever decodes stays inside its limits.
+        expect(value.verdict.stderrTail.length).toBeLessThanOrEqual(MAX_STDERR_TAIL_BYTES);
+        if (value.verdict.consumer.state === 2) expect(value.verdict.consumer.signalName.length).toBeLessThanOrEqual(MAX_SIGNAL_NAME_BYTES);
+      }
     } catch (error) {
       if (!(error instanceof VmError)) throw error;
     }
   }
   const hello = decodeHello(record); // never throws: a refusal reason instead
   expect(typeof hello.ok).toBe("boolean");
+  if (hello.ok && hello.hello.label !== undefined) expect(hello.hello.label).toMatch(new RegExp(`^[A-Za-z0-9._:-]{1,${MAX_LABEL_BYTES}}$`));
 }
 
 test(`${FRAMES.toLocaleString("en")} random and mutated frames: no crash, no unbounded allocation`, () => {
@@ -202,7 +220,8 @@ test(`${HANDSHAKES.toLocaleString("en")} mutated keyed handshakes: refused or cl
         gone: () => {},
       });
       handlers = connection.channelHandlers;
-      const helloRecord = below(4) === 0 ? hostile() : encodeHello(hello);
+      const sent = below(2) === 0 ? hello : labelled;
+      const helloRecord = below(4) === 0 ? hostile() : encodeHello(sent);
       handlers.onData(helloRecord);
       const reply = channel.written.at(-1);
       if (reply !== undefined && reply.length > 8 && new DataView(reply.buffer, reply.byteOffset).getUint32(4) === HelloStatus.HELLO_CHALLENGE) {
@@ -210,7 +229,7 @@ test(`${HANDSHAKES.toLocaleString("en")} mutated keyed handshakes: refused or cl
         // A proof: mutated, random, or computed with a wrong key.
         const receiverNonce = reply.subarray(8, 40);
         const transmitterNonce = keyNonce();
-        const wrong = transmitterProof(bytes(32), Hello.encode(hello), receiverNonce, transmitterNonce);
+        const wrong = transmitterProof(bytes(32), encodeHello(sent).subarray(4), receiverNonce, transmitterNonce);
         const proof = below(2) === 0 ? encodeKeyProof({ transmitterNonce, proof: wrong }) : hostile();
         handlers.onData(proof);
       }

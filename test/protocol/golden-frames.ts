@@ -11,7 +11,10 @@
 import {
   AbortCode,
   CAP_NONE,
+  CAP_PRODUCER_FAILED,
+  CAP_VERDICT,
   ChecksumKind,
+  ConsumerState,
   DigestKind,
   FOOT_FLAG_RETRANSMIT,
   FrameKind,
@@ -20,11 +23,13 @@ import {
   RetransmitReason,
   VM_MAGIC,
   VM_PROTOCOL_VERSION,
+  VM_PROTOCOL_VERSION_2,
 } from "../../src/protocol/xdr.generated.ts";
-import { Frame, Hello, HelloReply } from "../../src/protocol/xdr.generated.ts";
+import { Frame, Hello, HelloReply, HelloV2 } from "../../src/protocol/xdr.generated.ts";
 
 export type GoldenFrame =
   | { name: string; schema: "Hello"; value: Hello; hex: string }
+  | { name: string; schema: "HelloV2"; value: HelloV2; hex: string }
   | { name: string; schema: "HelloReply"; value: HelloReply; hex: string }
   | { name: string; schema: "Frame"; value: Frame; hex: string };
 
@@ -33,6 +38,8 @@ export function encodeGolden(v: GoldenFrame): Uint8Array {
   switch (v.schema) {
     case "Hello":
       return Hello.encode(v.value);
+    case "HelloV2":
+      return HelloV2.encode(v.value);
     case "HelloReply":
       return HelloReply.encode(v.value);
     case "Frame":
@@ -42,7 +49,7 @@ export function encodeGolden(v: GoldenFrame): Uint8Array {
 
 /** Bytes decoded with a golden frame's schema's codec. */
 export function decodeGolden(v: GoldenFrame, bytes: Uint8Array): unknown {
-  return { Hello, HelloReply, Frame }[v.schema].decode(bytes);
+  return { Hello, HelloV2, HelloReply, Frame }[v.schema].decode(bytes);
 }
 
 const ascii = (text: string) => new TextEncoder().encode(text);
@@ -84,6 +91,61 @@ export const GOLDEN_FRAMES: GoldenFrame[] = [
     ),
   },
   {
+    name: "hello_v2 with a 16-byte label (no padding), offering CAP_VERDICT and CAP_PRODUCER_FAILED",
+    schema: "HelloV2",
+    value: {
+      base: {
+        magic: VM_MAGIC,
+        protocolVersion: VM_PROTOCOL_VERSION_2,
+        sessionId: 0x0123456789abcdefn,
+        checkphrase: ascii(""),
+        footBytes: 2 * 1024 * 1024,
+        capabilities: CAP_VERDICT | CAP_PRODUCER_FAILED,
+        connectionId: 0,
+      },
+      label: ascii("host-1:tank.home"),
+    },
+    hex: words(
+      "564d5031", // base.magic: "VMP1"
+      "00000002", // base.protocol_version 2: this layout
+      "01234567 89abcdef", // base.session_id
+      "00000000", // base.checkphrase: length 0, no bytes
+      "00200000", // base.foot_bytes 2 MiB
+      "00000018", // base.capabilities CAP_VERDICT (8) | CAP_PRODUCER_FAILED (16) = 0x18
+      "00000000", // base.connection_id 0
+      "00000010", // label: length 16
+      "686f7374 2d313a74 616e6b2e 686f6d65", // "host" "-1:t" "ank." "home": no padding
+    ),
+  },
+  {
+    name: "hello_v2 with a 5-byte label",
+    schema: "HelloV2",
+    value: {
+      base: {
+        magic: VM_MAGIC,
+        protocolVersion: VM_PROTOCOL_VERSION_2,
+        sessionId: 1n,
+        checkphrase: ascii("k"),
+        footBytes: 4096,
+        capabilities: CAP_NONE,
+        connectionId: 9,
+      },
+      label: ascii("daily"),
+    },
+    hex: words(
+      "564d5031", // base.magic
+      "00000002", // base.protocol_version 2
+      "00000000 00000001", // base.session_id 1
+      "00000001", // base.checkphrase: length 1
+      "6b000000", // "k" + 3 bytes of padding
+      "00001000", // base.foot_bytes 4096
+      "00000000", // base.capabilities CAP_NONE
+      "00000009", // base.connection_id 9
+      "00000005", // label: length 5
+      "6461696c 79000000", // "dail" "y" + 3 bytes of padding
+    ),
+  },
+  {
     name: "hello_reply accept",
     schema: "HelloReply",
     value: {
@@ -96,6 +158,21 @@ export const GOLDEN_FRAMES: GoldenFrame[] = [
       "00000001 00000002", // accepted.delivered_below 2^32 + 2: the high word is used
       "00000001 00000042", // accepted.window_end 2^32 + 66
       "00000000", // accepted.capabilities
+    ),
+  },
+  {
+    name: "hello_reply accept, echoing CAP_VERDICT",
+    schema: "HelloReply",
+    value: {
+      status: HelloStatus.HELLO_ACCEPT,
+      accepted: { receiverNonce: 1n, deliveredBelow: 0n, windowEnd: 32n, capabilities: CAP_VERDICT | CAP_PRODUCER_FAILED },
+    },
+    hex: words(
+      "00000000", // status HELLO_ACCEPT
+      "00000000 00000001", // accepted.receiver_nonce
+      "00000000 00000000", // accepted.delivered_below 0
+      "00000000 00000020", // accepted.window_end 32
+      "00000018", // accepted.capabilities CAP_VERDICT | CAP_PRODUCER_FAILED
     ),
   },
   {
@@ -259,6 +336,78 @@ export const GOLDEN_FRAMES: GoldenFrame[] = [
       "00000002", // code ABORT_OUTPUT_CLOSED
       "0000000f", // text: length 15
       "45504950 45206f6e 20737464 6f757400", // "EPIP" "E on" " std" "out" + 1 byte of padding
+    ),
+  },
+  {
+    name: "abort, producer failed, text padded by 2",
+    schema: "Frame",
+    value: {
+      kind: FrameKind.FRAME_ABORT,
+      abort: { code: AbortCode.ABORT_PRODUCER_FAILED, text: ascii("'tar c .' exited 2") },
+    },
+    hex: words(
+      "00000009", // kind FRAME_ABORT
+      "00000007", // code ABORT_PRODUCER_FAILED
+      "00000012", // text: length 18
+      "27746172 2063202e 27206578 69746564 20320000", // "'tar" " c ." "' ex" "ited" " 2" + 2 bytes of padding
+    ),
+  },
+  {
+    name: "verdict: exited 1, stderr tail padded by 3",
+    schema: "Frame",
+    value: {
+      kind: FrameKind.FRAME_VERDICT,
+      verdict: {
+        command: ascii("zfs recv"),
+        consumer: { state: ConsumerState.CONSUMER_EXITED, exitCode: 1 },
+        stderrTail: ascii("no space\n"),
+      },
+    },
+    hex: words(
+      "0000000a", // kind FRAME_VERDICT
+      "00000008", // command: length 8
+      "7a667320 72656376", // "zfs " "recv": no padding
+      "00000001", // consumer.state CONSUMER_EXITED
+      "00000001", // consumer.exit_code 1
+      "00000009", // stderr_tail: length 9
+      "6e6f2073 70616365 0a000000", // "no s" "pace" "\n" + 3 bytes of padding
+    ),
+  },
+  {
+    name: "verdict: killed by SIGPIPE, empty tail",
+    schema: "Frame",
+    value: {
+      kind: FrameKind.FRAME_VERDICT,
+      verdict: {
+        command: ascii("tar x"),
+        consumer: { state: ConsumerState.CONSUMER_SIGNALLED, signalName: ascii("SIGPIPE") },
+        stderrTail: ascii(""),
+      },
+    },
+    hex: words(
+      "0000000a", // kind FRAME_VERDICT
+      "00000005", // command: length 5
+      "74617220 78000000", // "tar " "x" + 3 bytes of padding
+      "00000002", // consumer.state CONSUMER_SIGNALLED
+      "00000007", // consumer.signal_name: length 7
+      "53494750 49504500", // "SIGP" "IPE" + 1 byte of padding
+      "00000000", // stderr_tail: length 0
+    ),
+  },
+  {
+    name: "verdict: the command could not be started",
+    schema: "Frame",
+    value: {
+      kind: FrameKind.FRAME_VERDICT,
+      verdict: { command: ascii("nope"), consumer: { state: ConsumerState.CONSUMER_NONE }, stderrTail: ascii("ENOENT") },
+    },
+    hex: words(
+      "0000000a", // kind FRAME_VERDICT
+      "00000004", // command: length 4
+      "6e6f7065", // "nope": no padding
+      "00000000", // consumer.state CONSUMER_NONE; the void arm adds nothing
+      "00000006", // stderr_tail: length 6
+      "454e4f45 4e540000", // "ENOE" "NT" + 2 bytes of padding
     ),
   },
   {

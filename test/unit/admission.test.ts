@@ -12,6 +12,8 @@ import {
   CAP_ENCRYPT,
   CAP_KEY,
   CAP_NONE,
+  CAP_PRODUCER_FAILED,
+  CAP_VERDICT,
   HelloStatus,
   RefuseReason,
   VM_MAGIC,
@@ -165,4 +167,13 @@ describe("another session's hello meets the takeover rule", () => {
 test("the welcome carries the session's position and only the capabilities the receiver knows", () => {
   const accepted = welcome(hello({ capabilities: CAP_KEY | CAP_ENCRYPT | CAP_COMPRESS | 0x100 }), { nonce: 5n, deliveredBelow: 2n, windowEnd: 34n });
   expect(accepted).toEqual({ receiverNonce: 5n, deliveredBelow: 2n, windowEnd: 34n, capabilities: CAP_KEY | CAP_ENCRYPT | CAP_COMPRESS });
+});
+
+test("CAP_PRODUCER_FAILED is echoed when offered; CAP_VERDICT only by a receiver whose command reads the stream", () => {
+  const session = { nonce: 5n, deliveredBelow: 0n, windowEnd: 32n };
+  const offered = hello({ capabilities: CAP_VERDICT | CAP_PRODUCER_FAILED | 0x400 });
+  expect(welcome(offered, session).capabilities).toBe(CAP_PRODUCER_FAILED);
+  expect(welcome(offered, session, true).capabilities).toBe(CAP_VERDICT | CAP_PRODUCER_FAILED);
+  // A version 1 transmitter offers neither, and hears of neither.
+  expect(welcome(hello({ capabilities: CAP_NONE }), session, true).capabilities).toBe(CAP_NONE);
 });
