@@ -1,0 +1,39 @@
+/**
+ * Where a session's stream goes: the process's stdout, or a command the
+ * receiver runs for that session (`exec`), one per session when serving.
+ *
+ * The receiver asks its OutputFactory for one SessionOutput when a session
+ * starts, writes the verified stream into `sink` in order, then either
+ * `finish()`es it (the whole stream was written and matched its digest: the
+ * consumer sees a clean end, and its verdict, if it is a command, travels
+ * back inside the confirmation) or `abort()`s it (the session failed: the
+ * consumer must never take a shorter stream for a whole one).
+ */
+import type { VmError } from "../errors.ts";
+import type { ConsumerVerdict } from "../protocol/xdr.generated.ts";
+import type { ByteSink } from "./stdout.ts";
+
+/** What a session's output is told about the session it serves. */
+export interface SessionInfo {
+  sessionId: bigint;
+  /** The transmitter's label (a version 2 hello), if it sent one. */
+  label: string | undefined;
+  /** The transmitter's address, as the first connection saw it. */
+  peer: string;
+}
+
+export interface SessionOutput {
+  /** The stream's bytes, in order; a write rejects with VmError("outputClosed") if the consumer went away. */
+  readonly sink: ByteSink;
+  /** The stream is complete: end the consumer's input cleanly and wait for it; its verdict (undefined for stdout). */
+  finish(): Promise<ConsumerVerdict | undefined>;
+  /** The session failed: the consumer must not see a clean end of input; resolves once it is dealt with. */
+  abort(reason: VmError): Promise<void>;
+}
+
+export type OutputFactory = (session: SessionInfo) => SessionOutput;
+
+/** A plain sink (stdout, a test's memory) as an output: nothing to wait for, no verdict. */
+export function sinkOutput(sink: ByteSink): SessionOutput {
+  return { sink, finish: async () => undefined, abort: async () => {} };
+}
