@@ -98,6 +98,11 @@ function rate(figure: ToolFigure): number | undefined {
   return "failed" in figure ? undefined : figure.bytesPerSecond;
 }
 
+/** `value` with two decimals, or three rounded down when two would round it up to the `threshold` it missed. */
+function short(value: number, threshold: number): string {
+  return value.toFixed(2) === threshold.toFixed(2) ? (Math.floor(value * 1000) / 1000).toFixed(3) : value.toFixed(2);
+}
+
 /**
  * Issue 16's targets for one row: never below netcat; then ≥ 0.85 of the link where iperf3 -P 16
  * reaches 0.85 of it, else at least iperf3 -P 16. A two-link row: ≥ 0.85 of the summed rate (its
@@ -108,13 +113,13 @@ export function judge(result: RowResult): { met: boolean; misses: string[] } {
   if (vm === undefined) return { met: false, misses: ["viamillipede failed"] };
   const misses: string[] = [];
   const nc = rate(result.netcat);
-  if (nc !== undefined && vm < nc) misses.push(`${(vm / nc).toFixed(2)}x netcat < 1.0`);
+  if (nc !== undefined && vm < nc) misses.push(`${short(vm / nc, 1)}x netcat < 1.0`);
   const ofLink = vm / result.linkBytesPerSecond;
   const iperf = rate(result.iperf3);
   if (result.row.links.length > 1 || iperf === undefined || iperf / result.linkBytesPerSecond >= LINK_TARGET) {
-    if (ofLink < LINK_TARGET) misses.push(`${ofLink.toFixed(2)} of link < ${LINK_TARGET}`);
+    if (ofLink < LINK_TARGET) misses.push(`${short(ofLink, LINK_TARGET)} of link < ${LINK_TARGET}`);
   } else if (vm < iperf) {
-    misses.push(`${(vm / iperf).toFixed(2)}x iperf3 < 1.0 (iperf3 reaches ${(iperf / result.linkBytesPerSecond).toFixed(2)} of link)`);
+    misses.push(`${short(vm / iperf, 1)}x iperf3 < 1.0 (iperf3 reaches ${(iperf / result.linkBytesPerSecond).toFixed(2)} of link)`);
   }
   return { met: misses.length === 0, misses };
 }

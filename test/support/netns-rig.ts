@@ -9,6 +9,9 @@
  * run. `destroy()` removes both namespaces (and with them the links); a rig a
  * crashed run left behind is removed by the next run, and an exiting process
  * removes its own.
+ *
+ * Its namespace helpers (`run`, `must`, `addNamespace`, `removeStaleNamespaces`, ...) are
+ * exported for the WAN rig (wan-rig.ts), which shares this cleanup.
  */
 import { spawnSync } from "bun";
 

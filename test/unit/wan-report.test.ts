@@ -57,6 +57,8 @@ describe("targets", () => {
     expect(judge(result("rtt100-loss0%-cubic", at(0.6), at(0.93), at(0.86)))).toEqual({ met: true, misses: [] });
     expect(judge(result("rtt100-loss0%-cubic", at(0.4), at(0.93), at(0.5)))).toEqual({ met: false, misses: ["0.50 of link < 0.85"] });
     expect(judge(result("rtt100-loss0%-cubic", at(0.9), at(0.93), at(0.86)))).toEqual({ met: false, misses: ["0.96x netcat < 1.0"] });
+    // A miss never reads as the threshold itself.
+    expect(judge(result("rtt100-loss0%-cubic", at(0.6), at(0.93), at(0.8495)))).toEqual({ met: false, misses: ["0.849 of link < 0.85"] });
   });
 
   test("where iperf3 -P 16 does not, viamillipede must reach iperf3's rate", () => {
