@@ -459,7 +459,9 @@ describe("outage", () => {
     test(`automatic, ${mode} mode: after N bytes for durationMs; new connections turned away; then forwarding again`, async () => {
       const server = startServer("sink", { keep: true });
       const AFTER = 2 * MIB;
-      const DURATION_MS = 500;
+      // Long enough that the connection tried "during" the outage is tried during it even with
+      // both cores busy (at 500 ms it sometimes came after the outage had ended).
+      const DURATION_MS = 1_500;
       const { proxy, event } = await proxyTo(server, { outage: { afterBytes: AFTER, durationMs: DURATION_MS }, outageMode: mode });
       const first = await connectClient(proxy.port);
       const input = keystream("automatic outage")(8 * MIB);
