@@ -57,7 +57,8 @@ describe("threads auto", () => {
     expect(run.final).toBe(64);
     // 4 → 8 (doubling), then quadrupling while goodput grows in proportion.
     expect(run.changes.map((c) => c.to)).toEqual([8, 32, 64]);
-    expect(run.counts.findIndex((count) => count === 64) * TICK_MS).toBeLessThanOrEqual(2_000);
+    // The first measurement waits for the connections to settle (200 ms with no round trip known).
+    expect(run.counts.findIndex((count) => count === 64) * TICK_MS).toBeLessThanOrEqual(2_500);
   });
 
   test("a path with a shared limit: settles where more connections stop paying", () => {
