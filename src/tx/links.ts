@@ -23,6 +23,7 @@ export class Link {
   private sentFeet = 0;
   private deliveredFeet = 0;
   private roundTrip: number | undefined;
+  private quickestRoundTrip: number | undefined;
 
   constructor(
     /** 0 is the most preferred. */
@@ -75,6 +76,22 @@ export class Link {
 
   get feetDelivered(): number {
     return this.deliveredFeet;
+  }
+
+  /**
+   * A connection's handshake took `handshakeMs` over `roundTrips` round
+   * trips (the TCP connect, then hello and its answer, and a key proof).
+   * The quickest is the path's round trip: later ones queue behind feet at
+   * the bottleneck, and a foot's own round trip includes sending 2 MiB.
+   */
+  noteHandshake(handshakeMs: number, roundTrips: number): void {
+    const sample = handshakeMs / roundTrips;
+    this.quickestRoundTrip = Math.min(this.quickestRoundTrip ?? Infinity, sample);
+  }
+
+  /** The path's round trip (the quickest handshake's), once a connection came up. */
+  get pathRoundTripMs(): number | undefined {
+    return this.quickestRoundTrip;
   }
 
   /** Smoothed time from sending a foot on this link to its acknowledgement. */

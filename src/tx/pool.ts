@@ -176,9 +176,9 @@ export class ConnectionPool {
    * A retired slot that is still dialling gives up its connection as soon as
    * it opens; one that is up drains (no new feet) and closes once empty.
    */
-  tune(tuner: ThreadTuner, nowMs: number, startedMs: number, progress: Omit<TunerProgress, "connectionsUp">): void {
+  tune(tuner: ThreadTuner, nowMs: number, startedMs: number, progress: Omit<TunerProgress, "connectionsUp" | "roundTripMs">): void {
     if (this.stopped) return;
-    const change = tuner.update(nowMs, { ...progress, connectionsUp: this.records.size });
+    const change = tuner.update(nowMs, { ...progress, connectionsUp: this.records.size, roundTripMs: this.pathRoundTripMs() });
     if (change === undefined) return;
     log.info(`threads auto: ${change.from} → ${change.to} connections after ${((nowMs - startedMs) / 1000).toFixed(2)} s (${change.why})`);
     const wanted = connectionBudget(change.to, this.links.length);
@@ -197,6 +197,20 @@ export class ConnectionPool {
       slot.record.draining = true;
       this.closeIfDrained(slot.record);
     }
+  }
+
+  /**
+   * The round trip `threads auto` times its steps by: the longest link's
+   * (each link's quickest handshake), since the connections on it take the
+   * longest to leave slow start.
+   */
+  pathRoundTripMs(): number | undefined {
+    let longest: number | undefined;
+    for (const link of this.links) {
+      const roundTrip = link.pathRoundTripMs;
+      if (roundTrip !== undefined) longest = Math.max(longest ?? 0, roundTrip);
+    }
+    return longest;
   }
 
   /**
@@ -270,6 +284,7 @@ export class ConnectionPool {
     const id = this.nextConnectionId++;
     let record: ConnectionRecord | undefined;
     let opened;
+    const dialledAtMs = this.clock.now();
     try {
       const { host } = this;
       const events = { onFrame: host.onFrame.bind(host), onIdle: () => host.onReady(), onClose: (_: TxConnection, error?: Error) => this.lost(record, error) };
@@ -294,6 +309,8 @@ export class ConnectionPool {
       return "failed";
     }
     const { connection, welcome } = opened;
+    // Connect, hello and welcome; with a key, the proofs too.
+    link.noteHandshake(this.clock.now() - dialledAtMs, this.options.key === undefined ? 2 : 3);
     if (this.stopped) {
       connection.close();
       return "fatal";

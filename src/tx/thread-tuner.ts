@@ -11,13 +11,28 @@
  *
  * How (a hill climb, like TCP's slow start then steady state):
  * - start with `start` connections;
- * - measure goodput for at least `measureMs` and `measureBytes`; after a
- *   change, a measurement that shows the new count pays is taken at once,
- *   but one that would reject it must start after the new connections
- *   settled: at least `settleMs`, and once every foot held at the change has
- *   been acknowledged (the feet queued on the old connections; on a
- *   per-flow-limited path they take seconds to drain, and until then the new
- *   count looks no better than the old);
+ * - every window follows the path's round trip (`roundTripMs`, fed in; fixed
+ *   floors until it is known): on a 100 ms path, acknowledgements come in
+ *   bursts a round trip apart and a new connection needs several round trips
+ *   of TCP slow start before it moves its share, so windows fixed in
+ *   milliseconds judge a long path on its noise and its start-up;
+ * - measure goodput for at least `measureMs` and `measureRoundTrips`, and
+ *   `measureBytes`; the rate is taken between acknowledgements (from the
+ *   last one before the measurement to the last one in it), not between
+ *   ticks: feet are acknowledged whole, and a tick boundary that falls just
+ *   before or after one moved a short measurement by a whole foot;
+ * - the first measurement, and the first after an outage, start only once
+ *   the connections settled (below): a baseline taken in slow start
+ *   understates the count, and every doubling then looked like a gain;
+ * - after a change, a measurement that shows the new count pays is taken at
+ *   once, but one that would reject it must start after the new connections
+ *   settled: at least `settleMs` and `settleRoundTrips`, and once every foot
+ *   held at the change has been acknowledged (the feet queued on the old
+ *   connections; on a per-flow-limited path they take seconds to drain, and
+ *   until then the new count looks no better than the old);
+ * - never more connections than feet the receiver's window lets out
+ *   (`windowFeet`): a connection without a foot moves nothing, and a trial
+ *   beyond it only spends connections in slow start;
  * - grow: double the count while each doubling raises goodput by `gain`
  *   (10%) or more, up to `max`; when goodput grew by `strongGain` (50%) or
  *   more, quadruple instead: that is a per-flow limit, and the ramp is time
@@ -40,15 +55,20 @@ export interface TunerSettings {
   max: number;
   /**
    * After a change, a measurement may reject the new count only if it began at
-   * least this long after the change (dials, handshakes, TCP slow start).
+   * least this long after the change (dials, handshakes, TCP slow start)...
    */
   settleMs: number;
+  /** ...and at least this many round trips of the path (slow start doubles once per round trip). */
+  settleRoundTrips: number;
   /** Measure at least this long... */
   measureMs: number;
+  /** ...and this many round trips (acknowledgements come in bursts a round trip apart)... */
+  measureRoundTrips: number;
   /** ...and until at least this many bytes were acknowledged (feet arrive in whole 2 MiB steps). */
   measureBytes: number;
-  /** ...but never longer than this (a slow path must still be judged). */
+  /** ...but never longer than this, or `maxMeasureRoundTrips` on a longer path (a slow path must still be judged). */
   maxMeasureMs: number;
+  maxMeasureRoundTrips: number;
   /** More connections must raise goodput by this factor to be kept. */
   gain: number;
   /** Goodput grew by at least this factor: grow four times as fast. */
@@ -67,15 +87,23 @@ export const AUTO_START_THREADS = 4;
 /** The CLI's maximum; beyond ~32 the receiver's window (32 feet) is the limit anyway. */
 export const AUTO_MAX_THREADS = MAX_THREADS;
 
-/** Defaults: a judgement about twice a second, a re-probe after 10 s, at most every 80 s. */
+/**
+ * Defaults: on a short path a judgement about twice a second; on a long one
+ * eight round trips of settling (TCP slow start from its initial window to
+ * a 300 Mbit/s × 100 ms path's share takes about that many doublings) and six
+ * of measuring. A re-probe after 10 s, at most every 80 s.
+ */
 export function defaultTunerSettings(footBytes: number): TunerSettings {
   return {
     start: AUTO_START_THREADS,
     max: AUTO_MAX_THREADS,
     settleMs: 200,
+    settleRoundTrips: 8,
     measureMs: 500,
+    measureRoundTrips: 6,
     measureBytes: 4 * footBytes,
     maxMeasureMs: 5_000,
+    maxMeasureRoundTrips: 25,
     gain: 1.1,
     strongGain: 1.5,
     reprobeMs: 10_000,
@@ -88,9 +116,15 @@ export interface TunerProgress {
   /** Running totals the receiver acknowledged. */
   deliveredBytes: number;
   deliveredFeet: number;
+  /** When the latest acknowledgement came (the tuner's clock); undefined before the first. */
+  lastDeliveryMs?: number;
   /** Feet read and not yet acknowledged (queued or on the wire). */
   feetHeld: number;
   connectionsUp: number;
+  /** The path's round trip, once measured (the quickest handshake seen). */
+  roundTripMs?: number;
+  /** Feet the receiver's window lets be unacknowledged at once, once known. */
+  windowFeet?: number;
 }
 
 /** A count and the goodput measured with it (bytes per second). */
@@ -116,10 +150,15 @@ export class ThreadTuner {
   private changedMs: number;
   /** Settled once this many feet are acknowledged (those held at the change); undefined: not known yet. */
   private settleFeet: number | undefined = 0;
-  /** The measurement under way: when and at which acknowledged-byte count it began. */
-  private measurement: { startMs: number; startBytes: number; flushed: boolean } | undefined;
+  /**
+   * The measurement under way: when it began, the acknowledged bytes then
+   * and the time of the last acknowledgement before it (the rate runs from there).
+   */
+  private measurement: { startMs: number; startBytes: number; sinceMs: number; flushed: boolean } | undefined;
   private reprobeMs: number;
   private nextProbeMs = Infinity;
+  /** Connections were up at the last tick: going from none to some starts like a change (slow start again). */
+  private wasUp = false;
 
   constructor(
     private readonly settings: TunerSettings,
@@ -139,38 +178,57 @@ export class ThreadTuner {
     const { deliveredBytes, deliveredFeet } = progress;
     if (progress.connectionsUp === 0) {
       this.measurement = undefined; // an outage: start measuring again once something is up
+      this.wasUp = false;
       return undefined;
     }
+    if (!this.wasUp) {
+      // The first connections, or the first after an outage: they start in slow start
+      // (no old connections have feet to drain: settling is the time alone).
+      this.wasUp = true;
+      this.changedMs = nowMs;
+      this.settleFeet = 0;
+    }
+    const roundTripMs = progress.roundTripMs ?? 0;
+    const lastDeliveryMs = progress.lastDeliveryMs ?? nowMs;
     // The feet held when the count changed: they are through once this many are acknowledged.
     this.settleFeet ??= deliveredFeet + progress.feetHeld;
-    const flushed = deliveredFeet >= this.settleFeet && nowMs - this.changedMs >= this.settings.settleMs;
+    const settleMs = Math.max(this.settings.settleMs, this.settings.settleRoundTrips * roundTripMs);
+    const flushed = deliveredFeet >= this.settleFeet && nowMs - this.changedMs >= settleMs;
     if (this.measurement === undefined) {
-      this.measurement = { startMs: nowMs, startBytes: deliveredBytes, flushed };
+      this.measurement = { startMs: nowMs, startBytes: deliveredBytes, sinceMs: lastDeliveryMs, flushed };
       return undefined;
     }
     const elapsedMs = nowMs - this.measurement.startMs;
     const bytes = deliveredBytes - this.measurement.startBytes;
-    const rate = (bytes * 1000) / elapsedMs;
-    const enough = elapsedMs >= this.settings.measureMs && bytes >= this.settings.measureBytes;
-    const timedOut = elapsedMs >= this.settings.maxMeasureMs;
-    // A trial may be accepted as soon as it pays, even while the old feet are still
-    // draining (that only understates it); it is rejected only on a settled measurement.
-    const pays = this.baseline !== undefined && this.baseline.count !== this.count && rate >= this.baseline.rate * this.settings.gain;
-    if ((enough && (pays || this.measurement.flushed)) || timedOut) {
-      const change = this.judge(nowMs, rate);
+    const measureMs = Math.max(this.settings.measureMs, this.settings.measureRoundTrips * roundTripMs);
+    const maxMeasureMs = Math.max(this.settings.maxMeasureMs, this.settings.maxMeasureRoundTrips * roundTripMs);
+    const enough = elapsedMs >= measureMs && bytes >= this.settings.measureBytes;
+    const timedOut = elapsedMs >= maxMeasureMs;
+    // Between acknowledgements: the feet acknowledged after the one before the
+    // measurement, over the time from it to the last one. A measurement cut
+    // short by its time limit counts to now (a path that went quiet is slow).
+    const spanMs = timedOut && !enough ? elapsedMs : lastDeliveryMs - this.measurement.sinceMs;
+    const rate = spanMs > 0 ? (bytes * 1000) / spanMs : 0;
+    // A first judgement waits for the connections to settle too: a baseline taken
+    // in slow start understates its count.
+    const settledEnough = this.measurement.flushed || (this.baseline !== undefined && this.baseline.count !== this.count && rate >= this.baseline.rate * this.settings.gain);
+    if ((enough && settledEnough) || timedOut) {
+      const change = this.judge(nowMs, rate, progress.windowFeet);
       // After a change the next measurement starts at once (for a trial that pays, the
       // sooner the better); otherwise at the next tick.
-      this.measurement = change === undefined ? undefined : { startMs: nowMs, startBytes: deliveredBytes, flushed: false };
+      this.measurement = change === undefined ? undefined : { startMs: nowMs, startBytes: deliveredBytes, sinceMs: lastDeliveryMs, flushed: false };
       return change;
     }
     // Settled only now: measure afresh from here.
-    if (!this.measurement.flushed && flushed) this.measurement = { startMs: nowMs, startBytes: deliveredBytes, flushed };
+    if (!this.measurement.flushed && flushed) this.measurement = { startMs: nowMs, startBytes: deliveredBytes, sinceMs: lastDeliveryMs, flushed };
     return undefined;
   }
 
-  private judge(nowMs: number, rate: number): TunerChange | undefined {
+  private judge(nowMs: number, rate: number, windowFeet: number | undefined): TunerChange | undefined {
     const current: Measured = { count: this.count, rate };
     const before = this.baseline;
+    // More connections than feet the window lets out would sit idle.
+    const ceiling = Math.max(1, Math.min(this.settings.max, windowFeet !== undefined && windowFeet > 0 ? windowFeet : Infinity));
     if (before !== undefined && before.count !== this.count && rate < before.rate * this.settings.gain) {
       // The trial did not pay: back to what we had.
       if (this.phase === "steady") this.reprobeMs = Math.min(this.reprobeMs * 2, this.settings.maxReprobeMs);
@@ -186,17 +244,18 @@ export class ThreadTuner {
       this.reprobeMs = this.settings.reprobeMs;
     }
     if (this.phase === "grow") {
-      if (this.count >= this.settings.max) {
+      if (this.count >= ceiling) {
         this.phase = "steady";
-        this.nextProbeMs = Infinity; // at the cap: nothing to probe
+        // At the cap nothing is left to probe; at the window's limit, the window may grow.
+        this.nextProbeMs = this.count >= this.settings.max ? Infinity : nowMs + this.reprobeMs;
         return undefined;
       }
       const why = before === undefined ? `${mib(rate)} with ${this.count}` : `${mib(rate)} with ${this.count}, up from ${mib(before.rate)} with ${before.count}`;
       const strong = before !== undefined && rate >= before.rate * this.settings.strongGain;
-      return this.change(nowMs, Math.min(this.settings.max, this.count * (strong ? 4 : 2)), why);
+      return this.change(nowMs, Math.min(ceiling, this.count * (strong ? 4 : 2)), why);
     }
-    if (nowMs >= this.nextProbeMs && this.count < this.settings.max) {
-      const to = Math.min(this.settings.max, Math.ceil(this.count * 1.5));
+    if (nowMs >= this.nextProbeMs && this.count < ceiling) {
+      const to = Math.min(ceiling, Math.ceil(this.count * 1.5));
       this.nextProbeMs = Infinity; // set again when the probe is judged
       return this.change(nowMs, to, `probing: ${mib(rate)} with ${this.count}`);
     }

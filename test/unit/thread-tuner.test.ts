@@ -31,7 +31,15 @@ interface Run {
 function simulate(
   path: Path,
   seconds: number,
-  options: { settings?: Partial<TunerSettings>; feetHeld?: number; up?: (nowMs: number, count: number) => number } = {},
+  options: {
+    settings?: Partial<TunerSettings>;
+    feetHeld?: number;
+    up?: (nowMs: number, count: number) => number;
+    /** The path's round trip, as the pool measures it (none: unknown). */
+    roundTripMs?: number;
+    /** The receiver's window in feet. */
+    windowFeet?: number;
+  } = {},
 ): Run {
   const tuner = new ThreadTuner({ ...defaultTunerSettings(FOOT), ...options.settings }, 0);
   const run: Run = { counts: [], changes: [], final: tuner.target };
@@ -39,7 +47,15 @@ function simulate(
   for (let now = TICK_MS; now <= seconds * 1000; now += TICK_MS) {
     const up = options.up?.(now, tuner.target) ?? tuner.target;
     bytes += (up === 0 ? 0 : path(tuner.target, now)) * MIB * (TICK_MS / 1000);
-    const change = tuner.update(now, { deliveredBytes: bytes, deliveredFeet: Math.floor(bytes / FOOT), feetHeld: options.feetHeld ?? 8, connectionsUp: up });
+    const change = tuner.update(now, {
+      deliveredBytes: bytes,
+      deliveredFeet: Math.floor(bytes / FOOT),
+      lastDeliveryMs: now,
+      feetHeld: options.feetHeld ?? 8,
+      connectionsUp: up,
+      roundTripMs: options.roundTripMs,
+      windowFeet: options.windowFeet,
+    });
     if (change !== undefined) run.changes.push(change);
     run.counts.push(tuner.target);
   }
@@ -57,7 +73,8 @@ describe("threads auto", () => {
     expect(run.final).toBe(64);
     // 4 → 8 (doubling), then quadrupling while goodput grows in proportion.
     expect(run.changes.map((c) => c.to)).toEqual([8, 32, 64]);
-    expect(run.counts.findIndex((count) => count === 64) * TICK_MS).toBeLessThanOrEqual(2_000);
+    // The first measurement waits for the connections to settle (200 ms with no round trip known).
+    expect(run.counts.findIndex((count) => count === 64) * TICK_MS).toBeLessThanOrEqual(2_500);
   });
 
   test("a path with a shared limit: settles where more connections stop paying", () => {
@@ -127,6 +144,29 @@ describe("threads auto", () => {
 
   test("never beyond the cap it is given", () => {
     const run = simulate(perFlow(4), 10, { settings: { max: 12 } });
+    expect(Math.max(...run.counts)).toBe(12);
+  });
+
+  test("a long path the first connections fill: the slow-start ramp is not taken for a per-flow limit", () => {
+    // 100 ms round trip, 36 MiB/s link that 4 connections fill once out of TCP slow start,
+    // which takes them the first 8 round trips (the rate ramps up to the link's meanwhile).
+    const slowStart: Path = (_n, now) => Math.min(36, (36 * now) / 800);
+    const run = simulate(slowStart, 20, { roundTripMs: 100 });
+    // One trial of twice as many at most, and back.
+    expect(Math.max(...run.counts), run.changes.map((c) => c.why).join("; ")).toBeLessThanOrEqual(8);
+    expect(run.final).toBe(4);
+  });
+
+  test("measurement windows follow the round trip: a 200 ms path is judged after 8 of them, not 200 ms", () => {
+    const run = simulate(perFlow(1), 30, { roundTripMs: 200 });
+    const first = run.counts.findIndex((count) => count !== 4);
+    // Settling 8 round trips (1.6 s), then measuring 6 (1.2 s).
+    expect(first * TICK_MS + TICK_MS).toBeGreaterThanOrEqual(2_800);
+    expect(run.final).toBe(64);
+  });
+
+  test("never more connections than the receiver's window has feet", () => {
+    const run = simulate(perFlow(4), 20, { windowFeet: 12 });
     expect(Math.max(...run.counts)).toBe(12);
   });
 });
