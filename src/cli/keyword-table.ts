@@ -281,14 +281,6 @@ export const KEYWORD_TABLE: readonly KeywordEntry[] = [
     help: "read the input at most RATE bytes/s, all connections together (50M = 50 MiB/s; K, M, G, T are powers of 1024)",
   }),
   keyword({
-    name: "buffer",
-    roles: "both",
-    value: { hint: "SIZE", example: "512M", read: (r) => parseBuffer(r.required()) },
-    field: "bufferBytes",
-    section: "keywords",
-    help: `the most memory the window may hold at this end; it grows to cover the path up to SIZE (default ${DEFAULT_BUFFER_BYTES / 2 ** 20}M; K, M, G are powers of 1024)`,
-  }),
-  keyword({
     name: "charmode",
     roles: "tx",
     field: "charmode",
@@ -347,6 +339,14 @@ export const KEYWORD_TABLE: readonly KeywordEntry[] = [
     default: null,
     section: "seeing",
     help: "at the end, write the figures as JSON to FILE",
+  }),
+  keyword({
+    name: "buffer",
+    roles: "both",
+    value: { hint: "SIZE", example: "512M", read: (r) => parseBuffer(r.required()) },
+    field: "bufferBytes",
+    section: "keywords",
+    help: `the most memory the window may hold at this end; it grows to cover the path up to SIZE (default ${DEFAULT_BUFFER_BYTES / 2 ** 20}M; K, M, G are powers of 1024)`,
   }),
 ];
 
