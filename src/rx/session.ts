@@ -311,7 +311,7 @@ export class Session {
         this.lastWrittenMs = this.clock.now();
         this.sequencer.written();
         this.digest.add(foot.checksum, foot.payload.length);
-        this.followPath(foot.payload.length, foot.connectionId);
+        this.followPath(foot.payload.length);
         this.sendCredit(foot.connectionId);
       }
     } catch (error) {
@@ -324,20 +324,20 @@ export class Session {
   }
 
   /** Grows the window when the path needs more than it holds (window.ts); the next credit carries it. */
-  private followPath(bytes: number, connectionId: number): void {
+  private followPath(bytes: number): void {
     let roundTripMs: number | undefined;
     for (const connection of this.connections.values()) {
       const measured = connection.roundTripMs;
       if (measured !== undefined) roundTripMs = Math.min(roundTripMs ?? measured, measured);
     }
-    const growth = this.window.written(bytes, connectionId, this.clock.now(), roundTripMs);
+    const growth = this.window.written(bytes, this.clock.now(), this.connections.size, roundTripMs);
     if (growth === undefined) return;
     this.sequencer.grow(growth.toFeet);
     this.pool.raiseMaxLent(budgetRecords(growth.toFeet, this.footBytes));
     const mib = (feet: number) => ((feet * this.footBytes) / 2 ** 20).toFixed(0);
     log.info(
       `window ${growth.fromFeet} → ${growth.toFeet} feet (${mib(growth.fromFeet)} → ${mib(growth.toFeet)} MiB): ` +
-        `${(growth.bytesPerSecond / 2 ** 20).toFixed(1)} MiB/s, ${growth.roundTripMs.toFixed(0)} ms round trip, ${growth.connections} connections carrying feet` +
+        `${(growth.bytesPerSecond / 2 ** 20).toFixed(1)} MiB/s, ${growth.roundTripMs.toFixed(0)} ms round trip, ${growth.connections} connections` +
         (growth.toFeet === this.window.maxFeet ? " (the most buffer allows)" : ""),
     );
   }

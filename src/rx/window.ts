@@ -6,9 +6,12 @@
  * The window must hold, at once:
  * - the bandwidth-delay product: what the output moves per round trip, since
  *   credit for a foot comes back one round trip after it is granted;
- * - a foot for every connection that is carrying one: on a path that limits
- *   each flow (a lossy long path), a foot spends seconds on its connection,
- *   and a connection with no foot to carry moves nothing.
+ * - a foot for every connection: on a path that limits each flow (a lossy
+ *   long path) a foot spends seconds on its connection, a connection with no
+ *   foot to carry moves nothing, and the transmitter opens as many as raise
+ *   its goodput (`threads auto`). Connections that join and send nothing
+ *   (a hostile peer's) grow nothing unless feet are written too, and never
+ *   past `buffer`: that is the bound, whatever the peer does.
  * Twice that, as Linux sizes a socket's receive buffer to twice what one
  * round trip moved: the feet the output waits on, and the ones behind them.
  *
@@ -34,7 +37,6 @@ export interface WindowGrowth {
 export class ReceiveWindow {
   private sampleStartMs: number | undefined;
   private sampleBytes = 0;
-  private readonly sampleConnections = new Set<number>();
   /** The shortest round trip heard: the path's, without the queues in front of it. */
   private minRoundTripMs: number | undefined;
 
@@ -51,11 +53,11 @@ export class ReceiveWindow {
   }
 
   /**
-   * A foot of `bytes` brought by `connectionId` was written at `nowMs`;
+   * A foot of `bytes` was written at `nowMs`, with `connections` joined;
    * `heardRoundTripMs` is the shortest round trip a connection reports now.
    * Returns the growth, when the window grows.
    */
-  written(bytes: number, connectionId: number, nowMs: number, heardRoundTripMs: number | undefined): WindowGrowth | undefined {
+  written(bytes: number, nowMs: number, connections: number, heardRoundTripMs: number | undefined): WindowGrowth | undefined {
     if (heardRoundTripMs !== undefined) this.minRoundTripMs = Math.min(this.minRoundTripMs ?? heardRoundTripMs, heardRoundTripMs);
     if (this.sampleStartMs === undefined) {
       // The first foot starts the clock; what it took to come is not a rate.
@@ -63,14 +65,11 @@ export class ReceiveWindow {
       return undefined;
     }
     this.sampleBytes += bytes;
-    this.sampleConnections.add(connectionId);
     const elapsedMs = nowMs - this.sampleStartMs;
     if (elapsedMs < SAMPLE_MS) return undefined;
     const bytesPerSecond = (this.sampleBytes * 1000) / elapsedMs;
-    const connections = this.sampleConnections.size;
     this.sampleStartMs = nowMs;
     this.sampleBytes = 0;
-    this.sampleConnections.clear();
     const roundTripMs = this.minRoundTripMs ?? 0;
     const wanted = Math.min(this.maxFeet, wantedFeet(bytesPerSecond, roundTripMs, connections, this.footBytes));
     if (wanted <= this.feet) return undefined;
