@@ -33,8 +33,8 @@ export const MIN_WINDOW_FEET = 4;
  * (README, Long fat networks).
  */
 export const DEFAULT_BUFFER_BYTES = 128 * 1024 * 1024;
-/** The smallest `buffer`: MIN_WINDOW_FEET feet of the default size. */
-export const MIN_BUFFER_BYTES = MIN_WINDOW_FEET * DEFAULT_FOOT_BYTES;
+/** The smallest `buffer`: 1 MiB. A window holds MIN_WINDOW_FEET feet however small `buffer` is: the receiver says so when it has to. */
+export const MIN_BUFFER_BYTES = 1024 * 1024;
 /**
  * The largest `buffer`: 4 GiB. The receiver's and transmitter's memory follow it,
  * so a value beyond what the machine has would be refused by the kernel

@@ -340,6 +340,9 @@ describe("usage errors name the problem and the fix", () => {
     ["rx 1 tx h 2 initiate h 0", "initiate port 0 is out of range; use 1..65535"],
     ["rx 1 tx h 2 --initiate h", "--initiate needs HOST:PORT, got 'h'; e.g. '--initiate 127.0.0.1:8834'"],
     ["rx 1 tx h 2 terminate 3 prbs 1", "prbs replaces the data a tunnel carries; drop prbs or terminate"],
+    ["rx 1 buffer lots", "buffer 'lots' is not a byte count; write bytes, e.g. 'buffer 256M' (K, M, G, T are powers of 1024)"],
+    ["tx h 1 buffer 512K", "buffer 512K is out of range; use 1M..4G (the window must hold 4 feet)"],
+    ["rx 1 --buffer 5G", "buffer 5G is out of range; use 1M..4G (the window must hold 4 feet)"],
   ];
   for (const [line, message] of cases) {
     test(`'${line}'`, () => {
@@ -466,7 +469,7 @@ describe("closest keyword", () => {
   });
 });
 
-describe("seeing the transfer: size, progress, quiet, stats, buffer", () => {
+describe("seeing the transfer: size, progress, quiet, stats", () => {
   test("defaults: progress on a terminal only, no size, no stats file", () => {
     expect(parseArguments(["rx", "1"]).report).toEqual(DEFAULT_REPORT);
   });
