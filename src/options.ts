@@ -14,16 +14,33 @@ export const DEFAULT_FOOT_BYTES = 2 * 1024 * 1024;
 export const DEFAULT_THREADS: number | "auto" = "auto";
 export const MIN_THREADS = 1;
 export const MAX_THREADS = 64;
-/** Feet the receiver lets be outstanding, at most: in flight plus held for reordering. */
+/** Feet the receiver's window starts at, at most: in flight plus held for reordering. */
 export const DEFAULT_WINDOW_FEET = 32;
 /**
- * The receiver's window in bytes: the transmitter's foot size turns it into
- * feet (32 of 2 MiB), so a peer that asks for larger feet gets fewer of them
- * (src/rx/session.ts, receiveWindowFeet).
+ * The receiver's starting window in bytes: the transmitter's foot size turns
+ * it into feet (32 of 2 MiB), so a peer that asks for larger feet gets fewer
+ * of them (src/rx/session.ts, receiveWindowFeet). The window then grows with
+ * the path, up to `buffer` (src/rx/window.ts).
  */
 export const DEFAULT_WINDOW_BYTES = 64 * 1024 * 1024;
 /** Feet in the window however large they are: enough to keep a few connections busy. */
 export const MIN_WINDOW_FEET = 4;
+/**
+ * `buffer SIZE`: the most the window may grow to, in bytes of feet, at each
+ * end. rx: feet outstanding (in flight, held for reordering, being written),
+ * to which its memory budget adds the records still arriving; tx: feet read
+ * and not yet acknowledged. 128 MiB keeps either end's peak RSS under 256 MiB
+ * (README, Long fat networks).
+ */
+export const DEFAULT_BUFFER_BYTES = 128 * 1024 * 1024;
+/** The smallest `buffer`: 1 MiB. A window holds MIN_WINDOW_FEET feet however small `buffer` is: the receiver says so when it has to. */
+export const MIN_BUFFER_BYTES = 1024 * 1024;
+/**
+ * The largest `buffer`: 4 GiB. The receiver's and transmitter's memory follow it,
+ * so a value beyond what the machine has would be refused by the kernel
+ * mid-transfer instead of at the start.
+ */
+export const MAX_BUFFER_BYTES = 4 * 1024 * 1024 * 1024;
 export const MAX_VERBOSE = 20;
 /** How long either end keeps going while no connection is up (a router reboot fits). */
 export const DEFAULT_PATIENCE_S = 300;
@@ -65,6 +82,8 @@ export interface CommonOptions {
   key?: Uint8Array;
   /** Seal every foot with AES-256-GCM (needs `key`); rx: refuse transmitters that do not. */
   encrypt?: boolean;
+  /** `buffer SIZE`: bytes of feet this end may hold (default DEFAULT_BUFFER_BYTES). */
+  bufferBytes?: number;
 }
 
 /** `compress zstd|gzip[:LEVEL]`: how tx compresses each foot (a foot that does not shrink goes raw). */
@@ -103,7 +122,10 @@ export interface ReceiverOptions extends CommonOptions {
   port: number;
   /** Address to listen on; undefined means every address (IPv4 and IPv6). */
   bind: string | undefined;
-  /** Feet outstanding at most; fewer when DEFAULT_WINDOW_BYTES of the session's feet are fewer. */
+  /**
+   * Feet the window starts at, at most (fewer when DEFAULT_WINDOW_BYTES of the
+   * session's feet are fewer); it grows with the path up to `bufferBytes`.
+   */
   windowFeet: number;
   /** `prbs SEED`: check the stream is the prbs stream of this seed (it is still written out). */
   prbsSeed?: number;

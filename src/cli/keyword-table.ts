@@ -14,6 +14,7 @@
 import type { ArgsDef } from "citty";
 import {
   COMPRESSION_LEVELS,
+  DEFAULT_BUFFER_BYTES,
   DEFAULT_FOOT_BYTES,
   DEFAULT_PATIENCE_S,
   DEFAULT_THREADS,
@@ -45,6 +46,7 @@ import {
   numberIn,
   onlyTunnel,
   parseBindAddress,
+  parseBuffer,
   parseCheckphrase,
   parseCompression,
   parseNumber,
@@ -337,6 +339,14 @@ export const KEYWORD_TABLE: readonly KeywordEntry[] = [
     default: null,
     section: "seeing",
     help: "at the end, write the figures as JSON to FILE",
+  }),
+  keyword({
+    name: "buffer",
+    roles: "both",
+    value: { hint: "SIZE", example: "512M", read: (r) => parseBuffer(r.required()) },
+    field: "bufferBytes",
+    section: "keywords",
+    help: `the most memory the window may hold at this end; it grows to cover the path up to SIZE (default ${DEFAULT_BUFFER_BYTES / 2 ** 20}M; K, M, G are powers of 1024)`,
   }),
 ];
 

@@ -7,7 +7,7 @@
  */
 import { VmError } from "../errors.ts";
 import { hostProblem, quoted } from "../net/address.ts";
-import { COMPRESSION_LEVELS, MAX_RATE_BYTES_PER_S, type Compression, type TunnelOptions } from "../options.ts";
+import { COMPRESSION_LEVELS, MAX_BUFFER_BYTES, MAX_RATE_BYTES_PER_S, MIN_BUFFER_BYTES, MIN_WINDOW_FEET, type Compression, type TunnelOptions } from "../options.ts";
 import { MAX_CHECKPHRASE_BYTES } from "../protocol/xdr.generated.ts";
 
 export const MIN_PORT = 1;
@@ -88,6 +88,18 @@ export function parseSize(text: string): number {
   const bytes = byteCount(text);
   if (bytes === undefined || !Number.isSafeInteger(bytes)) {
     throw usage(`size '${text}' is not a byte count; write bytes, e.g. 'size 1073741824' or 'size 1G' (K, M, G, T are powers of 1024)`);
+  }
+  return bytes;
+}
+
+/** `buffer 256M` → 268435456: bytes, as `size`, within MIN_BUFFER_BYTES..MAX_BUFFER_BYTES. */
+export function parseBuffer(text: string): number {
+  const bytes = byteCount(text);
+  if (bytes === undefined) {
+    throw usage(`buffer '${text}' is not a byte count; write bytes, e.g. 'buffer 256M' (K, M, G, T are powers of 1024)`);
+  }
+  if (!Number.isSafeInteger(bytes) || bytes < MIN_BUFFER_BYTES || bytes > MAX_BUFFER_BYTES) {
+    throw usage(`buffer ${text} is out of range; use ${MIN_BUFFER_BYTES / 2 ** 20}M..${MAX_BUFFER_BYTES / 2 ** 30}G (the window must hold ${MIN_WINDOW_FEET} feet)`);
   }
   return bytes;
 }

@@ -19,8 +19,20 @@ export class BufferPool {
     /** Buffers kept for reuse at most; more are left to the collector. */
     private readonly maxFree: number,
     /** Buffers out at once at most (`tryTake`); `take` ignores it. */
-    readonly maxLent = Number.POSITIVE_INFINITY,
+    private lendLimit = Number.POSITIVE_INFINITY,
   ) {}
+
+  /** Buffers out at once at most (`tryTake`). */
+  get maxLent(): number {
+    return this.lendLimit;
+  }
+
+  /** Raises `maxLent` (never lowers it); those waiting for a buffer try again. */
+  raiseMaxLent(maxLent: number): void {
+    if (maxLent <= this.lendLimit) return;
+    this.lendLimit = maxLent;
+    this.wakeWaiters();
+  }
 
   /** Buffers waiting for reuse. */
   get freeCount(): number {
@@ -46,7 +58,7 @@ export class BufferPool {
 
   /** A buffer, or undefined while `maxLent` buffers are out. */
   tryTake(): Uint8Array | undefined {
-    return this.lent.size < this.maxLent ? this.take() : undefined;
+    return this.lent.size < this.lendLimit ? this.take() : undefined;
   }
 
   /**
@@ -66,6 +78,10 @@ export class BufferPool {
     const buffer = view.buffer;
     if (!this.lent.delete(buffer)) return;
     if (this.free.length < this.maxFree) this.free.push(new Uint8Array(buffer, 0, this.bufferBytes));
+    this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
     if (this.waiters.length === 0) return;
     const waiters = this.waiters;
     this.waiters = [];

@@ -211,6 +211,7 @@ class Receiver {
         onFail: (error) => this.session === created && this.end(error),
       },
       this.clock,
+      this.options.bufferBytes,
     );
     this.started = this.clock.now();
     this.aloneSince = this.started;

@@ -5,7 +5,8 @@
  * Memory is bounded by the window: a foot is accepted only when its id lies
  * in [deliveredBelow, deliveredBelow + windowFeet). Feet handed out for
  * writing still count against the window until `written` is called, so the
- * transmitter can never have more than `windowFeet` feet outstanding.
+ * transmitter can never have more than `windowFeet` feet outstanding. The
+ * window may grow (`grow`), never shrink: credit granted stays granted.
  */
 
 export interface SequencedFoot {
@@ -28,7 +29,17 @@ export class Sequencer {
   /** Every foot below this id has been handed out for writing. */
   private released = 0n;
 
-  constructor(readonly windowFeet: number) {}
+  constructor(private feet: number) {}
+
+  /** Feet the transmitter may have outstanding. */
+  get windowFeet(): number {
+    return this.feet;
+  }
+
+  /** Widens the window to `feet` (a smaller value changes nothing). */
+  grow(feet: number): void {
+    this.feet = Math.max(this.feet, feet);
+  }
 
   get deliveredBelow(): bigint {
     return this.delivered;
@@ -36,7 +47,7 @@ export class Sequencer {
 
   /** The transmitter may send feet with ids below this. */
   get windowEnd(): bigint {
-    return this.delivered + BigInt(this.windowFeet);
+    return this.delivered + BigInt(this.feet);
   }
 
   /** Feet held and waiting for an earlier one. */

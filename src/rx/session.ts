@@ -15,15 +15,20 @@
  *     digest are compared; on a match every connection gets the
  *     confirmation and the session is complete.
  *
+ * The window starts at DEFAULT_WINDOW_BYTES in feet of the session's size
+ * and grows with the path (window.ts: what a round trip moves, and a foot
+ * per busy connection), up to `buffer`; each written foot sends the new end.
+ *
  * Memory: one budget (`pool`, `recordMemory`) holds every foot-sized record
  * from its first byte to its last use: records being assembled by the
  * connections, feet in the reorder buffer, the foot being written. It has
- * room for the window (DEFAULT_WINDOW_BYTES, in feet of the session's size)
- * plus ASSEMBLY_BYTES of records still arriving, whatever the foot size or
- * the number of connections; a connection that finds it spent stops reading
- * until a buffer comes back. Held feet never fill it (the window is smaller),
- * so the foot the output waits on always finds room once the records ahead
- * of it finish or their silent connections are dropped by the watchdog.
+ * room for the window as it stands plus ASSEMBLY_BYTES of records still
+ * arriving, whatever the foot size or the number of connections, so it is
+ * at most `buffer` plus ASSEMBLY_BYTES; a connection that finds it spent
+ * stops reading until a buffer comes back. Held feet never fill it (the
+ * window is smaller), so the foot the output waits on always finds room once
+ * the records ahead of it finish or their silent connections are dropped by
+ * the watchdog.
  */
 import type { Clock } from "../clock.ts";
 import { VmError } from "../errors.ts";
@@ -43,8 +48,9 @@ import {
 import { BufferPool } from "../net/buffer-pool.ts";
 import { Collector } from "../net/collector.ts";
 import type { BudgetedMemory } from "../net/framed-connection.ts";
-import { DEFAULT_WINDOW_BYTES, MIN_WINDOW_FEET } from "../options.ts";
+import { DEFAULT_BUFFER_BYTES, DEFAULT_WINDOW_BYTES, MIN_WINDOW_FEET } from "../options.ts";
 import { Sequencer } from "./sequencer.ts";
+import { ReceiveWindow } from "./window.ts";
 import type { ByteSink } from "./stdout.ts";
 
 /** Times one foot may fail its checksum before the transfer is declared corrupt. */
@@ -60,14 +66,26 @@ const MIN_RECORDS_IN_ASSEMBLY = 2;
  */
 export const SMALL_RECORD_BYTES = 64 * 1024;
 
-/** The window in feet for a session's foot size: DEFAULT_WINDOW_BYTES of them, at least MIN_WINDOW_FEET, at most `maxFeet`. */
+/** The window a session starts with, in feet of its size: DEFAULT_WINDOW_BYTES of them, at least MIN_WINDOW_FEET, at most `maxFeet`. */
 export function receiveWindowFeet(footBytes: number, maxFeet: number): number {
   return Math.min(maxFeet, Math.max(MIN_WINDOW_FEET, Math.floor(DEFAULT_WINDOW_BYTES / footBytes)));
+}
+
+/** The most the window may grow to, in feet: `bufferBytes` of them, at least MIN_WINDOW_FEET. */
+export function maxWindowFeet(footBytes: number, bufferBytes: number): number {
+  return Math.max(MIN_WINDOW_FEET, Math.floor(bufferBytes / footBytes));
+}
+
+/** Budget records for a window of `windowFeet`: the window's, and a few beyond it being assembled. */
+function budgetRecords(windowFeet: number, footBytes: number): number {
+  return windowFeet + Math.max(MIN_RECORDS_IN_ASSEMBLY, Math.floor(ASSEMBLY_BYTES / footBytes));
 }
 
 /** What the session needs from a connection. */
 export interface SessionConnection {
   readonly id: number;
+  /** The connection's heartbeat round trip, once measured. */
+  readonly roundTripMs?: number | undefined;
   send(frame: ControlFrame): void;
 }
 
@@ -82,6 +100,7 @@ export class Session {
   /** Random per session: a transmitter that sees it change knows this receiver restarted. */
   readonly nonce = crypto.getRandomValues(new BigUint64Array(1))[0]!;
   private readonly sequencer: Sequencer;
+  private readonly window: ReceiveWindow;
   /** Memory for foot records; each goes back once written (or dropped). */
   readonly pool: BufferPool;
   /** Socket reads and unpacked payloads are garbage once copied or written: collected by volume. */
@@ -101,18 +120,25 @@ export class Session {
   constructor(
     readonly sessionId: bigint,
     readonly footBytes: number,
-    /** Feet outstanding at most; fewer when the window's bytes hold fewer feet of this size. */
-    maxWindowFeet: number,
+    /** Feet the window starts at, at most; fewer when DEFAULT_WINDOW_BYTES hold fewer feet of this size. */
+    startWindowFeet: number,
     private readonly sink: ByteSink,
     private readonly events: SessionEvents,
     private readonly clock: Clock,
+    /** `buffer`: bytes of feet the window may grow to. */
+    bufferBytes = DEFAULT_BUFFER_BYTES,
   ) {
     this.lastWrittenMs = clock.now();
-    const windowFeet = receiveWindowFeet(footBytes, maxWindowFeet);
+    const maxFeet = maxWindowFeet(footBytes, bufferBytes);
+    if (maxFeet * footBytes > bufferBytes) {
+      log.warn(`buffer ${bufferBytes} bytes holds fewer than ${MIN_WINDOW_FEET} feet of the transmitter's ${footBytes}; the window may hold ${maxFeet * footBytes} bytes`);
+    }
+    const windowFeet = Math.min(maxFeet, receiveWindowFeet(footBytes, startWindowFeet));
+    this.window = new ReceiveWindow(footBytes, windowFeet, maxFeet);
     this.sequencer = new Sequencer(windowFeet);
-    // Records are at most a foot plus its header: the window's worth, and a few beyond it being assembled.
-    const budgetRecords = windowFeet + Math.max(MIN_RECORDS_IN_ASSEMBLY, Math.floor(ASSEMBLY_BYTES / footBytes));
-    this.pool = new BufferPool(footBytes + FOOT_RECORD_OVERHEAD_BYTES, budgetRecords, budgetRecords);
+    // Records are at most a foot plus its header. The budget follows the window; what is kept for reuse may reach the largest.
+    const records = budgetRecords(windowFeet, footBytes);
+    this.pool = new BufferPool(footBytes + FOOT_RECORD_OVERHEAD_BYTES, budgetRecords(maxFeet, footBytes), records);
   }
 
   /**
@@ -285,6 +311,7 @@ export class Session {
         this.lastWrittenMs = this.clock.now();
         this.sequencer.written();
         this.digest.add(foot.checksum, foot.payload.length);
+        this.followPath(foot.payload.length);
         this.sendCredit(foot.connectionId);
       }
     } catch (error) {
@@ -294,6 +321,25 @@ export class Session {
       this.writing = false;
     }
     this.checkComplete();
+  }
+
+  /** Grows the window when the path needs more than it holds (window.ts); the next credit carries it. */
+  private followPath(bytes: number): void {
+    let roundTripMs: number | undefined;
+    for (const connection of this.connections.values()) {
+      const measured = connection.roundTripMs;
+      if (measured !== undefined) roundTripMs = Math.min(roundTripMs ?? measured, measured);
+    }
+    const growth = this.window.written(bytes, this.clock.now(), this.connections.size, roundTripMs);
+    if (growth === undefined) return;
+    this.sequencer.grow(growth.toFeet);
+    this.pool.raiseMaxLent(budgetRecords(growth.toFeet, this.footBytes));
+    const mib = (feet: number) => ((feet * this.footBytes) / 2 ** 20).toFixed(0);
+    log.info(
+      `window ${growth.fromFeet} → ${growth.toFeet} feet (${mib(growth.fromFeet)} → ${mib(growth.toFeet)} MiB): ` +
+        `${(growth.bytesPerSecond / 2 ** 20).toFixed(1)} MiB/s, ${growth.roundTripMs.toFixed(0)} ms round trip, ${growth.connections} connections` +
+        (growth.toFeet === this.window.maxFeet ? " (the most buffer allows)" : ""),
+    );
   }
 
   /** Credit goes back on the connection that brought the foot, or any open one. */

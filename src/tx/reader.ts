@@ -1,9 +1,11 @@
 /**
  * The reader: the input, cut into feet, into the scheduler.
  *
- *  1. While the receiver's window has room for the next foot, the chunker
- *     cuts one from the input; while it is full, the input is not read (the
- *     producer feels the backpressure) until `wake` says credit came.
+ *  1. While the receiver's window has room for the next foot, and this end
+ *     holds fewer than `buffer` bytes of feet not yet acknowledged, the
+ *     chunker cuts one from the input; otherwise the input is not read (the
+ *     producer feels the backpressure) until `wake` says credit came (credit
+ *     for a foot follows its acknowledgement on the same connection).
  *  2. Each foot gets its checksum and joins the stream digest.
  *  3. With `compress`, up to MAX_COMPRESSING_FEET feet are compressed at once
  *     (on the thread pool) and handed on in read order; a foot that does not
@@ -16,7 +18,7 @@
 import type { Clock } from "../clock.ts";
 import type { BufferPool } from "../net/buffer-pool.ts";
 import { log } from "../log.ts";
-import type { Compression } from "../options.ts";
+import { DEFAULT_BUFFER_BYTES, MIN_WINDOW_FEET, type Compression } from "../options.ts";
 import { footChecksum, StreamDigest } from "../protocol/digest.ts";
 import { DigestKind, type EndOfStream } from "../protocol/xdr.generated.ts";
 import { Chunker } from "./chunker.ts";
@@ -29,6 +31,8 @@ const MAX_COMPRESSING_FEET = Math.max(2, navigator.hardwareConcurrency);
 
 export interface ReaderSettings {
   footBytes: number;
+  /** `buffer`: bytes of feet held (read, not yet acknowledged) at most; at least MIN_WINDOW_FEET feet. */
+  bufferBytes?: number;
   compress?: Compression;
   charmode?: boolean;
 }
@@ -40,6 +44,8 @@ export class Reader {
   private readonly compressing: Promise<OutboundFoot>[] = [];
   private wakeUp: (() => void) | undefined;
   private stopped = false;
+  /** Feet held at most, from `buffer`. */
+  private readonly maxHeldFeet: number;
 
   constructor(
     source: ByteSource,
@@ -53,6 +59,13 @@ export class Reader {
     clock: Clock,
   ) {
     this.chunker = new Chunker(source, settings.footBytes, pool, settings.charmode ?? false, undefined, clock);
+    this.maxHeldFeet = Math.max(MIN_WINDOW_FEET, Math.floor((settings.bufferBytes ?? DEFAULT_BUFFER_BYTES) / settings.footBytes));
+  }
+
+  /** Room for the next foot: in the receiver's window, and in `buffer`, counting the feet still being compressed. */
+  private hasRoom(): boolean {
+    const ahead = this.compressing.length;
+    return this.scheduler.canRead(ahead) && this.scheduler.heldCount + ahead < this.maxHeldFeet;
   }
 
   /** The stream digest so far (the whole stream's once the input ended). */
@@ -73,7 +86,7 @@ export class Reader {
   async run(): Promise<void> {
     const compression = this.settings.compress;
     for (;;) {
-      while (!this.scheduler.canRead(this.compressing.length) || this.compressing.length >= MAX_COMPRESSING_FEET) {
+      while (!this.hasRoom() || this.compressing.length >= MAX_COMPRESSING_FEET) {
         if (this.compressing.length > 0) {
           if (!this.addCompressed(await this.compressing.shift()!)) return;
           continue;

@@ -285,11 +285,11 @@ describe("usage errors name the problem and the fix", () => {
     // unknown words
     [
       "rx 1 frobnicate",
-      "unknown keyword 'frobnicate'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats",
+      "unknown keyword 'frobnicate'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats, buffer",
     ],
     [
       "rx 1 2",
-      "unknown keyword '2'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats",
+      "unknown keyword '2'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats, buffer",
     ],
     ["RX 1", "unknown keyword 'RX'; did you mean 'rx'?"],
     ["tx h 1 thread 4", "unknown keyword 'thread'; did you mean 'threads'?"],
@@ -301,15 +301,15 @@ describe("usage errors name the problem and the fix", () => {
     // flags
     [
       "rx 1 --frobnicate",
-      "unknown flag '--frobnicate'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
+      "unknown flag '--frobnicate'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
     ],
     [
       "rx 1 -v",
-      "unknown flag '-v'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
+      "unknown flag '-v'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
     ],
     [
       "rx 1 --no-checksums",
-      "unknown flag '--no-checksums'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats",
+      "unknown flag '--no-checksums'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
     ],
     ["rx 1 --verbose", "flag '--verbose' needs a value: '--verbose N'"],
     ["rx 1 --verbose --checksums", "flag '--verbose' needs a value: '--verbose N'"],
@@ -340,6 +340,9 @@ describe("usage errors name the problem and the fix", () => {
     ["rx 1 tx h 2 initiate h 0", "initiate port 0 is out of range; use 1..65535"],
     ["rx 1 tx h 2 --initiate h", "--initiate needs HOST:PORT, got 'h'; e.g. '--initiate 127.0.0.1:8834'"],
     ["rx 1 tx h 2 terminate 3 prbs 1", "prbs replaces the data a tunnel carries; drop prbs or terminate"],
+    ["rx 1 buffer lots", "buffer 'lots' is not a byte count; write bytes, e.g. 'buffer 256M' (K, M, G, T are powers of 1024)"],
+    ["tx h 1 buffer 512K", "buffer 512K is out of range; use 1M..4G (the window must hold 4 feet)"],
+    ["rx 1 --buffer 5G", "buffer 5G is out of range; use 1M..4G (the window must hold 4 feet)"],
   ];
   for (const [line, message] of cases) {
     test(`'${line}'`, () => {
