@@ -17,10 +17,11 @@
  *   of TCP slow start before it moves its share, so windows fixed in
  *   milliseconds judge a long path on its noise and its start-up;
  * - measure goodput for at least `measureMs` and `measureRoundTrips`, and
- *   `measureBytes`; the rate is taken between acknowledgements (from the
- *   last one before the measurement to the last one in it), not between
- *   ticks: feet are acknowledged whole, and a tick boundary that falls just
- *   before or after one moved a short measurement by a whole foot;
+ *   `measureBytes`, over the measurement's whole time (a rate taken only
+ *   between its first and last acknowledgement overstated the first
+ *   measurement, when the connections' buffers fill at once: 26 MiB/s
+ *   with 4 connections throttled to 4 MiB/s each, so that 8 looked no
+ *   better and `threads auto` stayed at 4);
  * - the first measurement, and the first after an outage, start only once
  *   the connections settled (below): a baseline taken in slow start
  *   understates the count, and every doubling then looked like a gain;
@@ -116,8 +117,6 @@ export interface TunerProgress {
   /** Running totals the receiver acknowledged. */
   deliveredBytes: number;
   deliveredFeet: number;
-  /** When the latest acknowledgement came (the tuner's clock); undefined before the first. */
-  lastDeliveryMs?: number;
   /** Feet read and not yet acknowledged (queued or on the wire). */
   feetHeld: number;
   connectionsUp: number;
@@ -150,11 +149,8 @@ export class ThreadTuner {
   private changedMs: number;
   /** Settled once this many feet are acknowledged (those held at the change); undefined: not known yet. */
   private settleFeet: number | undefined = 0;
-  /**
-   * The measurement under way: when it began, the acknowledged bytes then
-   * and the time of the last acknowledgement before it (the rate runs from there).
-   */
-  private measurement: { startMs: number; startBytes: number; sinceMs: number; flushed: boolean } | undefined;
+  /** The measurement under way: when it began and the acknowledged bytes then. */
+  private measurement: { startMs: number; startBytes: number; flushed: boolean } | undefined;
   private reprobeMs: number;
   private nextProbeMs = Infinity;
   /** Connections were up at the last tick: going from none to some starts like a change (slow start again). */
@@ -189,13 +185,12 @@ export class ThreadTuner {
       this.settleFeet = 0;
     }
     const roundTripMs = progress.roundTripMs ?? 0;
-    const lastDeliveryMs = progress.lastDeliveryMs ?? nowMs;
     // The feet held when the count changed: they are through once this many are acknowledged.
     this.settleFeet ??= deliveredFeet + progress.feetHeld;
     const settleMs = Math.max(this.settings.settleMs, this.settings.settleRoundTrips * roundTripMs);
     const flushed = deliveredFeet >= this.settleFeet && nowMs - this.changedMs >= settleMs;
     if (this.measurement === undefined) {
-      this.measurement = { startMs: nowMs, startBytes: deliveredBytes, sinceMs: lastDeliveryMs, flushed };
+      this.measurement = { startMs: nowMs, startBytes: deliveredBytes, flushed };
       return undefined;
     }
     const elapsedMs = nowMs - this.measurement.startMs;
@@ -204,11 +199,7 @@ export class ThreadTuner {
     const maxMeasureMs = Math.max(this.settings.maxMeasureMs, this.settings.maxMeasureRoundTrips * roundTripMs);
     const enough = elapsedMs >= measureMs && bytes >= this.settings.measureBytes;
     const timedOut = elapsedMs >= maxMeasureMs;
-    // Between acknowledgements: the feet acknowledged after the one before the
-    // measurement, over the time from it to the last one. A measurement cut
-    // short by its time limit counts to now (a path that went quiet is slow).
-    const spanMs = timedOut && !enough ? elapsedMs : lastDeliveryMs - this.measurement.sinceMs;
-    const rate = spanMs > 0 ? (bytes * 1000) / spanMs : 0;
+    const rate = elapsedMs > 0 ? (bytes * 1000) / elapsedMs : 0;
     // A first judgement waits for the connections to settle too: a baseline taken
     // in slow start understates its count.
     const settledEnough = this.measurement.flushed || (this.baseline !== undefined && this.baseline.count !== this.count && rate >= this.baseline.rate * this.settings.gain);
@@ -216,11 +207,11 @@ export class ThreadTuner {
       const change = this.judge(nowMs, rate, progress.windowFeet);
       // After a change the next measurement starts at once (for a trial that pays, the
       // sooner the better); otherwise at the next tick.
-      this.measurement = change === undefined ? undefined : { startMs: nowMs, startBytes: deliveredBytes, sinceMs: lastDeliveryMs, flushed: false };
+      this.measurement = change === undefined ? undefined : { startMs: nowMs, startBytes: deliveredBytes, flushed: false };
       return change;
     }
     // Settled only now: measure afresh from here.
-    if (!this.measurement.flushed && flushed) this.measurement = { startMs: nowMs, startBytes: deliveredBytes, sinceMs: lastDeliveryMs, flushed };
+    if (!this.measurement.flushed && flushed) this.measurement = { startMs: nowMs, startBytes: deliveredBytes, flushed };
     return undefined;
   }
 

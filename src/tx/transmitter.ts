@@ -101,8 +101,6 @@ class Transmitter {
   private timers: Timer[] = [];
   private acknowledgedBytes = 0;
   private acknowledgedFeet = 0;
-  /** When the latest foot was acknowledged (`threads auto` measures between acknowledgements). */
-  private lastAcknowledgedMs: number | undefined;
   private end: EndOfStream | undefined;
   private confirmed = false;
   /** The receiver's command's verdict, once a FRAME_VERDICT came. */
@@ -165,7 +163,6 @@ class Transmitter {
         const progress = {
           deliveredBytes: this.acknowledgedBytes,
           deliveredFeet: this.acknowledgedFeet,
-          lastDeliveryMs: this.lastAcknowledgedMs,
           feetHeld: this.scheduler.heldCount,
           windowFeet: Number(this.scheduler.windowEnd - this.scheduler.deliveredBelow),
         };
@@ -223,7 +220,6 @@ class Transmitter {
   private onAcknowledged(foot: OutboundFoot, carrier: number | undefined, roundTripMs: number | undefined): void {
     this.acknowledgedBytes += foot.streamLength ?? foot.payload.length; // stream bytes, not the compressed ones
     this.acknowledgedFeet++;
-    this.lastAcknowledgedMs = this.clock.now();
     const record = carrier === undefined ? undefined : [...this.pool.live()].find((candidate) => candidate.connection.id === carrier);
     if (record !== undefined) this.pool.linkWorks(record.link, record.link.noteDelivered(foot.payload.length, roundTripMs));
     this.recycle(foot);

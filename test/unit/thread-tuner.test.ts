@@ -50,7 +50,6 @@ function simulate(
     const change = tuner.update(now, {
       deliveredBytes: bytes,
       deliveredFeet: Math.floor(bytes / FOOT),
-      lastDeliveryMs: now,
       feetHeld: options.feetHeld ?? 8,
       connectionsUp: up,
       roundTripMs: options.roundTripMs,
