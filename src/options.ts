@@ -65,6 +65,8 @@ export interface CommonOptions {
   key?: Uint8Array;
   /** Seal every foot with AES-256-GCM (needs `key`); rx: refuse transmitters that do not. */
   encrypt?: boolean;
+  /** `congestion ALG`: the kernel's TCP congestion control for this end's connections (Linux); unset: the kernel's default. */
+  congestion?: string;
 }
 
 /** `compress zstd|gzip[:LEVEL]`: how tx compresses each foot (a foot that does not shrink goes raw). */
