@@ -22,7 +22,8 @@
  *
  * Knobs: BENCH_WAN_ROWS=REGEX (rows whose id matches: `rtt100-`, `loss1%-cubic`, `two-links`; an
  * unknown one lists them), BENCH_WAN_BYTES, BENCH_WAN_RUNS, BENCH_WAN_CAP_S, BENCH_WAN_TCP_BUFFER
- * (bytes: raise both namespaces' tcp_rmem/tcp_wmem maxima; default the kernel's).
+ * (bytes: raise both namespaces' tcp_rmem/tcp_wmem maxima; default the kernel's), BENCH_WAN_VM_ARGS
+ * (words added to both viamillipede ends, e.g. "congestion bbr"; default none).
  *
  * Exit 0 when every transfer was whole (targets missed are reported, not failed: this measures);
  * 1 when a transfer failed or an output's sha256 differed. Needs root, ip, gcc and /dev/net/tun
@@ -195,13 +196,16 @@ async function iperf3(c: RunContext): Promise<ToolRun> {
   }
 }
 
+/** BENCH_WAN_VM_ARGS: keywords for both ends of viamillipede. */
+const VM_ARGS = (process.env.BENCH_WAN_VM_ARGS ?? "").split(/\s+/).filter(Boolean);
+
 async function viamillipede(c: RunContext): Promise<ToolRun> {
   const out = join(c.scratch, "viamillipede.out");
-  const receiver = start("viamillipede rx", c.rig.rxNamespace, [process.execPath, ENTRY, "rx", "0"], "ignore", Bun.file(out), c.scratch);
+  const receiver = start("viamillipede rx", c.rig.rxNamespace, [process.execPath, ENTRY, "rx", "0", ...VM_ARGS], "ignore", Bun.file(out), c.scratch);
   try {
     const match = await receiver.waitForStderr(/listening on port (\d+)/, READY_TIMEOUT_MS);
     const targets = c.rig.links.flatMap((link) => ["tx", link.rxAddress, match[1]!]);
-    const sender = (): Measured => start("viamillipede tx", c.rig.txNamespace, [process.execPath, ENTRY, ...targets], Bun.file(c.file), "ignore", c.scratch);
+    const sender = (): Measured => start("viamillipede tx", c.rig.txNamespace, [process.execPath, ENTRY, ...targets, ...VM_ARGS], Bun.file(c.file), "ignore", c.scratch);
     return await streamRun(receiver, sender, out, c.expected, c.capMs);
   } finally {
     rmSync(out, { force: true });

@@ -84,6 +84,8 @@ export interface CommonOptions {
   encrypt?: boolean;
   /** `buffer SIZE`: bytes of feet this end may hold (default DEFAULT_BUFFER_BYTES). */
   bufferBytes?: number;
+  /** `congestion ALG`: the kernel's TCP congestion control for this end's connections (Linux); unset: the kernel's default. */
+  congestion?: string;
 }
 
 /** `compress zstd|gzip[:LEVEL]`: how tx compresses each foot (a foot that does not shrink goes raw). */

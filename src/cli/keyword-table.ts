@@ -34,6 +34,7 @@ import {
 } from "../options.ts";
 import { MAX_CHECKPHRASE_BYTES } from "../protocol/xdr.generated.ts";
 import { MAX_KEY_BYTES, MIN_KEY_BYTES } from "../protocol/keys.ts";
+import { parseCongestionName } from "../net/congestion.ts";
 import { MAX_PRBS_SEED } from "../tx/prbs.ts";
 import { AUTO_MAX_THREADS, AUTO_START_THREADS } from "../tx/thread-tuner.ts";
 import {
@@ -211,6 +212,14 @@ export const KEYWORD_TABLE: readonly KeywordEntry[] = [
     section: "keywords",
     usage: "compress ALG[:N]",
     help: `compress each foot with zstd (level ${ZSTD.min}..${ZSTD.max}, default ${ZSTD.default}) or gzip (${GZIP.min}..${GZIP.max}, default ${GZIP.default}); a foot that does not shrink goes raw`,
+  }),
+  keyword({
+    name: "congestion",
+    roles: "both",
+    value: { hint: "ALG", example: "reno", read: (r) => parseCongestionName(r.required()) },
+    field: "congestion",
+    section: "keywords",
+    help: "the TCP congestion control for this end's connections, from /proc/sys/net/ipv4/tcp_available_congestion_control (Linux; e.g. bbr on long lossy paths; default the kernel's)",
   }),
   keyword({
     name: "bind",

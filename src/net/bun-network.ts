@@ -10,6 +10,10 @@
  * retries at once, for ever. Dial failures are checked against the descriptors
  * left (the message says EMFILE and what to do), and an accepted connection
  * that leaves too few is closed at once, so accept() always has one.
+ *
+ * `tcpNetwork({ congestion })` gives each connection, once open, the TCP
+ * congestion control the user chose (src/net/congestion.ts); `bunNetwork`
+ * leaves the kernel's choice alone.
  */
 import type { Socket } from "bun";
 import dns from "node:dns";
@@ -17,6 +21,7 @@ import { closeSync, openSync, readFileSync } from "node:fs";
 import net from "node:net";
 import { log } from "../log.ts";
 import { formatAddress } from "./address.ts";
+import { checkCongestion, congestionRefusal, setCongestion } from "./congestion.ts";
 import type { Channel, ChannelHandlers, Listening, Network } from "./channel.ts";
 
 /** Per-socket state: the handlers, and whether onClose already fired. */
@@ -128,68 +133,109 @@ const events = {
   },
 };
 
-export const bunNetwork: Network = {
-  async dial(host, port, handlers) {
-    const state: SocketState = { handlers, closed: false };
-    try {
-      const socket = await Bun.connect<SocketState>({
-        hostname: host,
+/** How our TCP connections are set up, beyond the kernel's defaults. */
+export interface TcpSettings {
+  /** `congestion ALG`: the congestion control for every connection (Linux). */
+  congestion?: string;
+}
+
+/** Whether the one warning about a refused congestion control was given. */
+let congestionWarned = false;
+
+/**
+ * Gives an open connection the chosen congestion control. A refusal now
+ * (a route that says `congctl lock ALG`) leaves the connection as the
+ * kernel made it, with one warning per process: the data still flows.
+ */
+function applySettings(socket: Socket<SocketState>, settings: TcpSettings): void {
+  const alg = settings.congestion;
+  if (alg === undefined) return;
+  // Bun 1.4.5 carries the descriptor on its sockets without typing it.
+  const fd = (socket as unknown as { fd?: unknown }).fd;
+  const errno = typeof fd === "number" && fd >= 0 ? setCongestion(fd, alg) : -1;
+  if (errno !== 0 && !congestionWarned) {
+    congestionWarned = true;
+    const why = errno < 0 ? `congestion '${alg}': this Bun does not expose the socket's descriptor` : congestionRefusal(alg, errno);
+    log.warn(`${why}; connections keep the kernel's choice`);
+  }
+}
+
+/** TCP with `settings`; throws VmError("usage") at once if the kernel will not give us what they ask. */
+export function tcpNetwork(settings: TcpSettings): Network {
+  if (settings.congestion === undefined) return bunNetwork;
+  checkCongestion(settings.congestion);
+  return makeNetwork(settings);
+}
+
+/** TCP as the kernel sets it up. */
+export const bunNetwork: Network = makeNetwork({});
+
+function makeNetwork(settings: TcpSettings): Network {
+  return {
+    async dial(host, port, handlers) {
+      const state: SocketState = { handlers, closed: false };
+      try {
+        const socket = await Bun.connect<SocketState>({
+          hostname: host,
+          port,
+          data: state,
+          socket: {
+            ...events,
+            open(socket) {
+              socket.setNoDelay(true);
+              applySettings(socket, settings);
+            },
+            connectError() {
+              // The promise rejects with the same error; reported there.
+              state.closed = true;
+            },
+          },
+        });
+        return wrap(socket, formatAddress(host, port));
+      } catch (error) {
+        throw new Error(`cannot connect to ${formatAddress(host, port)}: ${dialFailureReason(error)}`);
+      }
+    },
+
+    async resolve(host) {
+      if (net.isIP(host) !== 0) return [host];
+      const found = await dns.promises.lookup(host, { all: true, order: "verbatim" });
+      return found.map((entry) => entry.address);
+    },
+
+    async listen(bind, port, accept) {
+      const hostname = bind ?? "::";
+      let turnedAway = 0;
+      const server = Bun.listen<SocketState>({
+        hostname,
         port,
-        data: state,
+        exclusive: true,
         socket: {
           ...events,
           open(socket) {
+            // Closed at once while descriptors are short, so the next accept() has one.
+            const shortage = descriptorShortage(SPARE_DESCRIPTORS);
+            if (shortage !== undefined) {
+              socket.data = { handlers: undefined, closed: true };
+              socket.terminate();
+              if (turnedAway++ === 0) {
+                log.warn(`turning connections away: ${shortage} (too many open files: raise 'ulimit -n' here, or use fewer threads on tx)`);
+              }
+              return;
+            }
             socket.setNoDelay(true);
-          },
-          connectError() {
-            // The promise rejects with the same error; reported there.
-            state.closed = true;
+            applySettings(socket, settings);
+            const channel = wrap(socket, formatAddress(plainAddress(socket.remoteAddress), socket.remotePort));
+            socket.data = { handlers: undefined, closed: false };
+            socket.data.handlers = accept(channel);
           },
         },
       });
-      return wrap(socket, formatAddress(host, port));
-    } catch (error) {
-      throw new Error(`cannot connect to ${formatAddress(host, port)}: ${dialFailureReason(error)}`);
-    }
-  },
-
-  async resolve(host) {
-    if (net.isIP(host) !== 0) return [host];
-    const found = await dns.promises.lookup(host, { all: true, order: "verbatim" });
-    return found.map((entry) => entry.address);
-  },
-
-  async listen(bind, port, accept) {
-    const hostname = bind ?? "::";
-    let turnedAway = 0;
-    const server = Bun.listen<SocketState>({
-      hostname,
-      port,
-      exclusive: true,
-      socket: {
-        ...events,
-        open(socket) {
-          // Closed at once while descriptors are short, so the next accept() has one.
-          const shortage = descriptorShortage(SPARE_DESCRIPTORS);
-          if (shortage !== undefined) {
-            socket.data = { handlers: undefined, closed: true };
-            socket.terminate();
-            if (turnedAway++ === 0) {
-              log.warn(`turning connections away: ${shortage} (too many open files: raise 'ulimit -n' here, or use fewer threads on tx)`);
-            }
-            return;
-          }
-          socket.setNoDelay(true);
-          const channel = wrap(socket, formatAddress(plainAddress(socket.remoteAddress), socket.remotePort));
-          socket.data = { handlers: undefined, closed: false };
-          socket.data.handlers = accept(channel);
-        },
-      },
-    });
-    const listening: Listening = {
-      port: server.port,
-      close: () => server.stop(true),
-    };
-    return listening;
-  },
-};
+      const listening: Listening = {
+        port: server.port,
+        close: () => server.stop(true),
+      };
+      return listening;
+    },
+  };
+}

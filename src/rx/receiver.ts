@@ -23,7 +23,7 @@ import { LINGER_MS, MAX_PENDING_CONNECTIONS, MAX_RETIRED_SESSIONS, WARNING_INTER
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { onInterrupt, VmError } from "../errors.ts";
 import { log } from "../log.ts";
-import { bunNetwork } from "../net/bun-network.ts";
+import { tcpNetwork } from "../net/bun-network.ts";
 import type { Listening, Network } from "../net/channel.ts";
 import type { ReceiverOptions } from "../options.ts";
 import type { Hello } from "../protocol/xdr.generated.ts";
@@ -59,7 +59,7 @@ export interface ReceiveSummary {
 
 /** Receives one session and writes it to the sink; resolves once it is confirmed. */
 export async function receive(options: ReceiverOptions, io?: Partial<ReceiverIo>): Promise<ReceiveSummary> {
-  const receiver = new Receiver(options, { network: bunNetwork, sink: io?.sink ?? stdoutSink(), clock: systemClock, ...io });
+  const receiver = new Receiver(options, { network: io?.network ?? tcpNetwork(options), sink: io?.sink ?? stdoutSink(), clock: systemClock, ...io });
   io?.observe?.(() => receiver.figures());
   return receiver.run();
 }

@@ -24,7 +24,7 @@ import { asVmError, onInterrupt, VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { Network } from "../net/channel.ts";
 import { BufferPool } from "../net/buffer-pool.ts";
-import { bunNetwork } from "../net/bun-network.ts";
+import { tcpNetwork } from "../net/bun-network.ts";
 import type { TransmitterOptions } from "../options.ts";
 import { abortFrame, consumerSucceeded, describeVerdict, readText, type AnyHello, type ConsumerVerdict, type ControlFrame } from "../protocol/messages.ts";
 import {
@@ -75,7 +75,7 @@ export interface TransferSummary {
 
 /** Reads the source and sends it; resolves once the receiver confirmed the whole stream. */
 export async function transmit(options: TransmitterOptions, io: Partial<TransmitterIo> = {}): Promise<TransferSummary> {
-  const full: TransmitterIo = { network: bunNetwork, source: io.source ?? stdinSource(), ...io };
+  const full: TransmitterIo = { network: io.network ?? tcpNetwork(options), source: io.source ?? stdinSource(), ...io };
   const { links, unknownHosts } = await resolveLinks(options.targets, full.network.resolve?.bind(full.network));
   if (unknownHosts.length > 0) {
     const one = unknownHosts.length === 1;
