@@ -200,7 +200,7 @@ function takeOver(open: readonly SessionView[], remoteAddress: string, policy: A
   if (receiver.serving) {
     const soonest = busy.map((verdict) => verdict.abandonedInMs).filter((ms) => ms !== undefined);
     const until = soonest.length === 0 ? "" : `; one with no connection or no data is given up after ${policy.timeoutMs / 1000}s of that`;
-    return refuse(RefuseReason.REFUSE_SESSION_BUSY, `this receiver is busy with ${open.length} transfers, its 'sessions ${receiver.capacity}'${until}`);
+    return refuse(RefuseReason.REFUSE_SESSION_BUSY, `this receiver is busy with ${open.length === 1 ? "1 transfer" : `${open.length} transfers`}, its 'sessions ${receiver.capacity}'${until}`);
   }
   const verdict = busy[0]!;
   const until = verdict.abandonedInMs === undefined ? "" : `; it is given up after ${policy.timeoutMs / 1000}s of that`;

@@ -467,7 +467,7 @@ class Receiver {
     if (draining === undefined || now - draining.sinceMs < patienceMs) return;
     const left = [...this.hosted.values()].filter((hosted) => hosted.session.isOpen);
     if (left.length === 0) return;
-    const error = new VmError("interrupted", `stopped ${left.length} transfers still running ${this.options.patienceS}s (patience) after SIGTERM`);
+    const error = new VmError("interrupted", `stopped ${transfers(left.length)} still running ${this.options.patienceS}s (patience) after SIGTERM`);
     draining.failure ??= error;
     for (const hosted of left) hosted.session.fail(new VmError("interrupted", `the receiver is shutting down: it waited ${this.options.patienceS}s (patience) after SIGTERM`));
   }
@@ -479,8 +479,8 @@ class Receiver {
     if (this.draining !== undefined || this.outcome !== undefined) return;
     const waitingOn = new Set([...this.hosted.values()].filter((hosted) => hosted.session.isOpen));
     this.draining = { sinceMs: this.clock.now(), waitingOn, failure: undefined };
-    const patience = this.options.patienceS === 0 ? "however long they take (patience 0)" : `up to ${this.options.patienceS}s (patience)`;
-    log.warn(`${reason}: taking no new transfers; waiting for ${waitingOn.size} running ${waitingOn.size === 1 ? "transfer" : "transfers"} to finish, ${patience}`);
+    const patience = this.options.patienceS === 0 ? "however long it takes (patience 0)" : `up to ${this.options.patienceS}s (patience)`;
+    log.warn(`${reason}: taking no new transfers; ${waitingOn.size === 0 ? "none is running" : `waiting for ${transfers(waitingOn.size)} to finish, ${patience}`}`);
     this.maybeSettle();
   }
 
@@ -492,6 +492,11 @@ class Receiver {
     if (open.length === 0) void this.settleNow();
     else this.clock.after(LINGER_MS, "linger for the transmitters to hang up", () => void this.settleNow(), { background: true });
   }
+}
+
+/** "1 transfer", "3 transfers". */
+export function transfers(count: number): string {
+  return `${count} ${count === 1 ? "transfer" : "transfers"}`;
 }
 
 /** A session as log lines name it: its id, its label, its transmitter's address. */
