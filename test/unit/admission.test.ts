@@ -189,3 +189,45 @@ test("CAP_PRODUCER_FAILED is echoed when offered; CAP_VERDICT only by a receiver
   // A version 1 transmitter offers neither, and hears of neither.
   expect(welcome(hello({ capabilities: CAP_NONE }), session, true).capabilities).toBe(CAP_NONE);
 });
+
+describe("serving: several sessions, each with its own output", () => {
+  const live = (id: bigint): SessionView => session({ sessionId: id });
+  const serving = (sessions: SessionView[], capacity: number, change: { draining?: boolean; retired?: bigint[] } = {}) => ({ sessions, capacity, serving: true, ...change });
+  const newcomer = hello({ sessionId: 9n });
+
+  test("with a free place a new transfer starts beside live ones: nothing is taken over", () => {
+    expect(decideAdmission(newcomer, "a", policy, receiver(serving([live(7n), live(8n)], 3)))).toEqual({ kind: "start" });
+  });
+  test("a hello of any session held joins that one", () => {
+    expect(decideAdmission(hello({ sessionId: 8n }), "a", policy, receiver(serving([live(7n), live(8n)], 2)))).toEqual({ kind: "join", sessionId: 8n });
+  });
+  test("every place taken by a live transfer: busy, naming sessions N", () => {
+    expect(refused(decideAdmission(newcomer, "a", policy, receiver(serving([live(7n), live(8n)], 2))))).toEqual({
+      reason: RefuseReason.REFUSE_SESSION_BUSY,
+      text: "this receiver is busy with 2 transfers, its 'sessions 2'",
+    });
+  });
+  test("every place taken, one abandoned after writing: it gives way (its output is its own), the newcomer starts", () => {
+    const activity = (view: SessionView): Partial<SessionActivity> => (view.sessionId === 8n ? { joined: 0, aloneSinceMs: 50_000, outputBytes: 1234n } : {});
+    expect(decideAdmission(newcomer, "10.0.0.3:1", policy, receiver(serving([live(7n), live(8n)], 2), activity))).toEqual({
+      kind: "start",
+      retire: { sessionId: 8n, why: "no connection for 10.0s; a new transmitter from 10.0.0.3:1 takes over" },
+    });
+  });
+  test("a session that ended holds no place; its transmitter coming back for the confirmation still joins it", () => {
+    const ended = session({ sessionId: 8n, isOpen: false, isComplete: true });
+    expect(decideAdmission(newcomer, "a", policy, receiver(serving([live(7n), ended], 2)))).toEqual({ kind: "start" });
+    expect(decideAdmission(hello({ sessionId: 8n }), "a", policy, receiver(serving([live(7n), ended], 2)))).toEqual({ kind: "join", sessionId: 8n });
+  });
+  test("draining (SIGTERM): no new transfer, busy so its transmitter may try the restarted receiver; running ones still take connections", () => {
+    const view = receiver(serving([live(7n)], 4, { draining: true }));
+    expect(refused(decideAdmission(newcomer, "a", policy, view))).toEqual({
+      reason: RefuseReason.REFUSE_SESSION_BUSY,
+      text: "this receiver is shutting down (SIGTERM) and takes no new transfer; try again once it is back",
+    });
+    expect(decideAdmission(hello(), "a", policy, view)).toEqual({ kind: "join", sessionId: 7n });
+  });
+  test("a session no longer held that ended or gave way: its stragglers hear 'session over', they never start it afresh", () => {
+    expect(refused(decideAdmission(newcomer, "a", policy, receiver(serving([], 2, { retired: [9n] }))))).toMatchObject({ reason: RefuseReason.REFUSE_SESSION_OVER });
+  });
+});
