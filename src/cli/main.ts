@@ -35,6 +35,7 @@ import { stderrWriter } from "../stderr.ts";
 import { writeStatsFile } from "../status/stats.ts";
 import { builtinRequest, helpText, parseCommandLine, versionText } from "./command.ts";
 import { loadKeys } from "./key-file.ts";
+import type { OutputFactory } from "../rx/output.ts";
 import { realRoles, runInvocation, type Roles } from "./roles.ts";
 
 export type { Roles } from "./roles.ts";
@@ -95,6 +96,8 @@ export interface MainDeps {
   state: { verbose: number; board?: StatusBoard; drain?: AbortController };
   /** Aborted (with the signal's name as reason) when the user interrupts. */
   interrupt: AbortController;
+  /** Where the real receiver's sessions go instead of stdout (a test's files; `exec` gives each its command). */
+  output: OutputFactory;
 }
 
 export const processIo: MainIo = {
@@ -177,7 +180,7 @@ export async function main(argv: readonly string[], deps: Partial<MainDeps> = {}
     state.board = board;
     if (board.showsProgress) setBeforeLogLine(() => board.endLine());
     const announce = (text: string): void => io.stderr(`${PROGRAM}: ${text}\n`);
-    const roles = deps.roles ?? realRoles(announce, (role, figures) => board.add(role, figures));
+    const roles = deps.roles ?? realRoles(announce, (role, figures) => board.add(role, figures), deps.output);
     let failure: { error: unknown } | undefined;
     try {
       await runInvocation(invocation, roles, interrupt.signal, announce, drain.signal);

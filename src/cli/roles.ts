@@ -117,8 +117,8 @@ function stdoutPipe(): ByteSink {
   return stdoutSink();
 }
 
-/** The real roles, with the toolbox keywords applied to their input and output. */
-export function realRoles(announce: (text: string) => void, observe?: Observe): Roles {
+/** The real roles, with the toolbox keywords applied to their input and output; `output`: where rx's sessions go instead of stdout. */
+export function realRoles(announce: (text: string) => void, observe?: Observe, output?: OutputFactory): Roles {
   return {
     checkStdio: (invocation) => refuseClosedStdio(invocation),
     transmit: (options, signal, ends) =>
@@ -128,16 +128,16 @@ export function realRoles(announce: (text: string) => void, observe?: Observe): 
         ...(observe === undefined ? {} : { observe: (figures) => observe("tx", figures) }),
       }),
     receive: (options, signal, ends) => {
-      const output = ends?.output;
+      const outputs = ends?.output ?? output;
       // Several streams cannot share one stdout.
-      if (options.serve === true && output === undefined) {
+      if (options.serve === true && outputs === undefined) {
         throw new VmError("usage", "serve runs each transfer into its own command: add 'exec COMMAND...' (stdout cannot take several streams)");
       }
       const sink = ends?.sink ?? (options.serve === true ? undefined : stdoutPipe());
       const onPeerJoined = ends?.onPeerJoined;
       return receive(options, {
         signal,
-        ...(output === undefined ? {} : { output }),
+        ...(outputs === undefined ? {} : { output: outputs }),
         ...(ends?.drain === undefined ? {} : { drain: ends.drain }),
         ...(sink === undefined ? {} : { sink: options.prbsSeed === undefined ? sink : prbsCheckSink(options.prbsSeed, DEFAULT_FOOT_BYTES, sink) }),
         ...(onPeerJoined === undefined ? {} : { onJoined: onPeerJoined }),
