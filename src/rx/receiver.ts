@@ -310,7 +310,8 @@ class Receiver {
   private retire(hosted: Hosted, why: string): void {
     const { session } = hosted;
     const wrote = hosted.outputBytes === 0n ? "which wrote nothing" : `after ${formatCount(Number(hosted.outputBytes))} bytes into its own output`;
-    log.warn(`gave up session ${describe(hosted.info)}, ${wrote}: ${why}`);
+    const label = hosted.info.label === undefined ? "" : ` '${hosted.info.label}'`;
+    log.warn(`gave up session ${session.sessionId.toString(16)}${label}, ${wrote}: ${why}`);
     this.retired.push(session.sessionId);
     if (this.retired.length > MAX_RETIRED_SESSIONS) this.retired.shift();
     hosted.retired = true; // first: its failure below is not the receiver's
