@@ -58,6 +58,15 @@ export const MAX_CHAOS_EVERY = 1_000_000;
 export const MAX_LEG_LIMIT = 2 ** 32;
 /** `delayus`: at most a minute before each foot. */
 export const MAX_DELAY_US = 60_000_000;
+/**
+ * `serve`: transfers run at once by default. Each session's memory is
+ * bounded by its own budget (its window plus 16 MiB: 80 MiB of 2 MiB feet,
+ * 96 MiB at most whatever the foot size, src/rx/session.ts), so the
+ * receiver's foot memory is at most `sessions` times that: 384 MiB at 4.
+ */
+export const DEFAULT_SESSIONS = 4;
+/** `sessions N` at most: 16 x 96 MiB of foot memory, and 16 x 64 connections. */
+export const MAX_SESSIONS = 16;
 /** `ratelimit`: 1 byte/s .. 1 TiB/s. */
 export const MAX_RATE_BYTES_PER_S = 2 ** 40;
 
@@ -136,6 +145,10 @@ export interface ReceiverOptions extends CommonOptions {
   windowFeet: number;
   /** `prbs SEED`: check the stream is the prbs stream of this seed (it is still written out). */
   prbsSeed?: number;
+  /** `serve`: keep listening after a transfer and run up to `sessions` at once, each into its own output. */
+  serve?: boolean;
+  /** `sessions N`: transfers a serving receiver runs at once (DEFAULT_SESSIONS unless given). */
+  sessions?: number;
 }
 
 /**

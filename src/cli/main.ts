@@ -15,7 +15,10 @@
  *    status stays the transfer's.
  *
  * Signals (runAsEntry): SIGHUP/SIGINT/SIGTERM interrupt (the peer is told,
- * one line, exit 128 + the signal's number); SIGUSR1 (and SIGINFO where
+ * one line, exit 128 + the signal's number), except that a serving receiver
+ * drains on its first SIGTERM (no new transfers; the running ones get
+ * `patience` to finish; exit 0 if they all did) and is interrupted by a
+ * second; SIGUSR1 (and SIGINFO where
  * the system has it) prints the status block; SIGUSR2 steps the verbosity.
  *
  * `main` returns the status and has no process-wide effects beyond the log
@@ -32,6 +35,7 @@ import { stderrWriter } from "../stderr.ts";
 import { writeStatsFile } from "../status/stats.ts";
 import { builtinRequest, helpText, parseCommandLine, versionText } from "./command.ts";
 import { loadKeys } from "./key-file.ts";
+import type { OutputFactory } from "../rx/output.ts";
 import { realRoles, runInvocation, type Roles } from "./roles.ts";
 
 export type { Roles } from "./roles.ts";
@@ -85,10 +89,15 @@ export interface MainIo {
 export interface MainDeps {
   io: MainIo;
   roles: Roles;
-  /** main records the verbosity and the status board here once known; the signal and crash handlers read them. */
-  state: { verbose: number; board?: StatusBoard };
+  /**
+   * main records the verbosity, the status board and (serving) the drain
+   * here once known; the signal and crash handlers read them.
+   */
+  state: { verbose: number; board?: StatusBoard; drain?: AbortController };
   /** Aborted (with the signal's name as reason) when the user interrupts. */
   interrupt: AbortController;
+  /** Where the real receiver's sessions go instead of stdout (a test's files; `exec` gives each its command). */
+  output: OutputFactory;
 }
 
 export const processIo: MainIo = {
@@ -137,9 +146,11 @@ export async function main(argv: readonly string[], deps: Partial<MainDeps> = {}
   const io = deps.io ?? processIo;
   const state: MainDeps["state"] = deps.state ?? { verbose: 0 };
   const interrupt = deps.interrupt ?? new AbortController();
+  const drain = new AbortController();
   const statusOf = (error: unknown): number => {
-    // An interrupted transfer exits as the signal that stopped it (129, 130, 143).
-    const signal = interrupt.signal.aborted ? String(interrupt.signal.reason) : "";
+    // An interrupted transfer exits as the signal that stopped it (129, 130, 143); so does a drain cut short.
+    const drained = drain.signal.aborted && asVmError(error).code === "interrupted";
+    const signal = interrupt.signal.aborted ? String(interrupt.signal.reason) : drained ? String(drain.signal.reason) : "";
     return signal in SIGNAL_EXIT_CODES ? SIGNAL_EXIT_CODES[signal as keyof typeof SIGNAL_EXIT_CODES] : describeFailure(error, 0).exitCode;
   };
   const fail = (error: unknown): number => {
@@ -159,6 +170,7 @@ export async function main(argv: readonly string[], deps: Partial<MainDeps> = {}
     const invocation = await parseCommandLine(argv);
     loadKeys(invocation, process.env);
     state.verbose = verboseOf(invocation);
+    if (invocation.receive?.serve === true) state.drain = drain;
     setVerbose(state.verbose);
     const report = invocation.report ?? DEFAULT_REPORT;
     if (report.quiet) setQuiet();
@@ -168,10 +180,10 @@ export async function main(argv: readonly string[], deps: Partial<MainDeps> = {}
     state.board = board;
     if (board.showsProgress) setBeforeLogLine(() => board.endLine());
     const announce = (text: string): void => io.stderr(`${PROGRAM}: ${text}\n`);
-    const roles = deps.roles ?? realRoles(announce, (role, figures) => board.add(role, figures));
+    const roles = deps.roles ?? realRoles(announce, (role, figures) => board.add(role, figures), deps.output);
     let failure: { error: unknown } | undefined;
     try {
-      await runInvocation(invocation, roles, interrupt.signal, announce);
+      await runInvocation(invocation, roles, interrupt.signal, announce, drain.signal);
     } catch (error) {
       failure = { error };
     }
@@ -213,6 +225,8 @@ export async function runAsEntry(argv: readonly string[], deps: Partial<MainDeps
     if (signal === "SIGHUP" && ignoredAtStart(signal)) continue;
     process.on(signal, () => {
       if (interrupt.signal.aborted) process.exit(exitCode); // a second signal: stop now
+      // Serving, the first SIGTERM drains: no new transfers, the running ones finish (within patience).
+      if (signal === "SIGTERM" && state.drain !== undefined && !state.drain.signal.aborted) return state.drain.abort(signal);
       // The role tells its peer and settles; main then exits with this code.
       interrupt.abort(signal);
       setTimeout(() => {

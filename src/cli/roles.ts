@@ -19,6 +19,10 @@
  * replaces stdin and checks rx's output; leglimit, delayus and ratelimit
  * pace tx's input (src/tx/input.ts).
  *
+ * `serve` (a receiver alone) runs many transfers, each into the output a
+ * factory gives it (a command per session), and stops on `drain` (SIGTERM)
+ * once its running transfers are done.
+ *
  * Before anything listens or dials, the real roles refuse a stdin or stdout
  * that the invocation uses and that was closed when the process started
  * (`<&-`, `>&-`): Bun hands us /dev/null for it, which would lose the stream
@@ -29,6 +33,7 @@ import { log } from "../log.ts";
 import { DEFAULT_FOOT_BYTES, type Invocation, type ReceiverOptions, type TransmitterOptions, type TunnelOptions } from "../options.ts";
 import { closedAtStart, growPipe } from "../stdio-pipes.ts";
 import { prbsCheckSink } from "../rx/prbs-check.ts";
+import type { OutputFactory } from "../rx/output.ts";
 import { receive } from "../rx/receiver.ts";
 import { stdoutSink, type ByteSink } from "../rx/stdout.ts";
 import { transmitterInput } from "../tx/input.ts";
@@ -43,6 +48,10 @@ export interface TransmitEnds {
 }
 export interface ReceiveEnds {
   sink?: ByteSink;
+  /** Each session's output instead of `sink` (serve needs one: a command per session). */
+  output?: OutputFactory;
+  /** Serving: aborted on SIGTERM, which stops new transfers and lets the running ones finish. */
+  drain?: AbortSignal;
   /** Called once a connection from the far end's tx has joined rx's session (initiate's "the pipe is up"). */
   onPeerJoined?: () => void;
 }
@@ -60,8 +69,23 @@ export function stdioUsed(invocation: Invocation): { stdin: boolean; stdout: boo
   const tunnelled = invocation.tunnel !== undefined;
   return {
     stdin: invocation.transmit !== undefined && !tunnelled && invocation.transmit.prbsSeed === undefined,
-    stdout: invocation.receive !== undefined && !tunnelled,
+    // Serving, every transfer goes to its own command.
+    stdout: invocation.receive !== undefined && !tunnelled && invocation.receive.serve !== true,
   };
+}
+
+/**
+ * The rules `serve` and `sessions` make with the rest of the command line:
+ * serving is a receiver alone, whose transfers each go to a command of
+ * their own (not one stdout, not one prbs check).
+ */
+export function checkServe(invocation: Invocation): void {
+  const rx = invocation.receive;
+  if (rx === undefined) return;
+  if (rx.sessions !== undefined && rx.serve !== true) throw new VmError("usage", `sessions ${rx.sessions} applies to serve: add 'serve', or drop sessions`);
+  if (rx.serve !== true) return;
+  if (invocation.transmit !== undefined) throw new VmError("usage", "serve runs a receiver alone: drop 'tx HOST PORT' (full duplex) or serve");
+  if (rx.prbsSeed !== undefined) throw new VmError("usage", "prbs checks one stream on stdout and serve runs many: drop prbs or serve");
 }
 
 /** Refuses a stdin or stdout that the invocation uses and that `closed` says was closed at start. */
@@ -93,8 +117,8 @@ function stdoutPipe(): ByteSink {
   return stdoutSink();
 }
 
-/** The real roles, with the toolbox keywords applied to their input and output. */
-export function realRoles(announce: (text: string) => void, observe?: Observe): Roles {
+/** The real roles, with the toolbox keywords applied to their input and output; `output`: where rx's sessions go instead of stdout. */
+export function realRoles(announce: (text: string) => void, observe?: Observe, output?: OutputFactory): Roles {
   return {
     checkStdio: (invocation) => refuseClosedStdio(invocation),
     transmit: (options, signal, ends) =>
@@ -104,11 +128,18 @@ export function realRoles(announce: (text: string) => void, observe?: Observe): 
         ...(observe === undefined ? {} : { observe: (figures) => observe("tx", figures) }),
       }),
     receive: (options, signal, ends) => {
-      const sink = ends?.sink ?? stdoutPipe();
+      const outputs = ends?.output ?? output;
+      // Several streams cannot share one stdout.
+      if (options.serve === true && outputs === undefined) {
+        throw new VmError("usage", "serve runs each transfer into its own command: add 'exec COMMAND...' (stdout cannot take several streams)");
+      }
+      const sink = ends?.sink ?? (options.serve === true ? undefined : stdoutPipe());
       const onPeerJoined = ends?.onPeerJoined;
       return receive(options, {
         signal,
-        sink: options.prbsSeed === undefined ? sink : prbsCheckSink(options.prbsSeed, DEFAULT_FOOT_BYTES, sink),
+        ...(outputs === undefined ? {} : { output: outputs }),
+        ...(ends?.drain === undefined ? {} : { drain: ends.drain }),
+        ...(sink === undefined ? {} : { sink: options.prbsSeed === undefined ? sink : prbsCheckSink(options.prbsSeed, DEFAULT_FOOT_BYTES, sink) }),
         ...(onPeerJoined === undefined ? {} : { onJoined: onPeerJoined }),
         ...(observe === undefined ? {} : { observe: (figures) => observe("rx", figures) }),
         // With port 0 the user cannot know the port unless we say it.
@@ -118,15 +149,19 @@ export function realRoles(announce: (text: string) => void, observe?: Observe): 
   };
 }
 
-/** Runs what the invocation asks for; resolves when it is done, rejects with the failure. */
-export async function runInvocation(invocation: Invocation, roles: Roles, interrupt: AbortSignal, announce: (text: string) => void): Promise<void> {
+/**
+ * Runs what the invocation asks for; resolves when it is done, rejects with
+ * the failure. `drain`: a serving receiver's SIGTERM (see ReceiveEnds).
+ */
+export async function runInvocation(invocation: Invocation, roles: Roles, interrupt: AbortSignal, announce: (text: string) => void, drain?: AbortSignal): Promise<void> {
   const { receive: rx, transmit: tx, tunnel } = invocation;
+  checkServe(invocation);
   roles.checkStdio?.(invocation);
   for (const warning of invocation.warnings ?? []) log.warn(warning);
   if (rx !== undefined && tx !== undefined) {
     await (tunnel === undefined ? duplex(rx, tx, roles, interrupt) : tunnelled(rx, tx, tunnel, roles, interrupt, announce));
   } else if (rx !== undefined) {
-    await roles.receive(rx, interrupt);
+    await roles.receive(rx, interrupt, drain === undefined ? undefined : { drain });
   } else if (tx !== undefined) {
     await roles.transmit(tx, interrupt);
   }

@@ -11,9 +11,11 @@
  *     its checkphrase was right); one without a key refuses a hello that
  *     offers one.
  *  2. `decideAdmission`, on a hello (proven, when there is a key): the
- *     checkphrase, `encrypt` on both ends, then the session: another
- *     session's hello meets the takeover rule (takeover.ts), a hello of the
- *     open session joins it if its foot size matches and it has room.
+ *     checkphrase, `encrypt` on both ends, then the session: a hello of a
+ *     session the receiver holds joins it if its foot size matches and it
+ *     has room; another session starts while there is a free place (one,
+ *     or `sessions N` when serving); when there is none, the open sessions
+ *     meet the takeover rule (takeover.ts).
  *  3. `welcome` / `refusal`: the reply to send.
  */
 import { MAX_CONNECTIONS_PER_SESSION } from "../constants.ts";
@@ -47,7 +49,7 @@ export interface AdmissionPolicy {
   timeoutMs: number;
 }
 
-/** What admission needs to know of the receiver's session (a Session is one). */
+/** What admission needs to know of a session the receiver holds (a Session is one). */
 export interface SessionView {
   readonly sessionId: bigint;
   readonly footBytes: number;
@@ -58,13 +60,24 @@ export interface SessionView {
 
 /** The receiver's state as one hello finds it. */
 export interface ReceiverView {
-  session: SessionView | undefined;
-  /** What the takeover rule needs about the session; read only for another session's hello. */
-  activity: () => SessionActivity;
+  /** The sessions it holds: open ones, and ended ones still lingering for their transmitter. */
+  sessions: readonly SessionView[];
+  /** Open sessions at once, at most: 1, or `sessions N` when serving. */
+  capacity: number;
+  /**
+   * `serve`: each session writes into an output of its own, so a session
+   * that ended frees its place, and an abandoned one gives way even after
+   * writing (its output is aborted, never followed by another stream).
+   */
+  serving: boolean;
+  /** SIGTERM while serving: no new session, the running ones go on. */
+  draining: boolean;
+  /** What the takeover rule needs about an open session; read only when a newcomer finds no free place. */
+  activity: (session: SessionView) => SessionActivity;
   /** Sessions given up to a newcomer: their transmitter hears "session over". */
   retired: readonly bigint[];
-  /** Why the session failed, when it did. */
-  failure: string | undefined;
+  /** Why a failed session failed. */
+  failure: (session: SessionView) => string | undefined;
   nowMs: number;
 }
 
@@ -77,12 +90,12 @@ export type Screening =
   | { kind: "decide" };
 
 export type Admission =
-  /** Refuse the hello; `failSession`: then fail the open session with this (its output is partial). */
-  | { kind: "refuse"; reply: HelloReply; failSession?: VmError }
-  /** Join the open session. */
-  | { kind: "join" }
-  /** Start a session for this hello; `retire`: first give up the open one, for this reason. */
-  | { kind: "start"; retire?: string };
+  /** Refuse the hello; `failSession`: then fail that session with this error (its output is partial). */
+  | { kind: "refuse"; reply: HelloReply; failSession?: { sessionId: bigint; error: VmError } }
+  /** Join the session the hello names. */
+  | { kind: "join"; sessionId: bigint }
+  /** Start a session for this hello; `retire`: first give up that abandoned session, for this reason. */
+  | { kind: "start"; retire?: { sessionId: bigint; why: string } };
 
 /** A refusal for `reason`, with a line for the transmitter's user. */
 export function refusal(reason: RefuseReason, text: string): HelloReply {
@@ -115,45 +128,31 @@ export function screenHello(hello: Hello, keyed: boolean): Screening {
   return keyed ? { kind: "challenge" } : { kind: "decide" };
 }
 
-/** Step 2: whether `hello` (from `remoteAddress`) joins the session, starts one, or is refused. */
-export function decideAdmission(hello: Hello, remoteAddress: string, policy: AdmissionPolicy, receiver: ReceiverView, outputBytes: bigint): Admission {
-  const refuse = (reason: RefuseReason, text: string, failSession?: VmError): Admission => ({ kind: "refuse", reply: refusal(reason, text), ...(failSession && { failSession }) });
+/** Step 2: whether `hello` (from `remoteAddress`) joins a session, starts one, or is refused. */
+export function decideAdmission(hello: Hello, remoteAddress: string, policy: AdmissionPolicy, receiver: ReceiverView): Admission {
   if (!sameBytes(hello.checkphrase, policy.checkphrase)) return refuse(RefuseReason.REFUSE_CHECKPHRASE, "checkphrase mismatch");
   const encrypted = (hello.capabilities & CAP_ENCRYPT) !== 0;
   if (encrypted && (hello.capabilities & CAP_KEY) === 0) return refuse(RefuseReason.REFUSE_CAPABILITY, "encrypt needs a key on both ends");
   if (policy.encrypt && !encrypted) return refuse(RefuseReason.REFUSE_CAPABILITY, "this receiver requires encrypt; add 'encrypt' on the transmitter");
 
-  const session = receiver.session;
-  if (session === undefined) return { kind: "start" };
-  if (session.sessionId !== hello.sessionId) {
-    if (receiver.retired.includes(hello.sessionId)) {
-      return refuse(RefuseReason.REFUSE_SESSION_OVER, "this receiver gave the transfer up for lack of connections and took another; start it again");
-    }
-    if (!session.isOpen) return refuse(RefuseReason.REFUSE_SESSION_OVER, "it has finished another transfer");
-    const verdict = judgeNewcomer(receiver.activity(), receiver.nowMs, policy.timeoutMs);
-    switch (verdict.kind) {
-      case "busy": {
-        const until = verdict.abandonedInMs === undefined ? "" : `; it is given up after ${policy.timeoutMs / 1000}s of that`;
-        return refuse(RefuseReason.REFUSE_SESSION_BUSY, `this receiver is busy with another transfer (${verdict.why}${until})`);
-      }
-      case "end": {
-        const written = formatCount(Number(outputBytes));
-        return refuse(
-          RefuseReason.REFUSE_SESSION_OVER,
-          `its previous transfer was abandoned (${verdict.why}) after ${written} bytes reached its output, which a new stream cannot follow; restart the receiver`,
-          new VmError(
-            "peerLost",
-            `the transmitter vanished (${verdict.why}) after ${written} bytes were written; a new transmitter from ${remoteAddress} was turned away, since its stream cannot follow a partial one: start both ends again`,
-          ),
-        );
-      }
-      case "yield":
-        return { kind: "start", retire: `${verdict.why}; a new transmitter from ${remoteAddress} takes over` };
-    }
+  const own = receiver.sessions.find((session) => session.sessionId === hello.sessionId);
+  if (own !== undefined) return joinOwn(hello, own, receiver);
+  if (receiver.retired.includes(hello.sessionId)) {
+    return refuse(RefuseReason.REFUSE_SESSION_OVER, "this receiver gave the transfer up for lack of connections and took another; start it again");
   }
+  // Without serve the receiver runs one transfer: once it has ended, the receiver is done.
+  if (!receiver.serving && receiver.sessions.some((session) => !session.isOpen)) return refuse(RefuseReason.REFUSE_SESSION_OVER, "it has finished another transfer");
+  if (receiver.draining) return refuse(RefuseReason.REFUSE_SESSION_BUSY, "this receiver is shutting down (SIGTERM) and takes no new transfer; try again once it is back");
+  const open = receiver.sessions.filter((session) => session.isOpen);
+  if (open.length < receiver.capacity) return { kind: "start" };
+  return takeOver(open, remoteAddress, policy, receiver);
+}
+
+/** A hello of a session the receiver holds: it joins, unless the session failed or cannot take it. */
+function joinOwn(hello: Hello, session: SessionView, receiver: ReceiverView): Admission {
   if (!session.isOpen && !session.isComplete) {
     // A straggler of our own transfer may hear of the failure here before the abort reaches its siblings.
-    return refuse(RefuseReason.REFUSE_SESSION_OVER, `the transfer failed there: ${receiver.failure ?? "reason unknown"}`);
+    return refuse(RefuseReason.REFUSE_SESSION_OVER, `the transfer failed there: ${receiver.failure(session) ?? "reason unknown"}`);
   }
   if (hello.footBytes !== session.footBytes) {
     return refuse(RefuseReason.REFUSE_FOOT_SIZE, `foot size ${hello.footBytes} differs from the session's ${session.footBytes}`);
@@ -161,7 +160,56 @@ export function decideAdmission(hello: Hello, remoteAddress: string, policy: Adm
   if (session.connectionCount >= MAX_CONNECTIONS_PER_SESSION) {
     return refuse(RefuseReason.REFUSE_TOO_MANY_CONNECTIONS, `at most ${MAX_CONNECTIONS_PER_SESSION} connections per transfer`);
   }
-  return { kind: "join" };
+  return { kind: "join", sessionId: session.sessionId };
+}
+
+/**
+ * A newcomer finds every place taken: the takeover rule (takeover.ts) is
+ * asked about each open session, in the order they started. The first that
+ * gives way is retired for it; else it is refused busy, or (one transfer,
+ * without serve) the receiver fails rather than append to a partial stream.
+ */
+function takeOver(open: readonly SessionView[], remoteAddress: string, policy: AdmissionPolicy, receiver: ReceiverView): Admission {
+  const busy: { why: string; abandonedInMs: number | undefined }[] = [];
+  for (const session of open) {
+    const activity = receiver.activity(session);
+    const verdict = judgeNewcomer(activity, receiver.nowMs, policy.timeoutMs);
+    if (verdict.kind === "busy") {
+      busy.push(verdict);
+      continue;
+    }
+    const why = `${verdict.why}; a new transmitter from ${remoteAddress} takes over`;
+    // Serving, its output is its own: aborting it loses nothing another stream would follow.
+    if (verdict.kind === "yield" || receiver.serving) return { kind: "start", retire: { sessionId: session.sessionId, why } };
+    const written = formatCount(Number(activity.outputBytes));
+    return {
+      kind: "refuse",
+      reply: refusal(
+        RefuseReason.REFUSE_SESSION_OVER,
+        `its previous transfer was abandoned (${verdict.why}) after ${written} bytes reached its output, which a new stream cannot follow; restart the receiver`,
+      ),
+      failSession: {
+        sessionId: session.sessionId,
+        error: new VmError(
+          "peerLost",
+          `the transmitter vanished (${verdict.why}) after ${written} bytes were written; a new transmitter from ${remoteAddress} was turned away, since its stream cannot follow a partial one: start both ends again`,
+        ),
+      },
+    };
+  }
+  if (receiver.serving) {
+    const soonest = busy.map((verdict) => verdict.abandonedInMs).filter((ms) => ms !== undefined);
+    const until = soonest.length === 0 ? "" : `; one with no connection or no data is given up after ${policy.timeoutMs / 1000}s of that`;
+    return refuse(RefuseReason.REFUSE_SESSION_BUSY, `this receiver is busy with ${open.length === 1 ? "1 transfer" : `${open.length} transfers`}, its 'sessions ${receiver.capacity}'${until}`);
+  }
+  const verdict = busy[0]!;
+  const until = verdict.abandonedInMs === undefined ? "" : `; it is given up after ${policy.timeoutMs / 1000}s of that`;
+  return refuse(RefuseReason.REFUSE_SESSION_BUSY, `this receiver is busy with another transfer (${verdict.why}${until})`);
+}
+
+/** Refuses a hello: the reply for `reason`, with `text` for the transmitter's user. */
+function refuse(reason: RefuseReason, text: string): Admission {
+  return { kind: "refuse", reply: refusal(reason, text) };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

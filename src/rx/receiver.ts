@@ -1,88 +1,133 @@
 /**
- * The receiver: listen → admit connections → one session → stdout.
+ * The receiver: listen → admit connections → sessions → their outputs.
  *
  *  1. Listen on the port (every address unless `bind` says otherwise).
  *  2. Each connection says hello; admission (admission.ts) decides, and the
- *     receiver acts on the decision: the first acceptable hello starts the
- *     session, later ones join it; anything else is refused with a reason
- *     and the receiver keeps serving. A hello of another session meets the
- *     takeover rule (takeover.ts): busy while the session lives; an
- *     abandoned one gives way if none of it reached stdout, else the
- *     receiver fails rather than append a new stream to a partial one.
- *     At most MAX_PENDING_CONNECTIONS may be mid-handshake (evictPending);
- *     repeated warnings are summed up (log-limiter.ts).
- *  3. The session writes the stream and confirms it (see session.ts).
- *  4. After the confirmation (or a failure), linger until the transmitter
- *     has closed its connections, so the last frames are not lost.
+ *     receiver acts on the decision: a hello of a session it holds joins
+ *     it; another starts a session while there is a free place (one, or
+ *     `sessions N` with `serve`); anything else is refused with a reason
+ *     and the receiver keeps serving. With every place taken, the open
+ *     sessions meet the takeover rule (takeover.ts): busy while they live;
+ *     an abandoned one gives way if none of it reached its output (or,
+ *     serving, whatever it wrote: its output is its own and is aborted);
+ *     without serve the receiver fails rather than append a new stream to
+ *     a partial one. At most MAX_PENDING_CONNECTIONS may be mid-handshake
+ *     (evictPending); repeated warnings are summed up (log-limiter.ts).
+ *  3. Each session asks the OutputFactory for its output, writes the stream
+ *     into it and confirms it (see session.ts); the output is finished, or
+ *     aborted if the session failed.
+ *  4. After a session's end (or failure), linger until its transmitter has
+ *     closed its connections, so the last frames are not lost. Without
+ *     `serve` the receiver then settles with that session's outcome; with
+ *     it, the place is free and the receiver goes on.
  *  5. A session left with no connection for `patience` seconds fails.
+ *  6. Serving, `drain` (SIGTERM) stops new sessions; the running ones get
+ *     `patience` seconds to finish. The receiver then resolves if each of
+ *     them completed, else rejects with the first failure (or, at the
+ *     deadline, "interrupted" after stopping those left).
  *
  * Time comes from one Clock (`ReceiverIo.clock`), handed down to the
- * session and the connections.
+ * sessions and the connections.
  */
 import { LINGER_MS, MAX_PENDING_CONNECTIONS, MAX_RETIRED_SESSIONS, WARNING_INTERVAL_MS, WATCHDOG_TICK_MS } from "../constants.ts";
 import { systemClock, type Clock, type Timer } from "../clock.ts";
-import { onInterrupt, VmError } from "../errors.ts";
+import { asVmError, onInterrupt, VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import { tcpNetwork } from "../net/bun-network.ts";
 import type { Listening, Network } from "../net/channel.ts";
-import type { ReceiverOptions } from "../options.ts";
-import type { Hello } from "../protocol/xdr.generated.ts";
+import { DEFAULT_SESSIONS, type ReceiverOptions } from "../options.ts";
+import type { AnyHello } from "../protocol/messages.ts";
 import { Chaos } from "../net/chaos.ts";
 import type { TransferFigures } from "../status/figures.ts";
 import { formatCount, WarningLimiter, type Summarize } from "../log-limiter.ts";
-import { decideAdmission, welcome, type AdmissionPolicy } from "./admission.ts";
+import { decideAdmission, welcome, type AdmissionPolicy, type SessionView } from "./admission.ts";
 import { RxConnection, type HelloAnswer, type RxConnectionContext } from "./connection.ts";
-import { ReceiverFigures } from "./figures.ts";
+import { ReceiverFigures, type HostedFigures } from "./figures.ts";
+import { sinkOutput, type OutputFactory, type SessionInfo, type SessionOutput } from "./output.ts";
 import { Session } from "./session.ts";
 import { stdoutSink, type ByteSink } from "./stdout.ts";
 import type { SessionActivity } from "./takeover.ts";
 
 export interface ReceiverIo {
   network: Network;
+  /** Where the stream goes when no `output` is given (stdout by default). */
   sink: ByteSink;
+  /** Each session's output (serve: one per session); default: `sink`, for the one session there is. */
+  output?: OutputFactory;
   /** Told the bound port once listening (port 0 picks a free one). */
   onListening?: (port: number) => void;
   /** Aborting it interrupts the transfer (SIGINT/SIGTERM). */
   signal?: AbortSignal;
+  /** Serving: aborting it (SIGTERM) stops new sessions and lets the running ones finish within `patience`. */
+  drain?: AbortSignal;
   /** Hears, once listening, how to read the receiver's figures at any moment (status output). */
   observe?: (figures: () => TransferFigures) => void;
-  /** Called each time a connection is admitted to the session (initiate's "the pipe is up"). */
+  /** Called each time a connection is admitted to a session (initiate's "the pipe is up"). */
   onJoined?: () => void;
   /** Where time comes from (tests run the receiver on a virtual clock). */
   clock: Clock;
 }
 
 export interface ReceiveSummary {
+  /** Bytes written, by every session (serving) or the one. */
   bytes: bigint;
   seconds: number;
+  /** Sessions that completed (1 without serve). */
+  sessions: number;
 }
 
-/** Receives one session and writes it to the sink; resolves once it is confirmed. */
+/** Receives one session (or, with `serve`, many) and writes each to its output; resolves once done. */
 export async function receive(options: ReceiverOptions, io?: Partial<ReceiverIo>): Promise<ReceiveSummary> {
   const receiver = new Receiver(options, { network: io?.network ?? tcpNetwork(options), sink: io?.sink ?? stdoutSink(), clock: systemClock, ...io });
   io?.observe?.(() => receiver.figures());
   return receiver.run();
 }
 
+/** One session the receiver holds, with what the receiver knows about it. */
+interface Hosted extends HostedFigures {
+  readonly session: Session;
+  readonly output: SessionOutput;
+  readonly info: SessionInfo;
+  aloneSinceMs: number;
+  /** Feet that arrived on its connections that have closed (open ones count their own). */
+  feetOnClosed: number;
+  /** Bytes handed to its output: a session that wrote some can never give way to a stream into the same output. */
+  outputBytes: bigint;
+  /** Its output finished or aborted, once the session ended. */
+  closed: Promise<void> | undefined;
+  /** Given up for a newcomer: its end is not the receiver's. */
+  retired: boolean;
+}
+
 class Receiver {
   private listening: Listening | undefined;
-  private session: Session | undefined;
-  /** Feet that arrived on the session's connections that have closed (open ones count their own). */
-  private feetOnClosed = 0;
-  /** Bytes handed to stdout, by any session: a session that wrote some can never give way. */
-  private outputBytes = 0n;
-  private readonly sink: ByteSink;
+  /** The sessions held now (open, or ended and lingering), by session id. */
+  private readonly hosted = new Map<bigint, Hosted>();
+  /** Every session that started (serving: the statistics keep a bounded tail). */
+  private sessionsStarted = 0;
+  private readonly serving: boolean;
+  private readonly capacity: number;
+  private readonly outputFor: OutputFactory;
   /** Sessions that gave way to a newcomer (takeover.ts), newest last. */
   private readonly retired: bigint[] = [];
+  /** Serving: sessions that ended and are no longer held, newest last (their stragglers hear "session over"). */
+  private readonly finished: bigint[] = [];
   private readonly warnings: WarningLimiter;
   private readonly connections = new Set<RxConnection>();
   private readonly policy: AdmissionPolicy;
   /** What every connection is given: the clock, chaos, the key, and the way back to admission. */
   private readonly connectionContext: RxConnectionContext;
   private nextConnectionId = 1;
-  private started = 0;
+  /** When the first session began. */
+  private started: number | null = null;
+  /** Bytes and sessions of sessions no longer held. */
+  private bytesOfEnded = 0n;
+  private completed = 0;
+  /** How the receiver ends, once known; it settles when the sessions it waits on have hung up. */
   private outcome: { error?: VmError } | undefined;
-  private aloneSince = 0;
+  private settling = false;
+  /** SIGTERM while serving: when it came, the sessions then open, and the first of them to fail. */
+  private draining: { sinceMs: number; waitingOn: Set<Hosted>; failure: VmError | undefined } | undefined;
   private ticker: Timer | undefined;
   private readonly clock: Clock;
   private readonly statistics = new ReceiverFigures();
@@ -95,6 +140,9 @@ class Receiver {
   ) {
     this.clock = io.clock;
     this.lastTickMs = this.clock.now();
+    this.serving = options.serve === true;
+    this.capacity = this.serving ? (options.sessions ?? DEFAULT_SESSIONS) : 1;
+    this.outputFor = io.output ?? (() => sinkOutput(io.sink));
     this.warnings = new WarningLimiter(WARNING_INTERVAL_MS, this.clock);
     this.policy = {
       checkphrase: new TextEncoder().encode(options.checkphrase),
@@ -110,12 +158,6 @@ class Receiver {
       admit: (connection, hello) => this.admit(connection, hello),
       gone: (connection) => this.gone(connection),
     };
-    this.sink = {
-      write: (bytes) => {
-        this.outputBytes += BigInt(bytes.length);
-        return io.sink.write(bytes);
-      },
-    };
   }
 
   /** Prints a warning, or counts it when its kind is repeating (see log-limiter.ts). */
@@ -123,9 +165,14 @@ class Receiver {
     for (const out of this.warnings.offer(kind, line, summarize)) log.warn(out);
   };
 
-  /** How the transfer stands now (status output, summaries). */
+  /** How the transfers stand now (status output, summaries). */
   figures(): TransferFigures {
-    return this.statistics.snapshot(this.session, this.options.windowFeet, this.session === undefined ? null : this.started);
+    return this.statistics.snapshot([...this.hosted.values()].filter((hosted) => !hosted.retired), {
+      windowFeet: this.options.windowFeet,
+      startedMs: this.started,
+      nowMs: this.clock.now(),
+      serving: this.serving,
+    });
   }
 
   async run(): Promise<ReceiveSummary> {
@@ -133,7 +180,11 @@ class Receiver {
     this.listening = await this.listen();
     log.info(`listening on port ${this.listening.port}`);
     this.io.onListening?.(this.listening.port);
+    if (this.serving && this.options.key === undefined) {
+      log.warn(`serving without a key: anyone who can reach port ${this.listening.port} can run a transfer into its command; give both ends the same 'key FILE'`);
+    }
     onInterrupt(this.io.signal, (reason) => this.interrupt(reason));
+    if (this.serving) onInterrupt(this.io.drain, (reason) => this.drain(reason));
     this.ticker = this.clock.every(WATCHDOG_TICK_MS, "receiver watchdog", () => this.tick());
     try {
       return await done;
@@ -166,77 +217,105 @@ class Receiver {
 
   // ---- 2. admission ----------------------------------------------------------------
 
-  /** Acts on admission's decision on a hello: refuses it, or starts or replaces the session it joins. */
-  private admit(connection: RxConnection, hello: Hello): HelloAnswer {
-    const decision = decideAdmission(
-      hello,
-      connection.remoteAddress,
-      this.policy,
-      {
-        session: this.session,
-        activity: () => this.activity(this.session!),
-        retired: this.retired,
-        failure: this.outcome?.error?.message,
-        nowMs: this.clock.now(),
-      },
-      this.outputBytes,
-    );
+  /** The hosted record of a session (a view admission handed back). */
+  private hostedOf(session: SessionView): Hosted {
+    return this.hosted.get(session.sessionId)!;
+  }
+
+  /** Acts on admission's decision on a hello: refuses it, or starts (perhaps replacing an abandoned one) or joins a session. */
+  private admit(connection: RxConnection, hello: AnyHello): HelloAnswer {
+    const decision = decideAdmission(hello, connection.remoteAddress, this.policy, {
+      sessions: [...this.hosted.values()].map((hosted) => hosted.session),
+      capacity: this.capacity,
+      serving: this.serving,
+      draining: this.draining !== undefined || this.outcome !== undefined,
+      activity: (session) => this.activity(this.hostedOf(session)),
+      retired: this.serving ? [...this.retired, ...this.finished] : this.retired,
+      failure: (session) => this.hostedOf(session).outcome?.error?.message,
+      nowMs: this.clock.now(),
+    });
     if (decision.kind === "refuse") {
-      const abandoned = this.session;
-      const error = decision.failSession;
+      const fail = decision.failSession;
+      const abandoned = fail === undefined ? undefined : this.hosted.get(fail.sessionId);
       // After the refusal is on its way: failing settles the receiver, which closes connections.
-      if (error !== undefined && abandoned !== undefined) queueMicrotask(() => abandoned.fail(error, false));
+      if (fail !== undefined && abandoned !== undefined) queueMicrotask(() => abandoned.session.fail(fail.error, false));
       return { refuse: decision.reply };
     }
+    let hosted: Hosted;
     if (decision.kind === "start") {
-      if (decision.retire !== undefined && this.session !== undefined) this.retire(this.session, decision.retire);
-      this.session = this.startSession(hello, connection.remoteAddress);
+      const abandoned = decision.retire === undefined ? undefined : this.hosted.get(decision.retire.sessionId);
+      if (abandoned !== undefined) this.retire(abandoned, decision.retire!.why);
+      hosted = this.startSession(hello, connection.remoteAddress);
+    } else {
+      hosted = this.hosted.get(decision.sessionId)!;
     }
-    const session = this.session!;
     log.debug(`connection ${connection.id} (tx ${hello.connectionId}) from ${connection.remoteAddress} joined`);
     this.statistics.joined(connection);
     // Deferred: the connection joins the session (and can carry an abort) once this returns.
     if (this.io.onJoined !== undefined) queueMicrotask(this.io.onJoined);
-    return { join: session, welcome: welcome(hello, session) };
+    return { join: hosted.session, welcome: welcome(hello, hosted.session) };
   }
 
-  private startSession(hello: Hello, from: string): Session {
-    const created: Session = new Session(
-      hello.sessionId,
-      hello.footBytes,
-      this.options.windowFeet,
-      this.sink,
-      {
-        onComplete: () => this.session === created && this.end(),
-        onFail: (error) => this.session === created && this.end(error),
+  private startSession(hello: AnyHello, from: string): Hosted {
+    const info: SessionInfo = { sessionId: hello.sessionId, label: hello.label, peer: from };
+    const output = this.outputFor(info);
+    const now = this.clock.now();
+    // The session's events and its sink need the record they belong to.
+    let hosted!: Hosted;
+    const sink: ByteSink = {
+      write: (bytes) => {
+        hosted.outputBytes += BigInt(bytes.length);
+        return output.sink.write(bytes);
       },
-      this.clock,
-      this.options.bufferBytes,
-    );
-    this.started = this.clock.now();
-    this.aloneSince = this.started;
-    this.feetOnClosed = 0;
-    log.info(`session ${hello.sessionId.toString(16)} from ${from}: foot size ${hello.footBytes}`);
-    return created;
+    };
+    const events = { onComplete: () => this.ended(hosted), onFail: (error: VmError) => this.ended(hosted, error) };
+    hosted = {
+      info,
+      output,
+      session: new Session(hello.sessionId, hello.footBytes, this.options.windowFeet, sink, events, this.clock, this.options.bufferBytes),
+      startedMs: now,
+      endedMs: null,
+      aloneSinceMs: now,
+      feetOnClosed: 0,
+      outputBytes: 0n,
+      outcome: undefined,
+      closed: undefined,
+      retired: false,
+    };
+    this.hosted.set(hello.sessionId, hosted);
+    this.started ??= now;
+    this.sessionsStarted++;
+    log.info(`session ${describe(info)}: foot size ${hello.footBytes}`);
+    return hosted;
   }
 
-  /** What the takeover rule needs to know about the open session. */
-  private activity(session: Session): SessionActivity {
-    let feetReceived = this.feetOnClosed;
-    for (const connection of this.connections) if (connection.joinedTo === session) feetReceived += connection.carried.feet;
-    return { startedMs: this.started, joined: session.connectionCount, aloneSinceMs: this.aloneSince, feetReceived, outputBytes: this.outputBytes };
+  /** What the takeover rule needs to know about an open session. */
+  private activity(hosted: Hosted): SessionActivity {
+    let feetReceived = hosted.feetOnClosed;
+    for (const connection of this.connections) if (connection.joinedTo === hosted.session) feetReceived += connection.carried.feet;
+    return {
+      startedMs: hosted.startedMs,
+      joined: hosted.session.connectionCount,
+      aloneSinceMs: hosted.aloneSinceMs,
+      feetReceived,
+      outputBytes: hosted.outputBytes,
+    };
   }
 
   /**
-   * Gives up a session that wrote nothing, for a newcomer: its connections
-   * (a squatter's, or a stale transmitter's) are told and closed, and its
-   * transmitter, should it come back, is refused "session over".
+   * Gives up an abandoned session for a newcomer: its connections (a
+   * squatter's, or a stale transmitter's) are told and closed, its output is
+   * aborted, and its transmitter, should it come back, is refused "session over".
    */
-  private retire(session: Session, why: string): void {
-    log.warn(`gave up session ${session.sessionId.toString(16)}, which wrote nothing: ${why}`);
+  private retire(hosted: Hosted, why: string): void {
+    const { session } = hosted;
+    const wrote = hosted.outputBytes === 0n ? "which wrote nothing" : `after ${formatCount(Number(hosted.outputBytes))} bytes into its own output`;
+    const label = hosted.info.label === undefined ? "" : ` '${hosted.info.label}'`;
+    log.warn(`gave up session ${session.sessionId.toString(16)}${label}, ${wrote}: ${why}`);
     this.retired.push(session.sessionId);
     if (this.retired.length > MAX_RETIRED_SESSIONS) this.retired.shift();
-    this.session = undefined; // first: its failure below is not the receiver's
+    hosted.retired = true; // first: its failure below is not the receiver's
+    this.forget(hosted);
     session.fail(new VmError("peerLost", `the receiver gave this transfer up: ${why}`));
     for (const connection of [...this.connections]) if (connection.joinedTo === session) connection.close();
   }
@@ -271,35 +350,91 @@ class Receiver {
   private gone(connection: RxConnection): void {
     this.connections.delete(connection);
     this.statistics.gone(connection);
-    if (this.session !== undefined && connection.joinedTo === this.session) {
-      this.feetOnClosed += connection.carried.feet;
-      if (this.session.connectionCount === 0) this.aloneSince = this.clock.now();
+    const session = connection.joinedTo;
+    const hosted = session === undefined ? undefined : this.hosted.get(session.sessionId);
+    if (hosted !== undefined && hosted.session === session) {
+      hosted.feetOnClosed += connection.carried.feet;
+      if (session.connectionCount === 0) {
+        hosted.aloneSinceMs = this.clock.now();
+        if (hosted.outcome !== undefined) this.release(hosted);
+      }
     }
     this.maybeSettle();
   }
 
-  // ---- 4. the end --------------------------------------------------------------------
+  // ---- 3 + 4. a session's end ----------------------------------------------------------
 
-  private end(error?: VmError): void {
-    this.outcome = error === undefined ? {} : { error };
-    if (error === undefined) log.info(`stream complete: ${this.session?.bytesWritten} bytes`);
+  private ended(hosted: Hosted, error?: VmError): void {
+    hosted.outcome = error === undefined ? {} : { error };
+    hosted.endedMs = this.clock.now();
+    hosted.closed = this.closeOutput(hosted, error);
+    if (hosted.retired) return;
+    const what = describe(hosted.info);
+    if (error === undefined) {
+      this.completed++;
+      log.info(`stream complete: ${hosted.session.bytesWritten} bytes${this.serving ? ` (session ${what})` : ""}`);
+    } else if (this.serving && error !== this.outcome?.error) {
+      log.warn(`session ${what} failed: ${error.message}`);
+    }
+    if (this.draining?.waitingOn.has(hosted) === true && error !== undefined) this.draining.failure ??= error;
+    if (!this.serving) this.outcome = hosted.outcome;
     // Whatever happens, do not wait longer than LINGER_MS for the transmitter to hang up.
-    this.clock.after(LINGER_MS, "linger for the transmitter to hang up", () => this.settleNow(), { background: true });
+    this.clock.after(LINGER_MS, "linger for the transmitter to hang up", () => (this.serving ? this.release(hosted) : void this.settleNow()), { background: true });
+    if (hosted.session.connectionCount === 0) this.release(hosted);
     this.maybeSettle();
   }
 
-  private maybeSettle(): void {
-    if (this.outcome !== undefined && (this.session?.connectionCount ?? 0) === 0) this.settleNow();
+  /**
+   * The output hears how its session ended: finished (a clean end for its
+   * consumer) or aborted. A failure here is that session's, reported, never
+   * the receiver's crash.
+   */
+  private closeOutput(hosted: Hosted, error: VmError | undefined): Promise<void> {
+    const closing = error === undefined ? hosted.output.finish().then(() => {}) : hosted.output.abort(error);
+    return closing.catch((failure: unknown) => log.warn(`session ${describe(hosted.info)}: its output failed to close: ${asVmError(failure).message}`));
   }
 
-  private settleNow(): void {
+  /** An ended session's transmitter has hung up (or had LINGER_MS to): serving, its place is free. */
+  private release(hosted: Hosted): void {
+    if (!this.serving || this.hosted.get(hosted.session.sessionId) !== hosted) return this.maybeSettle();
+    this.forget(hosted);
+    this.finished.push(hosted.session.sessionId);
+    if (this.finished.length > MAX_RETIRED_SESSIONS) this.finished.shift();
+    for (const connection of [...this.connections]) if (connection.joinedTo === hosted.session) connection.close();
+    this.maybeSettle();
+  }
+
+  /** No longer held: its figures move to the statistics' past. */
+  private forget(hosted: Hosted): void {
+    this.hosted.delete(hosted.session.sessionId);
+    this.bytesOfEnded += hosted.session.bytesWritten;
+    if (!hosted.retired) this.statistics.ended(hosted);
+  }
+
+  private maybeSettle(): void {
+    if (this.serving && this.outcome === undefined && this.draining !== undefined && this.hosted.size === 0) {
+      const failure = this.draining.failure;
+      this.outcome = failure === undefined ? {} : { error: failure };
+    }
+    if (this.outcome === undefined) return;
+    for (const hosted of this.hosted.values()) if (hosted.session.connectionCount > 0) return;
+    void this.settleNow();
+  }
+
+  private async settleNow(): Promise<void> {
     const outcome = this.outcome;
-    if (outcome === undefined) return;
+    if (outcome === undefined || this.settling) return;
+    this.settling = true;
     for (const line of this.warnings.flush()) log.warn(line);
     // A refused connection is already closing, after its refusal (which a close now could cut off).
     for (const connection of this.connections) if (connection.handshakeStage !== "refused") connection.close();
-    if (outcome.error !== undefined) this.settle.reject(outcome.error);
-    else this.settle.resolve({ bytes: this.session?.bytesWritten ?? 0n, seconds: (this.clock.now() - this.started) / 1000 });
+    // Every output has heard how its session ended before the receiver is done.
+    const held = [...this.hosted.values()];
+    await Promise.all(held.map((hosted) => hosted.closed));
+    if (outcome.error !== undefined) return this.settle.reject(outcome.error);
+    let bytes = this.bytesOfEnded;
+    for (const hosted of held) bytes += hosted.session.bytesWritten;
+    this.settle.resolve({ bytes, seconds: this.started === null ? 0 : (this.clock.now() - this.started) / 1000, sessions: this.completed });
   }
 
   /** Every WATCHDOG_TICK_MS: heartbeats and stalls, the missing foot, patience. */
@@ -313,7 +448,7 @@ class Receiver {
       const stall = connection.watch(timeoutMs);
       if (stall !== undefined) connection.kill(new Error(`declared dead: ${stall}`));
     }
-    this.session?.requestMissing(timeoutMs / 2);
+    for (const hosted of [...this.hosted.values()]) hosted.session.requestMissing(timeoutMs / 2);
     for (const line of this.warnings.due()) log.warn(line);
     this.checkPatience();
   }
@@ -321,20 +456,53 @@ class Receiver {
   // ---- 5. patience --------------------------------------------------------------------
 
   private checkPatience(): void {
-    const session = this.session;
-    if (session === undefined || !session.isOpen || session.connectionCount > 0 || this.options.patienceS === 0) return;
-    if ((this.clock.now() - this.aloneSince) / 1000 < this.options.patienceS) return;
-    session.fail(new VmError("peerLost", `the transmitter vanished: no connection for ${this.options.patienceS}s`), false);
+    const patienceMs = this.options.patienceS * 1000;
+    if (patienceMs === 0) return;
+    const now = this.clock.now();
+    for (const hosted of [...this.hosted.values()]) {
+      const { session } = hosted;
+      if (!session.isOpen || session.connectionCount > 0 || now - hosted.aloneSinceMs < patienceMs) continue;
+      session.fail(new VmError("peerLost", `the transmitter vanished: no connection for ${this.options.patienceS}s`), false);
+    }
+    const draining = this.draining;
+    if (draining === undefined || now - draining.sinceMs < patienceMs) return;
+    const left = [...this.hosted.values()].filter((hosted) => hosted.session.isOpen);
+    if (left.length === 0) return;
+    const error = new VmError("interrupted", `stopped ${transfers(left.length)} still running ${this.options.patienceS}s (patience) after SIGTERM`);
+    draining.failure ??= error;
+    for (const hosted of left) hosted.session.fail(new VmError("interrupted", `the receiver is shutting down: it waited ${this.options.patienceS}s (patience) after SIGTERM`));
+  }
+
+  // ---- 6. stopping --------------------------------------------------------------------
+
+  /** Serving: no new session; the running ones get `patience` to finish, then the receiver is done. */
+  private drain(reason: string): void {
+    if (this.draining !== undefined || this.outcome !== undefined) return;
+    const waitingOn = new Set([...this.hosted.values()].filter((hosted) => hosted.session.isOpen));
+    this.draining = { sinceMs: this.clock.now(), waitingOn, failure: undefined };
+    const patience = this.options.patienceS === 0 ? "however long it takes (patience 0)" : `up to ${this.options.patienceS}s (patience)`;
+    log.warn(`${reason}: taking no new transfers; ${waitingOn.size === 0 ? "none is running" : `waiting for ${transfers(waitingOn.size)} to finish, ${patience}`}`);
+    this.maybeSettle();
   }
 
   private interrupt(reason: string): void {
     const error = new VmError("interrupted", `interrupted by ${reason}`);
-    if (this.session?.isOpen) this.session.fail(error);
-    else {
-      this.outcome = { error };
-      this.settleNow();
-    }
+    const open = [...this.hosted.values()].filter((hosted) => hosted.session.isOpen);
+    this.outcome = { error };
+    for (const hosted of open) hosted.session.fail(error);
+    if (open.length === 0) void this.settleNow();
+    else this.clock.after(LINGER_MS, "linger for the transmitters to hang up", () => void this.settleNow(), { background: true });
   }
+}
+
+/** "1 transfer", "3 transfers". */
+export function transfers(count: number): string {
+  return `${count} ${count === 1 ? "transfer" : "transfers"}`;
+}
+
+/** A session as log lines name it: its id, its label, its transmitter's address. */
+function describe(info: SessionInfo): string {
+  return `${info.sessionId.toString(16)}${info.label === undefined ? "" : ` '${info.label}'`} from ${info.peer}`;
 }
 
 /** Which pending connection goes first when too many are in their handshake (see evictPending). */

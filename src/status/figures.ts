@@ -38,6 +38,26 @@ export interface ConnectionFigures {
   roundTripMs: number | null;
 }
 
+/** A serving receiver's session (rx `serve`): one transfer among several on its port. */
+export interface SessionFigures {
+  /** The transmitter's session id, hex. */
+  id: string;
+  /** The transmitter's `label`, if it sent one. */
+  label: string | null;
+  /** The transmitter's address, as its first connection saw it. */
+  peer: string;
+  state: "running" | "complete" | "failed";
+  /** Stream bytes written to its output. */
+  bytes: number;
+  feet: number;
+  /** From its first hello to its end (or now). */
+  elapsedSeconds: number;
+  /** Its stream digest, hex, once complete. */
+  digest: string | null;
+  /** Why it failed. */
+  error: string | null;
+}
+
 /** One end of a transfer at one moment. */
 export interface TransferFigures {
   role: "tx" | "rx";
@@ -59,8 +79,10 @@ export interface TransferFigures {
   connectionsWanted: number | null;
   /** tx: per link in preference order; rx: per local address. */
   links: LinkFigures[];
-  /** The end-of-stream digest, hex, once the stream is complete. */
+  /** The end-of-stream digest, hex, once the stream is complete (serving: per session, in `sessions`). */
   digest: string | null;
+  /** rx with `serve`: the sessions held now and the last ones that ended; the totals above cover every session. */
+  sessions?: SessionFigures[];
 }
 
 /** Something that can say, at any moment, how its transfer stands. */

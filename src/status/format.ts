@@ -134,6 +134,25 @@ function table(rows: string[][]): string[] {
   return rows.map((row) => `  ${row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd()}`);
 }
 
+/** Ended sessions the status block lists, newest last (the stats file keeps more). */
+export const STATUS_ENDED_SESSIONS = 8;
+
+/** A serving receiver's sessions: every running one, then the last few that ended. */
+function sessionRows(figures: TransferFigures): string[] {
+  const sessions = figures.sessions;
+  if (sessions === undefined) return [];
+  const ended = sessions.filter((session) => session.state !== "running");
+  const shown = [...ended.slice(-STATUS_ENDED_SESSIONS), ...sessions.filter((session) => session.state === "running")];
+  const running = sessions.length - ended.length;
+  return [
+    `  sessions     ${running} running, ${ended.length} ended${ended.length > STATUS_ENDED_SESSIONS ? ` (the last ${STATUS_ENDED_SESSIONS} shown)` : ""}`,
+    ...table([
+      ["session", "label", "peer", "state", "bytes", "time"],
+      ...shown.map((session) => [session.id, session.label ?? "-", session.peer, session.state, formatBytes(session.bytes), formatClock(session.elapsedSeconds)]),
+    ]),
+  ];
+}
+
 /** The status block printed on SIGUSR1 (SIGINFO): several lines, each ending in a newline. */
 export function statusBlock(snapshot: Snapshot): string {
   const { figures } = snapshot;
@@ -147,6 +166,7 @@ export function statusBlock(snapshot: Snapshot): string {
     `  feet         ${figures.feet} done, ${figures.feetInFlight} in flight, window ${figures.windowFeet}` +
       (figures.reorderFeet === null ? "" : `, reorder buffer ${figures.reorderFeet}`),
     `  retransmits  ${figures.retransmits}`,
+    ...sessionRows(figures),
     ...table([
       ["connection", "link", "state", "bytes", "feet", "retransmits", "rtt"],
       ...figures.connections.map((c) => [

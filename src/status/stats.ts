@@ -6,7 +6,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { VmError } from "../errors.ts";
-import type { ConnectionFigures, LinkFigures } from "./figures.ts";
+import type { ConnectionFigures, LinkFigures, SessionFigures } from "./figures.ts";
 import type { Snapshot } from "./format.ts";
 
 export const STATS_VERSION = 2;
@@ -23,6 +23,8 @@ export interface TransferStats {
   digest: string | null;
   connections: ConnectionFigures[];
   links: LinkFigures[];
+  /** rx with `serve`: its sessions (those held at the end and the last that ended). */
+  sessions?: SessionFigures[];
 }
 
 export interface StatsDocument {
@@ -73,6 +75,7 @@ export function statsDocument(
       digest: snapshot.figures.digest,
       connections: snapshot.figures.connections,
       links: snapshot.figures.links,
+      ...(snapshot.figures.sessions === undefined ? {} : { sessions: snapshot.figures.sessions }),
     })),
   };
 }

@@ -285,11 +285,11 @@ describe("usage errors name the problem and the fix", () => {
     // unknown words
     [
       "rx 1 frobnicate",
-      "unknown keyword 'frobnicate'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, congestion, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats, buffer",
+      "unknown keyword 'frobnicate'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, congestion, bind, serve, sessions, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats, buffer",
     ],
     [
       "rx 1 2",
-      "unknown keyword '2'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, congestion, bind, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats, buffer",
+      "unknown keyword '2'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, congestion, bind, serve, sessions, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats, buffer",
     ],
     ["RX 1", "unknown keyword 'RX'; did you mean 'rx'?"],
     ["tx h 1 thread 4", "unknown keyword 'thread'; did you mean 'threads'?"],
@@ -301,15 +301,15 @@ describe("usage errors name the problem and the fix", () => {
     // flags
     [
       "rx 1 --frobnicate",
-      "unknown flag '--frobnicate'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
+      "unknown flag '--frobnicate'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --bind, --serve, --sessions, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
     ],
     [
       "rx 1 -v",
-      "unknown flag '-v'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
+      "unknown flag '-v'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --bind, --serve, --sessions, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
     ],
     [
       "rx 1 --no-checksums",
-      "unknown flag '--no-checksums'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --bind, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
+      "unknown flag '--no-checksums'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --bind, --serve, --sessions, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
     ],
     ["rx 1 --verbose", "flag '--verbose' needs a value: '--verbose N'"],
     ["rx 1 --verbose --checksums", "flag '--verbose' needs a value: '--verbose N'"],

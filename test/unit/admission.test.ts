@@ -44,14 +44,26 @@ function session(change: Partial<SessionView> = {}): SessionView {
   return { sessionId: 7n, footBytes: FOOT, isOpen: true, isComplete: false, connectionCount: 1, ...change };
 }
 
-function receiver(change: Partial<ReceiverView> = {}, activity: Partial<SessionActivity> = {}): ReceiverView {
+/**
+ * A receiver without serve holding `session` (default: one open session 7),
+ * or with the views and settings `change` gives; `failure`: why its sessions failed.
+ */
+function receiver(
+  change: Partial<Omit<ReceiverView, "failure">> & { session?: SessionView | undefined; failure?: string } = {},
+  activity: Partial<SessionActivity> | ((session: SessionView) => Partial<SessionActivity>) = {},
+): ReceiverView {
+  const { session: one = "session" in change ? undefined : session(), failure, ...rest } = change;
+  const activityOf = typeof activity === "function" ? activity : () => activity;
   return {
-    session: session(),
-    activity: () => ({ startedMs: 0, joined: 1, aloneSinceMs: 0, feetReceived: 3, outputBytes: 0n, ...activity }),
+    sessions: one === undefined ? [] : [one],
+    capacity: 1,
+    serving: false,
+    draining: false,
+    activity: (view) => ({ startedMs: 0, joined: 1, aloneSinceMs: 0, feetReceived: 3, outputBytes: 0n, ...activityOf(view) }),
     retired: [],
-    failure: undefined,
+    failure: () => failure,
     nowMs: 60_000,
-    ...change,
+    ...rest,
   };
 }
 
@@ -84,14 +96,14 @@ describe("the key is judged first, before anything else", () => {
 
 describe("policy", () => {
   test("a wrong checkphrase is refused even by an empty receiver", () => {
-    expect(refused(decideAdmission(hello({ checkphrase: new Uint8Array([1]) }), "a", policy, receiver({ session: undefined }), 0n))).toEqual({
+    expect(refused(decideAdmission(hello({ checkphrase: new Uint8Array([1]) }), "a", policy, receiver({ session: undefined })))).toEqual({
       reason: RefuseReason.REFUSE_CHECKPHRASE,
       text: "checkphrase mismatch",
     });
   });
   test("encrypt needs a key, and a receiver with encrypt requires it", () => {
-    expect(refused(decideAdmission(hello({ capabilities: CAP_ENCRYPT }), "a", policy, receiver(), 0n))).toEqual({ reason: RefuseReason.REFUSE_CAPABILITY, text: "encrypt needs a key on both ends" });
-    expect(refused(decideAdmission(hello({ capabilities: CAP_KEY }), "a", { ...policy, keyed: true, encrypt: true }, receiver(), 0n))).toEqual({
+    expect(refused(decideAdmission(hello({ capabilities: CAP_ENCRYPT }), "a", policy, receiver()))).toEqual({ reason: RefuseReason.REFUSE_CAPABILITY, text: "encrypt needs a key on both ends" });
+    expect(refused(decideAdmission(hello({ capabilities: CAP_KEY }), "a", { ...policy, keyed: true, encrypt: true }, receiver()))).toEqual({
       reason: RefuseReason.REFUSE_CAPABILITY,
       text: "this receiver requires encrypt; add 'encrypt' on the transmitter",
     });
@@ -100,29 +112,29 @@ describe("policy", () => {
 
 describe("the session is a decision the receiver acts on", () => {
   test("no session: the first acceptable hello starts one", () => {
-    expect(decideAdmission(hello(), "a", policy, receiver({ session: undefined }), 0n)).toEqual({ kind: "start" });
+    expect(decideAdmission(hello(), "a", policy, receiver({ session: undefined }))).toEqual({ kind: "start" });
   });
   test("a hello of the open session joins it", () => {
-    expect(decideAdmission(hello(), "a", policy, receiver(), 0n)).toEqual({ kind: "join" });
+    expect(decideAdmission(hello(), "a", policy, receiver())).toEqual({ kind: "join", sessionId: 7n });
   });
   test("a hello of a complete session joins it (its transmitter comes back for the confirmation)", () => {
-    expect(decideAdmission(hello(), "a", policy, receiver({ session: session({ isOpen: false, isComplete: true }) }), 0n)).toEqual({ kind: "join" });
+    expect(decideAdmission(hello(), "a", policy, receiver({ session: session({ isOpen: false, isComplete: true }) }))).toEqual({ kind: "join", sessionId: 7n });
   });
   test("a hello of a failed session is told why", () => {
-    expect(refused(decideAdmission(hello(), "a", policy, receiver({ session: session({ isOpen: false }), failure: "disk full" }), 0n))).toEqual({
+    expect(refused(decideAdmission(hello(), "a", policy, receiver({ session: session({ isOpen: false }), failure: "disk full" })))).toEqual({
       reason: RefuseReason.REFUSE_SESSION_OVER,
       text: "the transfer failed there: disk full",
     });
   });
   test("another foot size is refused", () => {
-    expect(refused(decideAdmission(hello({ footBytes: 2 * FOOT }), "a", policy, receiver(), 0n))).toEqual({
+    expect(refused(decideAdmission(hello({ footBytes: 2 * FOOT }), "a", policy, receiver()))).toEqual({
       reason: RefuseReason.REFUSE_FOOT_SIZE,
       text: `foot size ${2 * FOOT} differs from the session's ${FOOT}`,
     });
   });
   test(`a session takes ${MAX_CONNECTIONS_PER_SESSION} connections, the next is refused`, () => {
-    expect(decideAdmission(hello(), "a", policy, receiver({ session: session({ connectionCount: MAX_CONNECTIONS_PER_SESSION - 1 }) }), 0n)).toEqual({ kind: "join" });
-    expect(refused(decideAdmission(hello(), "a", policy, receiver({ session: session({ connectionCount: MAX_CONNECTIONS_PER_SESSION }) }), 0n))).toEqual({
+    expect(decideAdmission(hello(), "a", policy, receiver({ session: session({ connectionCount: MAX_CONNECTIONS_PER_SESSION - 1 }) }))).toEqual({ kind: "join", sessionId: 7n });
+    expect(refused(decideAdmission(hello(), "a", policy, receiver({ session: session({ connectionCount: MAX_CONNECTIONS_PER_SESSION }) })))).toEqual({
       reason: RefuseReason.REFUSE_TOO_MANY_CONNECTIONS,
       text: `at most ${MAX_CONNECTIONS_PER_SESSION} connections per transfer`,
     });
@@ -135,29 +147,29 @@ describe("the session is a decision the receiver acts on", () => {
 describe("another session's hello meets the takeover rule", () => {
   const newcomer = hello({ sessionId: 8n });
   test("busy while the open session lives, saying when it would be given up", () => {
-    expect(refused(decideAdmission(newcomer, "a", policy, receiver({}, { joined: 0, aloneSinceMs: 58_000 }), 0n))).toEqual({
+    expect(refused(decideAdmission(newcomer, "a", policy, receiver({}, { joined: 0, aloneSinceMs: 58_000 })))).toEqual({
       reason: RefuseReason.REFUSE_SESSION_BUSY,
       text: "this receiver is busy with another transfer (it has had no connection for 2.0s; it is given up after 5s of that)",
     });
   });
   test("an abandoned session that wrote nothing gives way: start, retiring it", () => {
-    expect(decideAdmission(newcomer, "10.0.0.2:999", policy, receiver({}, { joined: 0, aloneSinceMs: 50_000 }), 0n)).toEqual({
+    expect(decideAdmission(newcomer, "10.0.0.2:999", policy, receiver({}, { joined: 0, aloneSinceMs: 50_000 }))).toEqual({
       kind: "start",
-      retire: "no connection for 10.0s; a new transmitter from 10.0.0.2:999 takes over",
+      retire: { sessionId: 7n, why: "no connection for 10.0s; a new transmitter from 10.0.0.2:999 takes over" },
     });
   });
   test("an abandoned session that wrote bytes: the newcomer is refused and the session is to fail", () => {
-    const admission = decideAdmission(newcomer, "10.0.0.2:999", policy, receiver({}, { joined: 0, aloneSinceMs: 50_000, outputBytes: 1234n }), 1234n);
+    const admission = decideAdmission(newcomer, "10.0.0.2:999", policy, receiver({}, { joined: 0, aloneSinceMs: 50_000, outputBytes: 1234n }));
     expect(refused(admission)).toEqual({
       reason: RefuseReason.REFUSE_SESSION_OVER,
       text: "its previous transfer was abandoned (no connection for 10.0s) after 1,234 bytes reached its output, which a new stream cannot follow; restart the receiver",
     });
-    expect(admission.kind === "refuse" && admission.failSession?.code).toBe("peerLost");
-    expect(admission.kind === "refuse" && admission.failSession?.message).toContain("a new transmitter from 10.0.0.2:999 was turned away");
+    expect(admission.kind === "refuse" && admission.failSession?.error.code).toBe("peerLost");
+    expect(admission.kind === "refuse" && admission.failSession?.error.message).toContain("a new transmitter from 10.0.0.2:999 was turned away");
   });
   test("a retired session's transmitter is told it is over; so is any after a finished transfer", () => {
-    expect(refused(decideAdmission(newcomer, "a", policy, receiver({ retired: [8n] }), 0n))).toMatchObject({ reason: RefuseReason.REFUSE_SESSION_OVER });
-    expect(refused(decideAdmission(newcomer, "a", policy, receiver({ session: session({ isOpen: false, isComplete: true }) }), 0n))).toEqual({
+    expect(refused(decideAdmission(newcomer, "a", policy, receiver({ retired: [8n] })))).toMatchObject({ reason: RefuseReason.REFUSE_SESSION_OVER });
+    expect(refused(decideAdmission(newcomer, "a", policy, receiver({ session: session({ isOpen: false, isComplete: true }) })))).toEqual({
       reason: RefuseReason.REFUSE_SESSION_OVER,
       text: "it has finished another transfer",
     });
@@ -176,4 +188,46 @@ test("CAP_PRODUCER_FAILED is echoed when offered; CAP_VERDICT only by a receiver
   expect(welcome(offered, session, true).capabilities).toBe(CAP_VERDICT | CAP_PRODUCER_FAILED);
   // A version 1 transmitter offers neither, and hears of neither.
   expect(welcome(hello({ capabilities: CAP_NONE }), session, true).capabilities).toBe(CAP_NONE);
+});
+
+describe("serving: several sessions, each with its own output", () => {
+  const live = (id: bigint): SessionView => session({ sessionId: id });
+  const serving = (sessions: SessionView[], capacity: number, change: { draining?: boolean; retired?: bigint[] } = {}) => ({ sessions, capacity, serving: true, ...change });
+  const newcomer = hello({ sessionId: 9n });
+
+  test("with a free place a new transfer starts beside live ones: nothing is taken over", () => {
+    expect(decideAdmission(newcomer, "a", policy, receiver(serving([live(7n), live(8n)], 3)))).toEqual({ kind: "start" });
+  });
+  test("a hello of any session held joins that one", () => {
+    expect(decideAdmission(hello({ sessionId: 8n }), "a", policy, receiver(serving([live(7n), live(8n)], 2)))).toEqual({ kind: "join", sessionId: 8n });
+  });
+  test("every place taken by a live transfer: busy, naming sessions N", () => {
+    expect(refused(decideAdmission(newcomer, "a", policy, receiver(serving([live(7n), live(8n)], 2))))).toEqual({
+      reason: RefuseReason.REFUSE_SESSION_BUSY,
+      text: "this receiver is busy with 2 transfers, its 'sessions 2'",
+    });
+  });
+  test("every place taken, one abandoned after writing: it gives way (its output is its own), the newcomer starts", () => {
+    const activity = (view: SessionView): Partial<SessionActivity> => (view.sessionId === 8n ? { joined: 0, aloneSinceMs: 50_000, outputBytes: 1234n } : {});
+    expect(decideAdmission(newcomer, "10.0.0.3:1", policy, receiver(serving([live(7n), live(8n)], 2), activity))).toEqual({
+      kind: "start",
+      retire: { sessionId: 8n, why: "no connection for 10.0s; a new transmitter from 10.0.0.3:1 takes over" },
+    });
+  });
+  test("a session that ended holds no place; its transmitter coming back for the confirmation still joins it", () => {
+    const ended = session({ sessionId: 8n, isOpen: false, isComplete: true });
+    expect(decideAdmission(newcomer, "a", policy, receiver(serving([live(7n), ended], 2)))).toEqual({ kind: "start" });
+    expect(decideAdmission(hello({ sessionId: 8n }), "a", policy, receiver(serving([live(7n), ended], 2)))).toEqual({ kind: "join", sessionId: 8n });
+  });
+  test("draining (SIGTERM): no new transfer, busy so its transmitter may try the restarted receiver; running ones still take connections", () => {
+    const view = receiver(serving([live(7n)], 4, { draining: true }));
+    expect(refused(decideAdmission(newcomer, "a", policy, view))).toEqual({
+      reason: RefuseReason.REFUSE_SESSION_BUSY,
+      text: "this receiver is shutting down (SIGTERM) and takes no new transfer; try again once it is back",
+    });
+    expect(decideAdmission(hello(), "a", policy, view)).toEqual({ kind: "join", sessionId: 7n });
+  });
+  test("a session no longer held that ended or gave way: its stragglers hear 'session over', they never start it afresh", () => {
+    expect(refused(decideAdmission(newcomer, "a", policy, receiver(serving([], 2, { retired: [9n] }))))).toMatchObject({ reason: RefuseReason.REFUSE_SESSION_OVER });
+  });
 });

@@ -218,3 +218,27 @@ describe("the stats document", () => {
     expect(validate(schema as Parameters<typeof validate>[0], { ...document, version: 1 })).toEqual(["$.version: is 1, expected 2"]);
   });
 });
+
+describe("a serving receiver's sessions", () => {
+  const sessions = [
+    ...Array.from({ length: 10 }, (_, i) => ({ id: `e${i}`, label: `old${i}`, peer: "10.0.0.9:4000", state: "complete" as const, bytes: MIB, feet: 1, elapsedSeconds: 2, digest: "0123456789abcdef", error: null })),
+    { id: "a1", label: null, peer: "10.0.0.7:5000", state: "failed" as const, bytes: 0, feet: 0, elapsedSeconds: 1, digest: null, error: "the transmitter vanished" },
+    { id: "b2", label: "tank-home", peer: "10.0.0.8:6000", state: "running" as const, bytes: 3 * MIB, feet: 2, elapsedSeconds: 65, digest: null, error: null },
+  ];
+  const served = figures(14 * MIB, { role: "rx", reorderFeet: 0, connectionsWanted: null, sessions });
+
+  test("the status block lists every running session and the last 8 that ended", () => {
+    const block = statusBlock(snapshot(served));
+    expect(block).toContain("  sessions     1 running, 11 ended (the last 8 shown)\n");
+    const rows = block.split("\n").filter((line) => /^  (e\d|a1|b2) /.test(line));
+    expect(rows.map((row) => row.trim().split(/\s+/)[0])).toEqual(["e3", "e4", "e5", "e6", "e7", "e8", "e9", "a1", "b2"].slice(-9));
+    expect(rows.at(-1)).toMatch(/^  b2\s+tank-home\s+10\.0\.0\.8:6000\s+running\s+3\.0 MiB\s+1:05$/);
+  });
+
+  test("the stats document carries them, valid against its schema; without serve there is no sessions field", () => {
+    const document = statsDocument([snapshot(served)], { exitCode: 0, error: null }, new Date(0));
+    expect(document.transfers[0]?.sessions).toEqual(sessions);
+    expect(validate(schema as Parameters<typeof validate>[0], document)).toEqual([]);
+    expect(statsDocument([snapshot(figures(MIB))], { exitCode: 0, error: null }, new Date(0)).transfers[0]).not.toHaveProperty("sessions");
+  });
+});
