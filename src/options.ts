@@ -65,6 +65,11 @@ export interface CommonOptions {
   key?: Uint8Array;
   /** Seal every foot with AES-256-GCM (needs `key`); rx: refuse transmitters that do not. */
   encrypt?: boolean;
+  /**
+   * `exec COMMAND [ARG...]`: run this command (no shell) instead of using
+   * stdin (tx: its stdout is the stream) or stdout (rx: its stdin is the stream).
+   */
+  exec?: string[];
 }
 
 /** `compress zstd|gzip[:LEVEL]`: how tx compresses each foot (a foot that does not shrink goes raw). */

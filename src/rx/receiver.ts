@@ -26,20 +26,25 @@ import { log } from "../log.ts";
 import { bunNetwork } from "../net/bun-network.ts";
 import type { Listening, Network } from "../net/channel.ts";
 import type { ReceiverOptions } from "../options.ts";
-import type { Hello } from "../protocol/xdr.generated.ts";
+import type { AnyHello } from "../protocol/messages.ts";
 import { Chaos } from "../net/chaos.ts";
 import type { TransferFigures } from "../status/figures.ts";
 import { formatCount, WarningLimiter, type Summarize } from "../log-limiter.ts";
 import { decideAdmission, welcome, type AdmissionPolicy } from "./admission.ts";
 import { RxConnection, type HelloAnswer, type RxConnectionContext } from "./connection.ts";
 import { ReceiverFigures } from "./figures.ts";
+import { consumerFailure } from "./consumer.ts";
+import { sinkOutput, type OutputFactory, type SessionOutput } from "./output.ts";
 import { Session } from "./session.ts";
 import { stdoutSink, type ByteSink } from "./stdout.ts";
 import type { SessionActivity } from "./takeover.ts";
 
 export interface ReceiverIo {
   network: Network;
-  sink: ByteSink;
+  /** Where each session's stream goes (stdout, a command per session: `exec`); built once per session. */
+  output: OutputFactory;
+  /** Instead of `output`: every session's stream into this plain sink (stdout when neither is given). */
+  sink?: ByteSink;
   /** Told the bound port once listening (port 0 picks a free one). */
   onListening?: (port: number) => void;
   /** Aborting it interrupts the transfer (SIGINT/SIGTERM). */
@@ -57,9 +62,18 @@ export interface ReceiveSummary {
   seconds: number;
 }
 
-/** Receives one session and writes it to the sink; resolves once it is confirmed. */
+/**
+ * Receives one session and writes it to its output (`io.output`, else
+ * `io.sink`, else stdout); resolves once it is confirmed.
+ */
 export async function receive(options: ReceiverOptions, io?: Partial<ReceiverIo>): Promise<ReceiveSummary> {
-  const receiver = new Receiver(options, { network: bunNetwork, sink: io?.sink ?? stdoutSink(), clock: systemClock, ...io });
+  const { sink, ...rest } = io ?? {};
+  let output = rest.output;
+  if (output === undefined) {
+    const plain = sinkOutput(sink ?? stdoutSink());
+    output = () => plain;
+  }
+  const receiver = new Receiver(options, { network: bunNetwork, clock: systemClock, ...rest, output });
   io?.observe?.(() => receiver.figures());
   return receiver.run();
 }
@@ -71,7 +85,6 @@ class Receiver {
   private feetOnClosed = 0;
   /** Bytes handed to stdout, by any session: a session that wrote some can never give way. */
   private outputBytes = 0n;
-  private readonly sink: ByteSink;
   /** Sessions that gave way to a newcomer (takeover.ts), newest last. */
   private readonly retired: bigint[] = [];
   private readonly warnings: WarningLimiter;
@@ -110,11 +123,21 @@ class Receiver {
       admit: (connection, hello) => this.admit(connection, hello),
       gone: (connection) => this.gone(connection),
     };
-    this.sink = {
-      write: (bytes) => {
-        this.outputBytes += BigInt(bytes.length);
-        return io.sink.write(bytes);
+  }
+
+  /** The session's output, its bytes counted (a session that wrote some can never give way). */
+  private openOutput(hello: AnyHello, from: string): SessionOutput {
+    const output = this.io.output({ sessionId: hello.sessionId, label: hello.label, peer: from });
+    return {
+      hasVerdict: output.hasVerdict,
+      sink: {
+        write: (bytes) => {
+          this.outputBytes += BigInt(bytes.length);
+          return output.sink.write(bytes);
+        },
       },
+      finish: () => output.finish(),
+      abort: (reason) => output.abort(reason),
     };
   }
 
@@ -167,7 +190,7 @@ class Receiver {
   // ---- 2. admission ----------------------------------------------------------------
 
   /** Acts on admission's decision on a hello: refuses it, or starts or replaces the session it joins. */
-  private admit(connection: RxConnection, hello: Hello): HelloAnswer {
+  private admit(connection: RxConnection, hello: AnyHello): HelloAnswer {
     const decision = decideAdmission(
       hello,
       connection.remoteAddress,
@@ -197,17 +220,18 @@ class Receiver {
     this.statistics.joined(connection);
     // Deferred: the connection joins the session (and can carry an abort) once this returns.
     if (this.io.onJoined !== undefined) queueMicrotask(this.io.onJoined);
-    return { join: session, welcome: welcome(hello, session) };
+    return { join: session, welcome: welcome(hello, session, session.hasVerdict) };
   }
 
-  private startSession(hello: Hello, from: string): Session {
+  private startSession(hello: AnyHello, from: string): Session {
     const created: Session = new Session(
       hello.sessionId,
       hello.footBytes,
       this.options.windowFeet,
-      this.sink,
+      this.openOutput(hello, from),
       {
-        onComplete: () => this.session === created && this.end(),
+        // The stream arrived whole; a command that then failed fails the receiver too.
+        onComplete: (verdict) => this.session === created && this.end(verdict === undefined ? undefined : consumerFailure(verdict)),
         onFail: (error) => this.session === created && this.end(error),
       },
       this.clock,
@@ -281,7 +305,7 @@ class Receiver {
 
   private end(error?: VmError): void {
     this.outcome = error === undefined ? {} : { error };
-    if (error === undefined) log.info(`stream complete: ${this.session?.bytesWritten} bytes`);
+    if (error === undefined || this.session?.isComplete) log.info(`stream complete: ${this.session?.bytesWritten} bytes`);
     // Whatever happens, do not wait longer than LINGER_MS for the transmitter to hang up.
     this.clock.after(LINGER_MS, "linger for the transmitter to hang up", () => this.settleNow(), { background: true });
     this.maybeSettle();
@@ -328,7 +352,8 @@ class Receiver {
 
   private interrupt(reason: string): void {
     const error = new VmError("interrupted", `interrupted by ${reason}`);
-    if (this.session?.isOpen) this.session.fail(error);
+    // A command still finishing its (whole) input is stopped too: the user asked us to stop.
+    if (this.session?.isOpen || this.session?.isFinishing) this.session.fail(error);
     else {
       this.outcome = { error };
       this.settleNow();
