@@ -565,3 +565,39 @@ describe("the keyword table: every entry, so a new one is covered without a new 
     expect(parse("tx h 1 --checksum").transmit).not.toHaveProperty("checksums");
   });
 });
+
+describe("exec and label", () => {
+  const argv = (line: string): string[] => line.split(" ");
+  test("exec takes every word after it as the command, keywords and flags included", () => {
+    expect(parseArguments(argv("rx 1 verbose 2 exec sh -c x threads 4 verbose 3 --tx h:1 rx 5")).receive).toEqual({
+      ...rxDefaults,
+      port: 1,
+      verbose: 2,
+      exec: ["sh", "-c", "x", "threads", "4", "verbose", "3", "--tx", "h:1", "rx", "5"],
+    });
+    expect(parseArguments(argv("tx h 1 threads 2 exec zfs send -R tank@s")).transmit).toEqual({ ...txDefaults, targets: [{ host: "h", port: 1 }], threads: 2, exec: ["zfs", "send", "-R", "tank@s"] });
+  });
+
+  test("the flag form: --exec -- CMD, --exec CMD and --exec=CMD, each taking the rest of the line", () => {
+    const expected = parseArguments(argv("rx 1 exec zfs recv -F pool/ds"));
+    for (const line of ["--port 1 --exec -- zfs recv -F pool/ds", "--port 1 --exec zfs recv -F pool/ds", "--port 1 --exec=zfs recv -F pool/ds", "rx 1 exec -- zfs recv -F pool/ds"]) {
+      expect({ line, parsed: parseArguments(argv(line)) }).toEqual({ line, parsed: expected });
+    }
+    // Only the first `--` is ours: a second one is the command's.
+    expect(parseArguments(argv("--port 1 --exec -- -- x")).receive?.exec).toEqual(["--", "x"]);
+  });
+
+  test("mistakes name the fix", () => {
+    expect(usageError("rx 1 exec")).toBe("exec needs a command: 'exec COMMAND [ARG...]', last on the line");
+    expect(usageError("rx 1 --exec --")).toBe("exec needs a command: 'exec COMMAND [ARG...]', last on the line");
+    expect(usageError("rx 1 tx h 2 exec cat")).toBe("exec takes the place of one end's stdin or stdout; in full duplex (rx and tx together) pipe a command instead");
+    expect(usageError("tx h 2 prbs 1 exec cat")).toBe("prbs and exec both say what tx sends; give one");
+    expect(usageError("tx h 2 label a/b")).toBe("label 'a/b': a label may hold only letters, digits and . _ : -");
+    expect(usageError(`tx h 2 label ${"x".repeat(129)}`)).toBe(`label '${"x".repeat(129)}': a label is at most 128 bytes`);
+    expect(usageError("tx h 2 label h\u00e9")).toBe("label 'h\u00e9': a label may hold only letters, digits and . _ : -");
+  });
+
+  test("rx with prbs may exec: the stream is checked on its way to the command", () => {
+    expect(parseArguments(argv("rx 1 prbs 7 exec cat")).receive).toEqual({ ...rxDefaults, port: 1, prbsSeed: 7, exec: ["cat"] });
+  });
+});
