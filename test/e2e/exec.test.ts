@@ -11,7 +11,8 @@
  * flag form, on both ends; the label, the peer's address and the session id
  * reach the consumer's environment (and a stale VIAMILLIPEDE_LABEL does
  * not); exec on both ends with `key` and `encrypt` delivers the stream
- * intact; a command that cannot be found is a usage error at once.
+ * intact; a consumer that exits 0 early is an output closed early (exit 6);
+ * a command that cannot be found is a usage error at once.
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -148,6 +149,17 @@ test(
       stdout: 0,
     });
     expect(fileSha256(out)).toBe(input.sha256);
+  },
+  DEADLINE_MS + 5_000,
+);
+
+test(
+  "a consumer that exits 0 without reading the whole stream: an output closed early, both ends exit 6 with one line",
+  async () => {
+    const { rx, tx } = await transfer(["rx", "0", "bind", HOST, "exec", "head", "-c", "1000"], (port) => ["tx", HOST, `${port}`, "exec", "cat", input.path], { empty: true }, DEADLINE_MS);
+    expect({ rx: rx.exitCode, tx: tx.exitCode, head: rx.stdoutBytes }).toEqual({ rx: EXIT_CODES.outputClosed, tx: EXIT_CODES.outputClosed, head: 1000 });
+    expectOneLineError(rx.stderr, /^viamillipede: 'head -c 1000' stopped reading before the stream ended$/);
+    expectOneLineError(tx.stderr, /^viamillipede: receiver's output was closed: 'head -c 1000' stopped reading before the stream ended; 'head -c 1000' exited 0$/);
   },
   DEADLINE_MS + 5_000,
 );
