@@ -141,21 +141,31 @@ export class Command {
     }
   }
 
-  /** Stops the command (see the header, step 3); resolves with how it ended once it has. */
-  stop(): Promise<CommandEnd> {
+  /**
+   * Stops the command (see the header, step 3); resolves with how it ended
+   * once it has. `waitMs`: first give it that long to exit by itself (it
+   * closed its input and is on its way out: its own exit status is the news).
+   */
+  stop(waitMs = 0): Promise<CommandEnd> {
     this.stopping ??= (async () => {
+      if (this.running && waitMs > 0) await this.exitWithin(waitMs);
       if (this.running) {
         this.signalGroup("SIGTERM");
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_GRACE_MS)));
-        await Promise.race([this.proc!.exited, late]);
-        clearTimeout(timer);
+        await this.exitWithin(STOP_GRACE_MS);
       }
       // Whatever of its group outlived the SIGTERM (or the command's own exit) must not read an end of input.
       this.signalGroup("SIGKILL");
       return this.ended;
     })();
     return this.stopping;
+  }
+
+  /** Resolves once the command has exited, or after `ms`. */
+  private async exitWithin(ms: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+    await Promise.race([this.proc?.exited, late]);
+    clearTimeout(timer);
   }
 
   /** How it ended, as the verdict the receiver sends (and the transmitter describes). */

@@ -18,10 +18,11 @@
  *    and `zfs recv` would take that for a complete stream.
  *
  * A command that goes away by itself before the end (it exits, or closes its
- * stdin) fails the session with its own verdict: `consumerFailure`.
+ * stdin) fails the session with its own verdict (`consumerFailure`); it is
+ * given STOP_GRACE_MS to exit before it is stopped, so that verdict is its own.
  */
 import { VmError } from "../errors.ts";
-import { Command } from "../exec.ts";
+import { Command, STOP_GRACE_MS } from "../exec.ts";
 import { consumerSucceeded, describeVerdict, type ConsumerVerdict } from "../protocol/messages.ts";
 import type { SessionInfo, SessionOutput } from "./output.ts";
 
@@ -55,7 +56,8 @@ export function commandOutput(argv: readonly string[], session: SessionInfo): Se
         if (failure !== undefined) throw failure;
         try {
           if (stdin === undefined) throw new Error("not running");
-          stdin.write(bytes);
+          // write() returns a promise when the pipe is full: unawaited, its EPIPE would be an unhandled rejection.
+          await stdin.write(bytes);
           await stdin.flush();
         } catch {
           throw (failure = new VmError("outputClosed", `'${command.text}' stopped reading before the stream ended`));
@@ -67,7 +69,8 @@ export function commandOutput(argv: readonly string[], session: SessionInfo): Se
       return command.verdict(await command.ended);
     },
     async abort() {
-      const end = await command.stop();
+      // A command that stopped reading is leaving by itself: its own exit status, not our SIGTERM, says how it ended.
+      const end = await command.stop(failure === undefined ? 0 : STOP_GRACE_MS);
       await closeInput();
       return command.verdict(end);
     },
