@@ -26,6 +26,10 @@ export const EXIT_CODES = {
   busy: 11,
   /** The peer does not hold the same key, one side has none, or they disagree on encrypt. */
   key: 12,
+  /** The command whose output is the stream (tx's `exec`) exited non-zero or was killed: the transfer was aborted, never ended. */
+  producerFailed: 13,
+  /** The command that read the stream (rx's `exec`) exited non-zero, was killed or could not be started. */
+  consumerFailed: 14,
   /** Interrupted by a signal: 130 is SIGINT's; main.ts exits 129 for SIGHUP and 143 for SIGTERM. */
   interrupted: 130,
   /** A bug: anything not covered above. */

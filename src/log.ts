@@ -65,3 +65,9 @@ export const VERBOSE_STEPS = [0, 1, 5, 10] as const;
 export function nextVerbose(verbose: number): number {
   return VERBOSE_STEPS.find((step) => step > verbose) ?? VERBOSE_STEPS[0];
 }
+
+/** Bytes a command run by `exec` wrote to its stderr: passed to ours as they are, after the progress line steps aside. */
+export function passThroughStderr(bytes: Uint8Array): void {
+  beforeLine?.();
+  stderrWriter.write(bytes);
+}

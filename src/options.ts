@@ -100,6 +100,11 @@ export interface CommonOptions {
   bufferBytes?: number;
   /** `congestion ALG`: the kernel's TCP congestion control for this end's connections (Linux); unset: the kernel's default. */
   congestion?: string;
+  /**
+   * `exec COMMAND [ARG...]`: run this command (no shell) instead of using
+   * stdin (tx: its stdout is the stream) or stdout (rx: its stdin is the stream).
+   */
+  exec?: string[];
 }
 
 /** `compress zstd|gzip[:LEVEL]`: how tx compresses each foot (a foot that does not shrink goes raw). */

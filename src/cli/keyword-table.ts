@@ -34,7 +34,8 @@ import {
   type TransmitterOptions,
   type TunnelOptions,
 } from "../options.ts";
-import { MAX_CHECKPHRASE_BYTES } from "../protocol/xdr.generated.ts";
+import { labelProblem } from "../protocol/messages.ts";
+import { MAX_CHECKPHRASE_BYTES, MAX_LABEL_BYTES } from "../protocol/xdr.generated.ts";
 import { MAX_KEY_BYTES, MIN_KEY_BYTES } from "../protocol/keys.ts";
 import { parseCongestionName } from "../net/congestion.ts";
 import { MAX_PRBS_SEED } from "../tx/prbs.ts";
@@ -89,6 +90,12 @@ export interface KeywordEntry<K extends keyof Fields = keyof Fields> {
     hint: string;
     /** The keyword form takes HOST PORT, the flag form HOST:PORT (IPv6 in brackets). */
     hostPort?: true;
+    /**
+     * The value is every word after the keyword (or its flag), to the end of
+     * the line: none of them is read as a keyword or a flag, so a command's
+     * own arguments cannot be mistaken for ours. One `--` right after it is dropped.
+     */
+    rest?: true;
     /** A value that parses and differs from the default, in keyword form (the table test runs it). */
     example: string;
     /** Reads the value's words; undefined when a role word comes bare (`rx --port 1`). */
@@ -222,6 +229,40 @@ export const KEYWORD_TABLE: readonly KeywordEntry[] = [
     field: "congestion",
     section: "keywords",
     help: "the TCP congestion control for this end's connections, from /proc/sys/net/ipv4/tcp_available_congestion_control (Linux; e.g. bbr on long lossy paths; default the kernel's)",
+  }),
+  keyword({
+    name: "label",
+    roles: "tx",
+    value: {
+      hint: "NAME",
+      example: "host-1:tank.home",
+      read: (r) => {
+        const label = r.required();
+        const problem = labelProblem(label);
+        if (problem !== undefined) throw usage(`label '${label}': ${problem}`);
+        return label;
+      },
+    },
+    field: "label",
+    section: "keywords",
+    help: `name the transfer (1..${MAX_LABEL_BYTES} of A-Z a-z 0-9 . _ : -); a receiver with exec hands it to its command as VIAMILLIPEDE_LABEL`,
+  }),
+  keyword({
+    name: "exec",
+    roles: "both",
+    value: {
+      hint: "COMMAND [ARG...]",
+      rest: true,
+      example: "cat",
+      read: (r) => {
+        const argv = r.rest();
+        if (argv.length === 0 || argv[0] === "") throw usage("exec needs a command: 'exec COMMAND [ARG...]', last on the line");
+        return argv;
+      },
+    },
+    field: "exec",
+    section: "keywords",
+    help: "last on the line: run COMMAND (no shell; every word after exec is its own) instead of stdin or stdout. tx: its output is the stream, and if it fails the transfer is aborted (exit 13). rx: its input is the stream, and tx hears how it ended (exit 14 unless 0)",
   }),
   keyword({
     name: "bind",

@@ -44,6 +44,11 @@ const KEYWORD_WORDS = [...KEYWORDS, ...KEYWORD_TABLE.flatMap((entry) => (entry.a
 /** Long flag name or alias → its entry. */
 const BY_FLAG: ReadonlyMap<string, KeywordEntry> = new Map(KEYWORD_TABLE.flatMap((entry) => flagNames(entry).map((flag) => [flag, entry] as const)));
 
+/** The words and flags (`exec`, `--exec`) whose entry takes the rest of the line. */
+const TAKES_REST: ReadonlyMap<string, KeywordEntry> = new Map(
+  KEYWORD_TABLE.filter((entry) => entry.value?.rest).flatMap((entry) => flagNames(entry).flatMap((name) => [[name, entry] as const, [`--${name}`, entry] as const])),
+);
+
 /** `--rx (--port), --tx, ...`: the flag list for error messages. */
 const FLAG_LIST = KEYWORD_TABLE.map((entry) => {
   const [name, alias] = flagNames(entry);
@@ -74,6 +79,17 @@ function flagsToKeywords(argv: readonly string[]): Token[] {
   const out: Token[] = [];
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i] ?? "";
+    const joined = /^(--[^=]+)=(.*)$/s.exec(token);
+    const rest = TAKES_REST.get(joined?.[1] ?? token);
+    if (rest !== undefined) {
+      // Everything after it is its value (an entry with value.rest): nothing there is ours to read.
+      out.push({ kind: "keyword", text: rest.name });
+      let words = argv.slice(i + 1);
+      if (joined !== null) words = [joined[2]!, ...words];
+      else if (words[0] === "--") words = words.slice(1);
+      for (const text of words) out.push({ kind: "value", text });
+      break;
+    }
     if (!looksLikeFlag(token)) {
       if (token === "--") throw usage("'--' is not used by viamillipede; remove it");
       out.push({ kind: "word", text: token });
@@ -145,6 +161,7 @@ function readClauses(tokens: readonly Token[]): Clauses {
         example,
         optional: takeValue,
         repeated: entry.field !== undefined && values.has(entry.field),
+        rest: () => tokens.slice(i, (i = tokens.length)).map((token) => token.text),
         required: (shown = hint) => {
           const text = takeValue();
           if (text === undefined) throw usage(`${entry.name} needs a value: '${entry.name} ${shown}'`);
@@ -211,6 +228,10 @@ export function parseArguments(argv: readonly string[]): Invocation {
     if (!rx || !tx) throw usage(`${entry.name} carries a TCP connection over a full-duplex pipe; give both 'rx PORT' and 'tx HOST PORT'`);
   }
   if (tunnel !== undefined && clauses.values.has("prbsSeed")) throw usage(`prbs replaces the data a tunnel carries; drop prbs or ${tunnel.kind}`);
+  if (clauses.values.has("exec")) {
+    if (rx && tx) throw usage("exec takes the place of one end's stdin or stdout; in full duplex (rx and tx together) pipe a command instead");
+    if (tx && clauses.values.has("prbsSeed")) throw usage("prbs and exec both say what tx sends; give one");
+  }
 
   let receive: ReceiverOptions | undefined;
   if (rx) {

@@ -23,20 +23,28 @@
  * factory gives it (a command per session), and stops on `drain` (SIGTERM)
  * once its running transfers are done.
  *
+ * `exec` replaces stdin (tx: the producer's output, src/tx/producer.ts) or
+ * stdout (rx: a consumer per session, src/rx/consumer.ts). Its command must
+ * be found before anything listens or dials; tx stops its producer when the
+ * transfer ends any other way than by the producer's own end.
+ *
  * Before anything listens or dials, the real roles refuse a stdin or stdout
  * that the invocation uses and that was closed when the process started
  * (`<&-`, `>&-`): Bun hands us /dev/null for it, which would lose the stream
  * silently (src/stdio-pipes.ts).
  */
 import { asVmError, VmError } from "../errors.ts";
+import { checkCommand, Command } from "../exec.ts";
 import { log } from "../log.ts";
 import { DEFAULT_FOOT_BYTES, type Invocation, type ReceiverOptions, type TransmitterOptions, type TunnelOptions } from "../options.ts";
 import { closedAtStart, growPipe } from "../stdio-pipes.ts";
+import { commandOutput } from "../rx/consumer.ts";
+import { sinkOutput, type OutputFactory } from "../rx/output.ts";
 import { prbsCheckSink } from "../rx/prbs-check.ts";
-import type { OutputFactory } from "../rx/output.ts";
 import { receive } from "../rx/receiver.ts";
 import { stdoutSink, type ByteSink } from "../rx/stdout.ts";
 import { transmitterInput } from "../tx/input.ts";
+import { producerSource } from "../tx/producer.ts";
 import { stdinSource, type ByteSource } from "../tx/stdin.ts";
 import { transmit } from "../tx/transmitter.ts";
 import { connectTunnel, listenForTunnel, type TunnelSocket } from "../tunnel/socket.ts";
@@ -64,13 +72,14 @@ export interface Roles {
   checkStdio?(invocation: Invocation): void;
 }
 
-/** Which of the process's stdin and stdout an invocation reads or writes: a tunnel neither, tx with prbs not stdin. */
+/** Which of the process's stdin and stdout an invocation reads or writes: a tunnel neither, tx with prbs or exec not stdin, rx with exec not stdout. */
 export function stdioUsed(invocation: Invocation): { stdin: boolean; stdout: boolean } {
   const tunnelled = invocation.tunnel !== undefined;
+  const { transmit, receive } = invocation;
   return {
-    stdin: invocation.transmit !== undefined && !tunnelled && invocation.transmit.prbsSeed === undefined,
+    stdin: transmit !== undefined && !tunnelled && transmit.prbsSeed === undefined && transmit.exec === undefined,
     // Serving, every transfer goes to its own command.
-    stdout: invocation.receive !== undefined && !tunnelled && invocation.receive.serve !== true,
+    stdout: receive !== undefined && !tunnelled && receive.exec === undefined && receive.serve !== true,
   };
 }
 
@@ -86,6 +95,22 @@ export function checkServe(invocation: Invocation): void {
   if (rx.serve !== true) return;
   if (invocation.transmit !== undefined) throw new VmError("usage", "serve runs a receiver alone: drop 'tx HOST PORT' (full duplex) or serve");
   if (rx.prbsSeed !== undefined) throw new VmError("usage", "prbs checks one stream on stdout and serve runs many: drop prbs or serve");
+}
+
+/** The commands of `exec` must exist before the transfer starts. */
+function checkCommands(invocation: Invocation): void {
+  if (invocation.transmit?.exec !== undefined) checkCommand(invocation.transmit.exec, "tx");
+  if (invocation.receive?.exec !== undefined) checkCommand(invocation.receive.exec, "rx");
+}
+
+/** tx with exec: the producer's output is the stream; the producer is stopped if the transfer ends before it does. */
+async function transmitFromCommand(argv: readonly string[], run: (source: ByteSource) => Promise<unknown>): Promise<unknown> {
+  const producer = new Command(argv, { stdin: "inherit", stdout: "pipe" });
+  try {
+    return await run(producerSource(producer));
+  } finally {
+    await producer.stop();
+  }
 }
 
 /** Refuses a stdin or stdout that the invocation uses and that `closed` says was closed at start. */
@@ -120,26 +145,40 @@ function stdoutPipe(): ByteSink {
 /** The real roles, with the toolbox keywords applied to their input and output; `output`: where rx's sessions go instead of stdout. */
 export function realRoles(announce: (text: string) => void, observe?: Observe, output?: OutputFactory): Roles {
   return {
-    checkStdio: (invocation) => refuseClosedStdio(invocation),
-    transmit: (options, signal, ends) =>
-      transmit(options, {
-        signal,
-        source: transmitterInput(options, ends?.source ?? stdinPipe()),
-        ...(observe === undefined ? {} : { observe: (figures) => observe("tx", figures) }),
-      }),
+    checkStdio: (invocation) => {
+      refuseClosedStdio(invocation);
+      checkCommands(invocation);
+    },
+    transmit: (options, signal, ends) => {
+      const run = (base: ByteSource) =>
+        transmit(options, {
+          signal,
+          source: transmitterInput(options, base),
+          ...(observe === undefined ? {} : { observe: (figures) => observe("tx", figures) }),
+        });
+      return options.exec === undefined || ends?.source !== undefined ? run(ends?.source ?? stdinPipe()) : transmitFromCommand(options.exec, run);
+    },
     receive: (options, signal, ends) => {
-      const outputs = ends?.output ?? output;
-      // Several streams cannot share one stdout.
-      if (options.serve === true && outputs === undefined) {
-        throw new VmError("usage", "serve runs each transfer into its own command: add 'exec COMMAND...' (stdout cannot take several streams)");
-      }
-      const sink = ends?.sink ?? (options.serve === true ? undefined : stdoutPipe());
       const onPeerJoined = ends?.onPeerJoined;
+      const exec = options.exec;
+      // A test's (or a caller's) outputs; else a command per session (exec); else one plain sink.
+      let outputs: OutputFactory | undefined = ends?.output ?? output;
+      if (outputs === undefined && exec !== undefined && ends?.sink === undefined) outputs = (session) => commandOutput(exec, session);
+      if (outputs === undefined) {
+        // Several streams cannot share one stdout.
+        if (options.serve === true) throw new VmError("usage", "serve runs each transfer into its own command: add 'exec COMMAND...' (stdout cannot take several streams)");
+        const plain = sinkOutput(ends?.sink ?? stdoutPipe());
+        outputs = () => plain;
+      }
+      const chosen = outputs;
+      const seed = options.prbsSeed;
       return receive(options, {
         signal,
-        ...(outputs === undefined ? {} : { output: outputs }),
+        output: seed === undefined ? chosen : (session) => {
+          const inner = chosen(session);
+          return { ...inner, sink: prbsCheckSink(seed, DEFAULT_FOOT_BYTES, inner.sink) };
+        },
         ...(ends?.drain === undefined ? {} : { drain: ends.drain }),
-        ...(sink === undefined ? {} : { sink: options.prbsSeed === undefined ? sink : prbsCheckSink(options.prbsSeed, DEFAULT_FOOT_BYTES, sink) }),
         ...(onPeerJoined === undefined ? {} : { onJoined: onPeerJoined }),
         ...(observe === undefined ? {} : { observe: (figures) => observe("rx", figures) }),
         // With port 0 the user cannot know the port unless we say it.

@@ -156,6 +156,8 @@ export interface ValueReader {
   optional(): string | undefined;
   /** Whether the field already has a value, for a keyword that refuses a second before reading it. */
   readonly repeated: boolean;
+  /** Every word left on the line (an entry with `value.rest`: nothing after it is a keyword or a flag). */
+  rest(): string[];
 }
 
 /** `keyword NUMBER` within min..max. */

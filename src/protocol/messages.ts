@@ -73,6 +73,9 @@ const ABORT_CODES: Partial<Record<VmError["code"], AbortCode>> = {
   integrity: AbortCode.ABORT_INTEGRITY,
   input: AbortCode.ABORT_INPUT,
   interrupted: AbortCode.ABORT_INTERRUPTED,
+  producerFailed: AbortCode.ABORT_PRODUCER_FAILED,
+  // The receiving command went away or failed: to the transmitter, its output closed (the verdict says how).
+  consumerFailed: AbortCode.ABORT_OUTPUT_CLOSED,
 };
 
 /**

@@ -25,15 +25,21 @@ export interface SessionInfo {
 export interface SessionOutput {
   /** The stream's bytes, in order; a write rejects with VmError("outputClosed") if the consumer went away. */
   readonly sink: ByteSink;
+  /** A command reads the stream and will have a verdict: the welcome promises it (CAP_VERDICT) to a transmitter that asks. */
+  readonly hasVerdict: boolean;
   /** The stream is complete: end the consumer's input cleanly and wait for it; its verdict (undefined for stdout). */
   finish(): Promise<ConsumerVerdict | undefined>;
-  /** The session failed: the consumer must not see a clean end of input; resolves once it is dealt with. */
-  abort(reason: VmError): Promise<void>;
+  /**
+   * The session failed: the consumer must not see a clean end of input.
+   * Resolves once it is dealt with, with how a command ended (it went away
+   * by itself, or was stopped), undefined for stdout.
+   */
+  abort(reason: VmError): Promise<ConsumerVerdict | undefined>;
 }
 
 export type OutputFactory = (session: SessionInfo) => SessionOutput;
 
 /** A plain sink (stdout, a test's memory) as an output: nothing to wait for, no verdict. */
 export function sinkOutput(sink: ByteSink): SessionOutput {
-  return { sink, finish: async () => undefined, abort: async () => {} };
+  return { sink, hasVerdict: false, finish: async () => undefined, abort: async () => undefined };
 }

@@ -37,12 +37,14 @@ import { tcpNetwork } from "../net/bun-network.ts";
 import type { Listening, Network } from "../net/channel.ts";
 import { DEFAULT_SESSIONS, type ReceiverOptions } from "../options.ts";
 import type { AnyHello } from "../protocol/messages.ts";
+import type { ConsumerVerdict } from "../protocol/xdr.generated.ts";
 import { Chaos } from "../net/chaos.ts";
 import type { TransferFigures } from "../status/figures.ts";
 import { formatCount, WarningLimiter, type Summarize } from "../log-limiter.ts";
 import { decideAdmission, welcome, type AdmissionPolicy, type SessionView } from "./admission.ts";
 import { RxConnection, type HelloAnswer, type RxConnectionContext } from "./connection.ts";
 import { ReceiverFigures, type HostedFigures } from "./figures.ts";
+import { consumerFailure } from "./consumer.ts";
 import { sinkOutput, type OutputFactory, type SessionInfo, type SessionOutput } from "./output.ts";
 import { Session } from "./session.ts";
 import { stdoutSink, type ByteSink } from "./stdout.ts";
@@ -93,7 +95,7 @@ interface Hosted extends HostedFigures {
   feetOnClosed: number;
   /** Bytes handed to its output: a session that wrote some can never give way to a stream into the same output. */
   outputBytes: bigint;
-  /** Its output finished or aborted, once the session ended. */
+  /** Its output finished or aborted, once the session ended (the session closes it before it says so). */
   closed: Promise<void> | undefined;
   /** Given up for a newcomer: its end is not the receiver's. */
   retired: boolean;
@@ -253,26 +255,35 @@ class Receiver {
     this.statistics.joined(connection);
     // Deferred: the connection joins the session (and can carry an abort) once this returns.
     if (this.io.onJoined !== undefined) queueMicrotask(this.io.onJoined);
-    return { join: hosted.session, welcome: welcome(hello, hosted.session) };
+    return { join: hosted.session, welcome: welcome(hello, hosted.session, hosted.output.hasVerdict) };
   }
 
   private startSession(hello: AnyHello, from: string): Hosted {
     const info: SessionInfo = { sessionId: hello.sessionId, label: hello.label, peer: from };
     const output = this.outputFor(info);
     const now = this.clock.now();
-    // The session's events and its sink need the record they belong to.
+    // The session's events and its output need the record they belong to.
     let hosted!: Hosted;
-    const sink: ByteSink = {
-      write: (bytes) => {
-        hosted.outputBytes += BigInt(bytes.length);
-        return output.sink.write(bytes);
+    const counted: SessionOutput = {
+      hasVerdict: output.hasVerdict,
+      sink: {
+        write: (bytes) => {
+          hosted.outputBytes += BigInt(bytes.length);
+          return output.sink.write(bytes);
+        },
       },
+      finish: () => output.finish(),
+      abort: (reason) => output.abort(reason),
     };
-    const events = { onComplete: () => this.ended(hosted), onFail: (error: VmError) => this.ended(hosted, error) };
+    const events = {
+      // The stream arrived whole; a command that then failed fails the session (and, unless serving, the receiver).
+      onComplete: (verdict: ConsumerVerdict | undefined) => this.ended(hosted, verdict === undefined ? undefined : consumerFailure(verdict)),
+      onFail: (error: VmError) => this.ended(hosted, error),
+    };
     hosted = {
       info,
       output,
-      session: new Session(hello.sessionId, hello.footBytes, this.options.windowFeet, sink, events, this.clock, this.options.bufferBytes),
+      session: new Session(hello.sessionId, hello.footBytes, this.options.windowFeet, counted, events, this.clock, this.options.bufferBytes),
       startedMs: now,
       endedMs: null,
       aloneSinceMs: now,
@@ -367,7 +378,8 @@ class Receiver {
   private ended(hosted: Hosted, error?: VmError): void {
     hosted.outcome = error === undefined ? {} : { error };
     hosted.endedMs = this.clock.now();
-    hosted.closed = this.closeOutput(hosted, error);
+    // The session finished or aborted its output before it said it ended (session.ts, steps 4 and 5).
+    hosted.closed = Promise.resolve();
     if (hosted.retired) return;
     const what = describe(hosted.info);
     if (error === undefined) {
@@ -382,16 +394,6 @@ class Receiver {
     this.clock.after(LINGER_MS, "linger for the transmitter to hang up", () => (this.serving ? this.release(hosted) : void this.settleNow()), { background: true });
     if (hosted.session.connectionCount === 0) this.release(hosted);
     this.maybeSettle();
-  }
-
-  /**
-   * The output hears how its session ended: finished (a clean end for its
-   * consumer) or aborted. A failure here is that session's, reported, never
-   * the receiver's crash.
-   */
-  private closeOutput(hosted: Hosted, error: VmError | undefined): Promise<void> {
-    const closing = error === undefined ? hosted.output.finish().then(() => {}) : hosted.output.abort(error);
-    return closing.catch((failure: unknown) => log.warn(`session ${describe(hosted.info)}: its output failed to close: ${asVmError(failure).message}`));
   }
 
   /** An ended session's transmitter has hung up (or had LINGER_MS to): serving, its place is free. */
@@ -466,7 +468,7 @@ class Receiver {
     }
     const draining = this.draining;
     if (draining === undefined || now - draining.sinceMs < patienceMs) return;
-    const left = [...this.hosted.values()].filter((hosted) => hosted.session.isOpen);
+    const left = [...this.hosted.values()].filter((hosted) => running(hosted.session));
     if (left.length === 0) return;
     const error = new VmError("interrupted", `stopped ${transfers(left.length)} still running ${this.options.patienceS}s (patience) after SIGTERM`);
     draining.failure ??= error;
@@ -478,7 +480,7 @@ class Receiver {
   /** Serving: no new session; the running ones get `patience` to finish, then the receiver is done. */
   private drain(reason: string): void {
     if (this.draining !== undefined || this.outcome !== undefined) return;
-    const waitingOn = new Set([...this.hosted.values()].filter((hosted) => hosted.session.isOpen));
+    const waitingOn = new Set([...this.hosted.values()].filter((hosted) => running(hosted.session)));
     this.draining = { sinceMs: this.clock.now(), waitingOn, failure: undefined };
     const patience = this.options.patienceS === 0 ? "however long it takes (patience 0)" : `up to ${this.options.patienceS}s (patience)`;
     log.warn(`${reason}: taking no new transfers; ${waitingOn.size === 0 ? "none is running" : `waiting for ${transfers(waitingOn.size)} to finish, ${patience}`}`);
@@ -487,12 +489,18 @@ class Receiver {
 
   private interrupt(reason: string): void {
     const error = new VmError("interrupted", `interrupted by ${reason}`);
-    const open = [...this.hosted.values()].filter((hosted) => hosted.session.isOpen);
+    // A command still finishing its (whole) input is stopped too: the user asked us to stop.
+    const open = [...this.hosted.values()].filter((hosted) => running(hosted.session));
     this.outcome = { error };
     for (const hosted of open) hosted.session.fail(error);
     if (open.length === 0) void this.settleNow();
     else this.clock.after(LINGER_MS, "linger for the transmitters to hang up", () => void this.settleNow(), { background: true });
   }
+}
+
+/** Not ended: receiving, or its whole stream written and its command still finishing. */
+function running(session: Session): boolean {
+  return session.isOpen || session.isFinishing;
 }
 
 /** "1 transfer", "3 transfers". */

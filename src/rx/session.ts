@@ -12,8 +12,14 @@
  *     each write: that is the backpressure), folds them into the digest
  *     and sends window credit back.
  *  4. When end-of-stream is known and every foot is written, totals and
- *     digest are compared; on a match every connection gets the
- *     confirmation and the session is complete.
+ *     digest are compared; on a match the output is finished (a command
+ *     sees the end of its input and is waited for), then every connection
+ *     gets the confirmation, preceded by the command's verdict where the
+ *     welcome promised one (CAP_VERDICT), and the session is complete.
+ *  5. A failure aborts the output first (a command is stopped before it
+ *     could read an end of input, src/rx/consumer.ts), then every
+ *     connection gets the abort notice, with the command's verdict ahead of
+ *     it where promised. A command that went away by itself is the reason.
  *
  * The window starts at DEFAULT_WINDOW_BYTES in feet of the session's size
  * and grows with the path (window.ts: what a round trip moves, and a foot
@@ -34,8 +40,9 @@ import type { Clock } from "../clock.ts";
 import { VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import { footChecksum, StreamDigest } from "../protocol/digest.ts";
-import { abortFrame, readText, type ControlFrame } from "../protocol/messages.ts";
+import { abortFrame, closingFrames, readText, type ConsumerVerdict, type ControlFrame } from "../protocol/messages.ts";
 import {
+  AbortCode,
   ChecksumKind,
   DigestKind,
   FOOT_FLAG_SEALED,
@@ -51,7 +58,8 @@ import type { BudgetedMemory } from "../net/framed-connection.ts";
 import { DEFAULT_BUFFER_BYTES, DEFAULT_WINDOW_BYTES, MIN_WINDOW_FEET } from "../options.ts";
 import { Sequencer } from "./sequencer.ts";
 import { ReceiveWindow } from "./window.ts";
-import type { ByteSink } from "./stdout.ts";
+import { consumerFailure } from "./consumer.ts";
+import type { SessionOutput } from "./output.ts";
 
 /** Times one foot may fail its checksum before the transfer is declared corrupt. */
 export const MAX_CHECKSUM_FAILURES_PER_FOOT = 8;
@@ -86,12 +94,14 @@ export interface SessionConnection {
   readonly id: number;
   /** The connection's heartbeat round trip, once measured. */
   readonly roundTripMs?: number | undefined;
+  /** The CAP_* bits its welcome echoed (CAP_VERDICT: the verdict precedes the last frame). */
+  readonly capabilities: number;
   send(frame: ControlFrame): void;
 }
 
 export interface SessionEvents {
-  /** Every byte is written and confirmed to the transmitter. */
-  onComplete(): void;
+  /** Every byte is written, the output finished and the transmitter told; `verdict`: how the output's command ended. */
+  onComplete(verdict: ConsumerVerdict | undefined): void;
   /** The session cannot go on; the transmitter has been told. */
   onFail(error: VmError): void;
 }
@@ -110,8 +120,11 @@ export class Session {
   private readonly checksumFailures = new Map<bigint, number>();
   private end: EndOfStream | undefined;
   private writing = false;
-  private state: "open" | "complete" | "failed" = "open";
+  /** "finishing": the stream is whole and matched; the output is being finished before the confirmation. */
+  private state: "open" | "finishing" | "complete" | "failed" = "open";
   private confirmation: ControlFrame | undefined;
+  /** The output command's verdict, once it ended (sent ahead of the confirmation or the abort). */
+  private verdict: ControlFrame | undefined;
   /** When the output last moved (a foot written), and when we last asked for the foot it waits on. */
   private lastWrittenMs: number;
   private lastMissingRequestMs = 0;
@@ -122,7 +135,8 @@ export class Session {
     readonly footBytes: number,
     /** Feet the window starts at, at most; fewer when DEFAULT_WINDOW_BYTES hold fewer feet of this size. */
     startWindowFeet: number,
-    private readonly sink: ByteSink,
+    /** Where the stream goes: its sink, then finish() or abort() (output.ts). */
+    private readonly output: SessionOutput,
     private readonly events: SessionEvents,
     private readonly clock: Clock,
     /** `buffer`: bytes of feet the window may grow to. */
@@ -170,8 +184,17 @@ export class Session {
   get isOpen(): boolean {
     return this.state === "open";
   }
+  /** The whole stream is written and matched (its output may still be finishing). */
   get isComplete(): boolean {
-    return this.state === "complete";
+    return this.state === "complete" || this.state === "finishing";
+  }
+  /** A command reads the stream: its verdict will precede the confirmation where the welcome promised it. */
+  get hasVerdict(): boolean {
+    return this.output.hasVerdict;
+  }
+  /** The whole stream is written; the output (a command) has not finished yet. */
+  get isFinishing(): boolean {
+    return this.state === "finishing";
   }
   get deliveredBelow(): bigint {
     return this.sequencer.deliveredBelow;
@@ -191,7 +214,7 @@ export class Session {
   }
   /** The stream digest (hex), once the whole stream is written and confirmed. */
   get digestHex(): string | null {
-    return this.state === "complete" ? this.digest.value.toString(16).padStart(16, "0") : null;
+    return this.isComplete ? this.digest.value.toString(16).padStart(16, "0") : null;
   }
   /** Connections joined now. */
   get connectionCount(): number {
@@ -201,7 +224,7 @@ export class Session {
   join(connection: SessionConnection): void {
     this.connections.set(connection.id, connection);
     // A transmitter that lost every connection just before the confirmation comes back for it.
-    if (this.confirmation !== undefined) connection.send(this.confirmation);
+    if (this.confirmation !== undefined) for (const frame of closingFrames(this.confirmation, connection.capabilities, this.verdict)) connection.send(frame);
   }
 
   leave(connection: SessionConnection): void {
@@ -217,6 +240,9 @@ export class Session {
       case FrameKind.FRAME_END:
         return this.onEnd(frame.end);
       case FrameKind.FRAME_ABORT:
+        if (frame.abort.code === AbortCode.ABORT_PRODUCER_FAILED) {
+          return this.fail(new VmError("producerFailed", `the transmitter aborted, so the stream is incomplete: ${readText(frame.abort.text)}`), false);
+        }
         return this.fail(new VmError("peerLost", `transmitter aborted: ${readText(frame.abort.text)}`), false);
       default:
         return this.fail(new VmError("protocol", `transmitter sent a frame only a receiver sends (kind ${frame.kind})`));
@@ -305,7 +331,7 @@ export class Session {
         if (foot.offset !== this.digest.totalBytes) {
           throw new VmError("integrity", `foot ${foot.id} claims offset ${foot.offset} but the stream is at ${this.digest.totalBytes}`);
         }
-        await this.sink.write(foot.payload);
+        await this.output.sink.write(foot.payload);
         if (this.state !== "open") return;
         this.pool.give(foot.payload);
         this.lastWrittenMs = this.clock.now();
@@ -380,24 +406,52 @@ export class Session {
     if (end.digest.kind !== DigestKind.DIGEST_XXH3_CHAIN || end.digest.xxh3Chain !== this.digest.value) {
       return this.fail(new VmError("integrity", "the stream digest does not match: the output is not what was sent"));
     }
+    this.state = "finishing";
+    void this.finishOutput(end);
+  }
+
+  /** 4, continued: the output finished (a command ended), the transmitter hears it, then the confirmation. */
+  private async finishOutput(end: EndOfStream): Promise<void> {
+    let verdict: ConsumerVerdict | undefined;
+    try {
+      verdict = await this.output.finish();
+    } catch (error) {
+      return this.fail(error instanceof VmError ? error : new VmError("outputClosed", `the output could not be finished: ${(error as Error).message}`));
+    }
+    if (this.state !== "finishing") return; // failed meanwhile (interrupted): the abort has gone out
     this.state = "complete";
+    this.verdict = verdict === undefined ? undefined : { kind: FrameKind.FRAME_VERDICT, verdict };
     const confirm: ControlFrame = {
       kind: FrameKind.FRAME_CONFIRM,
       confirm: { totalFeet: end.totalFeet, totalBytes: end.totalBytes, digest: end.digest },
     };
     this.confirmation = confirm;
-    for (const connection of this.connections.values()) connection.send(confirm);
-    this.events.onComplete();
+    for (const connection of this.connections.values()) for (const frame of closingFrames(confirm, connection.capabilities, this.verdict)) connection.send(frame);
+    this.events.onComplete(verdict);
   }
 
-  /** Ends the session; `tellPeer` sends the reason to the transmitter. */
+  /** Ends the session; `tellPeer` sends the reason to the transmitter. The output is aborted first (step 5). */
   fail(error: VmError, tellPeer = true): void {
-    if (this.state !== "open") return;
+    if (this.state !== "open" && this.state !== "finishing") return;
     this.state = "failed";
-    if (tellPeer) {
-      const notice = abortFrame(error);
-      for (const connection of this.connections.values()) connection.send(notice);
+    void this.abortOutput(error, tellPeer);
+  }
+
+  private async abortOutput(error: VmError, tellPeer: boolean): Promise<void> {
+    let verdict: ConsumerVerdict | undefined;
+    try {
+      verdict = await this.output.abort(error);
+    } catch {
+      // Nothing more can be done for the output; the session's reason stands.
     }
-    this.events.onFail(error);
+    // A command that went away by itself (it exited, or stopped reading) failed the session: its own words are the reason.
+    const reason = (verdict !== undefined && error.code === "outputClosed" && consumerFailure(verdict)) || error;
+    if (tellPeer) {
+      const said = verdict === undefined ? undefined : ({ kind: FrameKind.FRAME_VERDICT, verdict } as const);
+      for (const connection of this.connections.values()) {
+        for (const frame of closingFrames(abortFrame(reason, connection.capabilities), connection.capabilities, said)) connection.send(frame);
+      }
+    }
+    this.events.onFail(reason);
   }
 }

@@ -28,6 +28,7 @@ import { tcpNetwork } from "../net/bun-network.ts";
 import type { TransmitterOptions } from "../options.ts";
 import { abortFrame, consumerSucceeded, describeVerdict, readText, type AnyHello, type ConsumerVerdict, type ControlFrame } from "../protocol/messages.ts";
 import {
+  AbortCode,
   CAP_COMPRESS,
   CAP_ENCRYPT,
   CAP_KEY,
@@ -103,8 +104,9 @@ class Transmitter {
   private acknowledgedFeet = 0;
   private end: EndOfStream | undefined;
   private confirmed = false;
-  /** The receiver's command's verdict, once a FRAME_VERDICT came. */
+  /** The receiver's command's verdict, once a FRAME_VERDICT came, and the host it came from (for messages). */
   private verdict: ConsumerVerdict | undefined;
+  private verdictHost = "";
   private finished = false;
   private settle!: { resolve: (s: TransferSummary) => void; reject: (e: VmError) => void };
 
@@ -250,7 +252,10 @@ class Transmitter {
       case FrameKind.FRAME_VERDICT:
         // Only where we asked for it, and it always precedes the confirmation.
         if ((connection.capabilities & CAP_VERDICT) === 0) return this.unexpected(connection, frame.kind);
-        this.verdict ??= frame.verdict;
+        if (this.verdict === undefined) {
+          this.verdict = frame.verdict;
+          this.verdictHost = [...this.pool.live()].find((record) => record.connection === connection)?.link.host ?? connection.target;
+        }
         break;
       case FrameKind.FRAME_CONFIRM:
         if ((connection.capabilities & CAP_VERDICT) !== 0 && this.verdict === undefined) {
@@ -261,7 +266,10 @@ class Transmitter {
         break;
       case FrameKind.FRAME_ABORT: {
         const why = readText(frame.abort.text);
-        this.fail(abortError(frame.abort.code, this.verdict === undefined ? why : `${why}; ${describeVerdict(this.verdict)}`), true);
+        const { verdict } = this;
+        // The receiving command went away and failed: its own words say why, not the closed output they caused.
+        if (verdict !== undefined && frame.abort.code === AbortCode.ABORT_OUTPUT_CLOSED && !consumerSucceeded(verdict)) this.fail(this.consumerFailed(verdict), true);
+        else this.fail(abortError(frame.abort.code, verdict === undefined ? why : `${why}; ${describeVerdict(verdict)}`), true);
         break;
       }
       default:
@@ -283,7 +291,7 @@ class Transmitter {
     const { verdict } = this;
     if (verdict !== undefined && !consumerSucceeded(verdict)) {
       // Every byte arrived, but the command that took them failed: not a success.
-      this.fail(new VmError("outputClosed", `the receiver's command failed: ${describeVerdict(verdict)}`), true);
+      this.fail(this.consumerFailed(verdict), true);
       return;
     }
     this.confirmed = true;
@@ -296,6 +304,11 @@ class Transmitter {
     log.info(`confirmed by the receiver: ${end.totalBytes} bytes in ${end.totalFeet} feet, ${seconds.toFixed(2)} s, ${rate.toFixed(0)} MiB/s`);
     // Per-link shares are in the summary line (src/status/format.ts).
     this.settle.resolve({ feet: end.totalFeet, bytes: end.totalBytes, seconds, links: this.pool.linkFigures(), ...(verdict && { consumer: verdict }) });
+  }
+
+  /** `on backup.example, 'zfs recv -F pool/ds' exited 1: cannot receive new filesystem stream: ...` */
+  private consumerFailed(verdict: ConsumerVerdict): VmError {
+    return new VmError("consumerFailed", `on ${this.verdictHost}, ${describeVerdict(verdict)}`);
   }
 
   private fail(error: unknown, fromReceiver = false): void {

@@ -285,11 +285,11 @@ describe("usage errors name the problem and the fix", () => {
     // unknown words
     [
       "rx 1 frobnicate",
-      "unknown keyword 'frobnicate'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, congestion, bind, serve, sessions, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats, buffer",
+      "unknown keyword 'frobnicate'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, congestion, label, exec, bind, serve, sessions, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats, buffer",
     ],
     [
       "rx 1 2",
-      "unknown keyword '2'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, congestion, bind, serve, sessions, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats, buffer",
+      "unknown keyword '2'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, congestion, label, exec, bind, serve, sessions, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats, buffer",
     ],
     ["RX 1", "unknown keyword 'RX'; did you mean 'rx'?"],
     ["tx h 1 thread 4", "unknown keyword 'thread'; did you mean 'threads'?"],
@@ -301,15 +301,15 @@ describe("usage errors name the problem and the fix", () => {
     // flags
     [
       "rx 1 --frobnicate",
-      "unknown flag '--frobnicate'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --bind, --serve, --sessions, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
+      "unknown flag '--frobnicate'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --label, --exec, --bind, --serve, --sessions, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
     ],
     [
       "rx 1 -v",
-      "unknown flag '-v'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --bind, --serve, --sessions, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
+      "unknown flag '-v'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --label, --exec, --bind, --serve, --sessions, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
     ],
     [
       "rx 1 --no-checksums",
-      "unknown flag '--no-checksums'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --bind, --serve, --sessions, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
+      "unknown flag '--no-checksums'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --label, --exec, --bind, --serve, --sessions, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
     ],
     ["rx 1 --verbose", "flag '--verbose' needs a value: '--verbose N'"],
     ["rx 1 --verbose --checksums", "flag '--verbose' needs a value: '--verbose N'"],
@@ -549,7 +549,9 @@ describe("the keyword table: every entry, so a new one is covered without a new 
   });
 
   test("a field set by a keyword for both roles reaches both roles' options", () => {
-    for (const entry of KEYWORD_TABLE.filter((entry) => entry.roles === "both" && entry.field !== undefined && !(entry.field in DEFAULT_REPORT))) {
+    // exec replaces one end's stdin or stdout: in full duplex it is refused (its own test).
+    const both = KEYWORD_TABLE.filter((entry) => entry.roles === "both" && entry.field !== undefined && !(entry.field in DEFAULT_REPORT) && entry.name !== "exec");
+    for (const entry of both) {
       const { receive, transmit } = parseArguments(["rx", "1", "tx", "h", "2", entry.name, ...valueWords(entry)]);
       const field = entry.field as keyof ReceiverOptions & keyof TransmitterOptions;
       expect({ name: entry.name, rx: receive?.[field] }).toEqual({ name: entry.name, rx: transmit?.[field] });
@@ -564,5 +566,41 @@ describe("the keyword table: every entry, so a new one is covered without a new 
   test("checksums sets no option: per-foot checksums are always on, nothing reads a field", () => {
     expect(parse("rx 1 checksums")).toEqual({ receive: { ...rxDefaults, port: 1 } });
     expect(parse("tx h 1 --checksum").transmit).not.toHaveProperty("checksums");
+  });
+});
+
+describe("exec and label", () => {
+  const argv = (line: string): string[] => line.split(" ");
+  test("exec takes every word after it as the command, keywords and flags included", () => {
+    expect(parseArguments(argv("rx 1 verbose 2 exec sh -c x threads 4 verbose 3 --tx h:1 rx 5")).receive).toEqual({
+      ...rxDefaults,
+      port: 1,
+      verbose: 2,
+      exec: ["sh", "-c", "x", "threads", "4", "verbose", "3", "--tx", "h:1", "rx", "5"],
+    });
+    expect(parseArguments(argv("tx h 1 threads 2 exec zfs send -R tank@s")).transmit).toEqual({ ...txDefaults, targets: [{ host: "h", port: 1 }], threads: 2, exec: ["zfs", "send", "-R", "tank@s"] });
+  });
+
+  test("the flag form: --exec -- CMD, --exec CMD and --exec=CMD, each taking the rest of the line", () => {
+    const expected = parseArguments(argv("rx 1 exec zfs recv -F pool/ds"));
+    for (const line of ["--port 1 --exec -- zfs recv -F pool/ds", "--port 1 --exec zfs recv -F pool/ds", "--port 1 --exec=zfs recv -F pool/ds", "rx 1 exec -- zfs recv -F pool/ds"]) {
+      expect({ line, parsed: parseArguments(argv(line)) }).toEqual({ line, parsed: expected });
+    }
+    // Only the first `--` is ours: a second one is the command's.
+    expect(parseArguments(argv("--port 1 --exec -- -- x")).receive?.exec).toEqual(["--", "x"]);
+  });
+
+  test("mistakes name the fix", () => {
+    expect(usageError("rx 1 exec")).toBe("exec needs a command: 'exec COMMAND [ARG...]', last on the line");
+    expect(usageError("rx 1 --exec --")).toBe("exec needs a command: 'exec COMMAND [ARG...]', last on the line");
+    expect(usageError("rx 1 tx h 2 exec cat")).toBe("exec takes the place of one end's stdin or stdout; in full duplex (rx and tx together) pipe a command instead");
+    expect(usageError("tx h 2 prbs 1 exec cat")).toBe("prbs and exec both say what tx sends; give one");
+    expect(usageError("tx h 2 label a/b")).toBe("label 'a/b': a label may hold only letters, digits and . _ : -");
+    expect(usageError(`tx h 2 label ${"x".repeat(129)}`)).toBe(`label '${"x".repeat(129)}': a label is at most 128 bytes`);
+    expect(usageError("tx h 2 label h\u00e9")).toBe("label 'h\u00e9': a label may hold only letters, digits and . _ : -");
+  });
+
+  test("rx with prbs may exec: the stream is checked on its way to the command", () => {
+    expect(parseArguments(argv("rx 1 prbs 7 exec cat")).receive).toEqual({ ...rxDefaults, port: 1, prbsSeed: 7, exec: ["cat"] });
   });
 });

@@ -34,6 +34,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { EXIT_CODES } from "../../src/errors.ts";
 import { footChecksum } from "../../src/protocol/digest.ts";
 import { Frame, HelloV2 } from "../../src/protocol/xdr.generated.ts";
 import { CHECKSUM_OF_HELLO_FOOT, decodeGolden, encodeGolden, GOLDEN_FRAMES, SEED_OF_HELLO_FOOT } from "../protocol/golden-frames.ts";
@@ -533,20 +534,20 @@ async function version2(peer: Peer, inputs: { big: Input; empty: Input }): Promi
     const sent = await bunToCommand(peer, inputs.big, ["-x", "0"]);
     assert(sent.exitCode === 0, `bun tx exited ${sent.exitCode}: ${lastLines(sent.stderr)}`);
   });
-  await check(`${peer.label}: version 2: Bun tx -> C rx whose command exited 3: every byte arrived, tx exits 6 with the command's failure`, async () => {
+  await check(`${peer.label}: version 2: Bun tx -> C rx whose command exited 3: every byte arrived, tx exits 14 (consumerFailed) with the command's failure`, async () => {
     const sent = await bunToCommand(peer, inputs.big, ["-x", "3", "-e", "reading the stream\ncannot receive: out of space\n"]);
-    assert(sent.exitCode === 6, `bun tx exited ${sent.exitCode}, not 6: ${lastLines(sent.stderr)}`);
-    const line = "viamillipede: the receiver's command failed: 'peer-consumer' exited 3: cannot receive: out of space";
+    assert(sent.exitCode === EXIT_CODES.consumerFailed, `bun tx exited ${sent.exitCode}, not ${EXIT_CODES.consumerFailed}: ${lastLines(sent.stderr)}`);
+    const line = "viamillipede: on 127.0.0.1, 'peer-consumer' exited 3: cannot receive: out of space";
     assert(sent.stderr.split("\n").includes(line), `bun tx did not say "${line}": ${lastLines(sent.stderr)}`);
   });
-  await check(`${peer.label}: version 2: Bun tx -> C rx whose command was killed by SIGPIPE: tx exits 6 and names the signal`, async () => {
+  await check(`${peer.label}: version 2: Bun tx -> C rx whose command was killed by SIGPIPE: tx exits 14 and names the signal`, async () => {
     const sent = await bunToCommand(peer, inputs.empty, ["-X", "SIGPIPE"]);
-    assert(sent.exitCode === 6 && sent.stderr.includes("'peer-consumer' was killed by SIGPIPE"), `bun tx exited ${sent.exitCode}: ${lastLines(sent.stderr)}`);
+    assert(sent.exitCode === EXIT_CODES.consumerFailed && sent.stderr.includes("'peer-consumer' was killed by SIGPIPE"), `bun tx exited ${sent.exitCode}: ${lastLines(sent.stderr)}`);
   });
   await check(`${peer.label}: version 2: C tx's labelled hello -> Bun rx: joined, no verdict promised (no command), sha256 identical`, async () => {
     await cToBun(peer, inputs.big, FROM_C, ["-l", "host-1:tank.home"]);
   });
-  await check(`${peer.label}: version 2: C tx's producer fails -> Bun rx: told ABORT_PRODUCER_FAILED (negotiated), rx exits 10 saying why`, async () => {
+  await check(`${peer.label}: version 2: C tx's producer fails -> Bun rx: told ABORT_PRODUCER_FAILED (negotiated), rx exits 13 (producerFailed) saying why`, async () => {
     const rx = await startReceiver(["rx", "0", "checkphrase", CHECKPHRASE]);
     const tx = run([...peer.command, "tx", "127.0.0.1", String(rx.port), "-n", String(CONNECTIONS), "-c", CHECKPHRASE, "-P"], {
       stdin: new Uint8Array(readFileSync(inputs.big.path)),
@@ -554,8 +555,8 @@ async function version2(peer: Peer, inputs: { big: Input; empty: Input }): Promi
     const [sent, received] = await Promise.all([tx, rx.done()]);
     assert(sent.exitCode === 7, `C tx exited ${sent.exitCode}, not 7: ${lastLines(sent.stderr)}`);
     assert(/told connection \d+: ABORT_PRODUCER_FAILED/.test(sent.stderr) && !sent.stderr.includes("ABORT_INPUT"), `C tx: ${lastLines(sent.stderr)}`);
-    assert(received.exitCode === 10, `bun rx exited ${received.exitCode}, not 10: ${lastLines(received.stderr)}`);
-    assert(received.stderr.includes("transmitter aborted: producer exited 1 after"), `bun rx: ${lastLines(received.stderr)}`);
+    assert(received.exitCode === EXIT_CODES.producerFailed, `bun rx exited ${received.exitCode}, not ${EXIT_CODES.producerFailed}: ${lastLines(received.stderr)}`);
+    assert(received.stderr.includes("the transmitter aborted, so the stream is incomplete: producer exited 1 after"), `bun rx: ${lastLines(received.stderr)}`);
   });
   await check(`${peer.label}: version 1 receiver (C rx -1): Bun tx offers the new bits, none is echoed, the transfer is as before`, () =>
     bunToC(peer, inputs.big, FROM_BUN, ["-1"]),

@@ -35,12 +35,14 @@ function memoryOutputs() {
     outputs.set(info.label ?? info.sessionId.toString(16), record);
     return {
       sink: record.sink,
+      hasVerdict: false,
       finish: async () => {
         record.end = "finished";
         return undefined;
       },
       abort: async (reason) => {
         record.end = reason;
+        return undefined;
       },
     };
   };

@@ -146,16 +146,16 @@ describe("the receiving command's verdict", () => {
     const stderr = "receiving full stream of tank@s into pool/ds@s\ncannot receive new filesystem stream: destination has been modified\n";
     const { summary, error } = await run({ echo: echoOffered, closing: (confirm) => [exited(1, stderr), confirm] });
     expect(summary).toBeUndefined();
-    expect(error!.code).toBe("outputClosed");
+    expect(error!.code).toBe("consumerFailed");
     expect(error!.message).toBe(
-      "the receiver's command failed: 'zfs recv -F pool/ds' exited 1: cannot receive new filesystem stream: destination has been modified",
+      "on memory, 'zfs recv -F pool/ds' exited 1: cannot receive new filesystem stream: destination has been modified",
     );
   });
 
   test("killed by a signal: the transfer fails and says which", async () => {
     const killed = verdictFrame("tar x", { signal: "SIGKILL" }, new Uint8Array());
     const { error } = await run({ echo: echoOffered, closing: (confirm) => [killed, confirm] });
-    expect(error!.message).toBe("the receiver's command failed: 'tar x' was killed by SIGKILL");
+    expect({ code: error!.code, message: error!.message }).toEqual({ code: "consumerFailed", message: "on memory, 'tar x' was killed by SIGKILL" });
   });
 
   test("a verdict where CAP_VERDICT was not negotiated is a protocol error", async () => {

@@ -25,6 +25,7 @@ export function fileOutputs(dir: string): OutputFactory {
       renameSync(`${name}.partial`, to);
     };
     return {
+      hasVerdict: false,
       sink: {
         async write(bytes) {
           for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
@@ -34,7 +35,10 @@ export function fileOutputs(dir: string): OutputFactory {
         close(name);
         return undefined;
       },
-      abort: async () => close(`${name}.aborted`),
+      abort: async () => {
+        close(`${name}.aborted`);
+        return undefined;
+      },
     };
   };
 }
