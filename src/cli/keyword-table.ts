@@ -2,8 +2,8 @@
  * Every keyword, once: its name and spellings, its value and how that value
  * is read, which end uses it, the option field it sets, and its help line.
  * The parser (keywords.ts), the flag form, the role checks and `--help`
- * (command.ts) are all driven from KEYWORD_TABLE; the value readers are in
- * values.ts. Pure data.
+ * (command.ts) are all driven from KEYWORD_TABLE; what an entry is, in
+ * keyword-entry.ts; the value readers are in values.ts. Pure data.
  *
  * Adding a keyword is one entry here (plus its field in options.ts when it
  * sets a new one): the flag `--name` comes with it, its value lands in
@@ -29,10 +29,6 @@ import {
   MAX_VERBOSE,
   MIN_THREADS,
   MIN_TIMEOUT_S,
-  type ReceiverOptions,
-  type ReportOptions,
-  type TransmitterOptions,
-  type TunnelOptions,
 } from "../options.ts";
 import { labelProblem } from "../protocol/messages.ts";
 import { MAX_CHECKPHRASE_BYTES, MAX_LABEL_BYTES } from "../protocol/xdr.generated.ts";
@@ -57,68 +53,10 @@ import {
   parseRate,
   parseSize,
   usage,
-  type ValueReader,
 } from "./values.ts";
+import { flagHint, keyword, type KeywordEntry } from "./keyword-entry.ts";
 
-/**
- * Which end a keyword is for. "tx": a receiver alone checks its value, then
- * ignores it with one warning (scripts hand one option string to both ends,
- * as with the original). "rx": on a transmitter alone it is a usage error.
- * "both": either end, or both at once. "duplex": needs rx and tx in one process.
- */
-export type KeywordRoles = "rx" | "tx" | "both" | "duplex";
-
-/** Where `--help` lists a keyword (command.ts gives each section its title). */
-export type HelpSection = "keywords" | "seeing" | "duplex";
-
-/** Every field a keyword can set: the roles' options, the report's, and the tunnel. */
-export interface Fields extends TransmitterOptions, ReceiverOptions, ReportOptions {
-  tunnel: TunnelOptions;
-}
-
-export interface KeywordEntry<K extends keyof Fields = keyof Fields> {
-  /** The keyword; its flag is `--name`. */
-  name: string;
-  /** Another spelling, as a keyword and as a flag. */
-  alias?: string;
-  /** Another flag name that is not a keyword (`--port`). */
-  flagAlias?: string;
-  roles: KeywordRoles;
-  /** The value; a keyword without one is a switch that sets `on` (default true). */
-  value?: {
-    /** What the value looks like, in the help and in "needs a value" messages. */
-    hint: string;
-    /** The keyword form takes HOST PORT, the flag form HOST:PORT (IPv6 in brackets). */
-    hostPort?: true;
-    /**
-     * The value is every word after the keyword (or its flag), to the end of
-     * the line: none of them is read as a keyword or a flag, so a command's
-     * own arguments cannot be mistaken for ours. One `--` right after it is dropped.
-     */
-    rest?: true;
-    /** A value that parses and differs from the default, in keyword form (the table test runs it). */
-    example: string;
-    /** Reads the value's words; undefined when a role word comes bare (`rx --port 1`). */
-    read(r: ValueReader): Fields[K] | undefined;
-  };
-  on?: Fields[K];
-  /** The option field it sets, on each role it is for; none for a keyword kept only for compatibility. */
-  field?: K;
-  /** The field's value when the keyword is not given; without one the field is left out. */
-  default?: Fields[K];
-  /** A second time: combine, or throw. Unset: a switch keeps its value, a value is "given twice". */
-  again?(previous: Fields[K], next: Fields[K]): Fields[K];
-  section: HelpSection;
-  /** The help column's left side, when it is not `name hint`. */
-  usage?: string;
-  /** What it does, one sentence; `--help` adds `tx:`/`rx:` from `roles` and wraps it. */
-  help: string;
-}
-
-/** Ties an entry's reader, default and field together for the type checker. */
-function keyword<K extends keyof Fields>(entry: KeywordEntry<K>): KeywordEntry {
-  return entry as unknown as KeywordEntry;
-}
+export { flagHint, flagNames, type Fields, type HelpSection, type KeywordEntry, type KeywordRoles } from "./keyword-entry.ts";
 
 const FOOT_MIB = DEFAULT_FOOT_BYTES / 1024 ** 2;
 const ZSTD = COMPRESSION_LEVELS.zstd;
@@ -419,16 +357,6 @@ export const KEYWORD_TABLE: readonly KeywordEntry[] = [
 
 /** The keywords, in table order. */
 export const KEYWORDS: readonly string[] = KEYWORD_TABLE.map((entry) => entry.name);
-
-/** The value hint a flag shows: HOST PORT is one word there. */
-export function flagHint(entry: KeywordEntry): string | undefined {
-  return entry.value?.hostPort ? entry.value.hint.replace(" ", ":") : entry.value?.hint;
-}
-
-/** The flag names that stand for an entry, its own first. */
-export function flagNames(entry: KeywordEntry): string[] {
-  return [entry.name, ...[entry.flagAlias, entry.alias].filter((name) => name !== undefined)];
-}
 
 /** The flag form, as a citty argument schema (citty only carries it; keywords.ts parses). */
 export const FLAG_ARGS: ArgsDef = Object.fromEntries(
