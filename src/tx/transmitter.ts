@@ -10,7 +10,9 @@
  *     stragglers, and sends end-of-stream once the input ended.
  *  4. Control frames come back on the same connections (`onFrame`):
  *     acknowledgements free feet, credit widens the window, retransmit
- *     requests re-queue, the confirmation ends the transfer with success.
+ *     requests re-queue, the confirmation ends the transfer with success
+ *     (unless the receiver's command failed: verdict.ts, which also builds
+ *     the hello).
  *  5. Every WATCHDOG_TICK_MS (`tick`): heartbeats and dead connections, link rates,
  *     drained connections, placement, and patience: when no connection has
  *     been up for `patience` seconds, give up.
@@ -26,32 +28,18 @@ import type { Network } from "../net/channel.ts";
 import { BufferPool } from "../net/buffer-pool.ts";
 import { tcpNetwork } from "../net/bun-network.ts";
 import type { TransmitterOptions } from "../options.ts";
-import { abortFrame, consumerSucceeded, describeVerdict, readText, type AnyHello, type ConsumerVerdict, type ControlFrame } from "../protocol/messages.ts";
-import {
-  AbortCode,
-  CAP_COMPRESS,
-  CAP_ENCRYPT,
-  CAP_KEY,
-  CAP_NONE,
-  CAP_PRODUCER_FAILED,
-  CAP_VERDICT,
-  FrameKind,
-  RetransmitReason,
-  VM_MAGIC,
-  VM_PROTOCOL_VERSION,
-  type EndOfStream,
-  type Welcome,
-} from "../protocol/xdr.generated.ts";
+import { abortFrame, type ConsumerVerdict, type ControlFrame } from "../protocol/messages.ts";
+import { CAP_VERDICT, FrameKind, RetransmitReason, type EndOfStream, type Welcome } from "../protocol/xdr.generated.ts";
 import type { LinkFigures, TransferFigures } from "../status/figures.ts";
 import type { TxConnection } from "./connection.ts";
 import { Dispatch } from "./dispatch.ts";
 import { resolveLinks, type Link } from "./links.ts";
 import { ConnectionPool } from "./pool.ts";
 import { Reader } from "./reader.ts";
-import { abortError } from "./refusals.ts";
 import { SendScheduler, type OutboundFoot } from "./scheduler.ts";
 import { stdinSource, type ByteSource } from "./stdin.ts";
 import { defaultTunerSettings, ThreadTuner } from "./thread-tuner.ts";
+import { ReceiverVerdict, transmitterHello } from "./verdict.ts";
 
 export interface TransmitterIo {
   network: Network;
@@ -104,9 +92,8 @@ class Transmitter {
   private acknowledgedFeet = 0;
   private end: EndOfStream | undefined;
   private confirmed = false;
-  /** The receiver's command's verdict, once a FRAME_VERDICT came, and the host it came from (for messages). */
-  private verdict: ConsumerVerdict | undefined;
-  private verdictHost = "";
+  /** What the receiver says about its command (exec on rx). */
+  private readonly verdict = new ReceiverVerdict();
   private finished = false;
   private settle!: { resolve: (s: TransferSummary) => void; reject: (e: VmError) => void };
 
@@ -120,7 +107,7 @@ class Transmitter {
     this.scheduler = new SendScheduler((foot, carrier, roundTripMs) => this.onAcknowledged(foot, carrier, roundTripMs), () => clock.now());
     this.feet = new BufferPool(options.footBytes, MAX_POOLED_FEET);
     if (options.threads === "auto") this.tuner = new ThreadTuner(defaultTunerSettings(options.footBytes), clock.now());
-    this.pool = new ConnectionPool(options, io.network, clock, links, this.hello(), {
+    this.pool = new ConnectionPool(options, io.network, clock, links, transmitterHello(options), {
       onFrame: (connection, frame) => this.onFrame(connection, frame),
       onReady: () => this.dispatch.pump(),
       onWelcome: (welcome) => this.onWelcome(welcome),
@@ -133,27 +120,6 @@ class Transmitter {
       this.end = end;
       this.dispatch.endOfStream(end);
     }, clock);
-  }
-
-  /**
-   * Every transmitter offers CAP_VERDICT (it cannot know whether the receiver
-   * runs a command) and CAP_PRODUCER_FAILED; a receiver that knows neither
-   * ignores them. Only a label changes the hello's layout (version 2).
-   */
-  private hello(): AnyHello {
-    const { options } = this;
-    return {
-      magic: VM_MAGIC,
-      protocolVersion: VM_PROTOCOL_VERSION,
-      sessionId: crypto.getRandomValues(new BigUint64Array(1))[0]!,
-      checkphrase: new TextEncoder().encode(options.checkphrase),
-      footBytes: options.footBytes,
-      capabilities:
-        (options.key === undefined ? CAP_NONE : CAP_KEY) | (options.encrypt ? CAP_ENCRYPT : CAP_NONE) | (options.compress === undefined ? CAP_NONE : CAP_COMPRESS) |
-        CAP_VERDICT | CAP_PRODUCER_FAILED,
-      connectionId: 0,
-      ...(options.label !== undefined && { label: options.label }),
-    };
   }
 
   run(): Promise<TransferSummary> {
@@ -252,26 +218,17 @@ class Transmitter {
       case FrameKind.FRAME_VERDICT:
         // Only where we asked for it, and it always precedes the confirmation.
         if ((connection.capabilities & CAP_VERDICT) === 0) return this.unexpected(connection, frame.kind);
-        if (this.verdict === undefined) {
-          this.verdict = frame.verdict;
-          this.verdictHost = [...this.pool.live()].find((record) => record.connection === connection)?.link.host ?? connection.target;
-        }
+        this.verdict.heard(frame.verdict, [...this.pool.live()].find((record) => record.connection === connection)?.link.host ?? connection.target);
         break;
-      case FrameKind.FRAME_CONFIRM:
-        if ((connection.capabilities & CAP_VERDICT) !== 0 && this.verdict === undefined) {
-          this.fail(new VmError("protocol", "the receiver confirmed the stream without saying how its command ended"));
-          break;
-        }
-        this.onConfirm(frame.confirm);
-        break;
-      case FrameKind.FRAME_ABORT: {
-        const why = readText(frame.abort.text);
-        const { verdict } = this;
-        // The receiving command went away and failed: its own words say why, not the closed output they caused.
-        if (verdict !== undefined && frame.abort.code === AbortCode.ABORT_OUTPUT_CLOSED && !consumerSucceeded(verdict)) this.fail(this.consumerFailed(verdict), true);
-        else this.fail(abortError(frame.abort.code, verdict === undefined ? why : `${why}; ${describeVerdict(verdict)}`), true);
+      case FrameKind.FRAME_CONFIRM: {
+        const missing = this.verdict.missingBefore(connection.capabilities);
+        if (missing !== undefined) this.fail(missing);
+        else this.onConfirm(frame.confirm);
         break;
       }
+      case FrameKind.FRAME_ABORT:
+        this.fail(this.verdict.abortReason(frame.abort), true);
+        break;
       default:
         this.unexpected(connection, frame.kind);
     }
@@ -288,12 +245,10 @@ class Transmitter {
       this.fail(new VmError("integrity", "receiver confirmed a stream that differs from what was sent"));
       return;
     }
-    const { verdict } = this;
-    if (verdict !== undefined && !consumerSucceeded(verdict)) {
-      // Every byte arrived, but the command that took them failed: not a success.
-      this.fail(this.consumerFailed(verdict), true);
-      return;
-    }
+    // Every byte arrived, but a command that took them and failed makes it no success.
+    const failed = this.verdict.failure();
+    if (failed !== undefined) return this.fail(failed, true);
+    const verdict = this.verdict.value;
     this.confirmed = true;
     // The confirmation covers every foot: one still held (its ack can come after the confirm,
     // or not at all once we close) counts as delivered, or the summary would say fewer bytes.
@@ -304,11 +259,6 @@ class Transmitter {
     log.info(`confirmed by the receiver: ${end.totalBytes} bytes in ${end.totalFeet} feet, ${seconds.toFixed(2)} s, ${rate.toFixed(0)} MiB/s`);
     // Per-link shares are in the summary line (src/status/format.ts).
     this.settle.resolve({ feet: end.totalFeet, bytes: end.totalBytes, seconds, links: this.pool.linkFigures(), ...(verdict && { consumer: verdict }) });
-  }
-
-  /** `on backup.example, 'zfs recv -F pool/ds' exited 1: cannot receive new filesystem stream: ...` */
-  private consumerFailed(verdict: ConsumerVerdict): VmError {
-    return new VmError("consumerFailed", `on ${this.verdictHost}, ${describeVerdict(verdict)}`);
   }
 
   private fail(error: unknown, fromReceiver = false): void {
