@@ -77,7 +77,7 @@ export function maxWindowFeet(footBytes: number, bufferBytes: number): number {
 }
 
 /** Budget records for a window of `windowFeet`: the window's, and a few beyond it being assembled. */
-function budgetRecords(windowFeet: number, footBytes: number): number {
+export function budgetRecords(windowFeet: number, footBytes: number): number {
   return windowFeet + Math.max(MIN_RECORDS_IN_ASSEMBLY, Math.floor(ASSEMBLY_BYTES / footBytes));
 }
 
