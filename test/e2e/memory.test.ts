@@ -50,7 +50,7 @@ const GROW_MS = 2_000;
  * once the budget is full, before the first drop; a few rounds of records
  * re-assembled after drops show it does not climb.
  */
-const DROPS_AFTER_GROWTH = 8;
+const DROPS_AFTER_GROWTH = 4;
 
 afterEach(killLeftovers);
 
