@@ -14,8 +14,9 @@
  * all 64 connections, answering heartbeats, until the credit it is granted
  * (FRAME_CREDIT, one per foot written) shows the window at the most `buffer`
  * allows, and only then stalls as above. At the default `buffer` that too
- * stays under 256 MiB; with a `buffer` given explicitly the peak follows it
- * (printed, and bounded by `buffer` plus what the default case measured).
+ * stays under 256 MiB; with a larger `buffer` given explicitly the peak
+ * follows it: at most its record budget plus the room over the budget that
+ * the default leaves under 256 MiB.
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import type { Socket } from "bun";
@@ -154,7 +155,7 @@ interface AttackOutcome {
  * first delivers feet in order for GROW_MS and until the credit shows a
  * window of that many feet. Then fills the window behind a missing foot and
  * leaves a partial record of it on every connection, and waits for the
- * receiver to drop them all.
+ * receiver to drop `dropCount` of them.
  */
 async function attack(receiver: Receiver, footBytes: number, dropCount: number, growToFeet?: number): Promise<AttackOutcome> {
   const sessionId = 0x5eedn;
