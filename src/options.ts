@@ -28,16 +28,15 @@ export const MIN_WINDOW_FEET = 4;
 /**
  * `buffer SIZE`: the most the window may grow to, in bytes of feet, at each
  * end. rx: feet outstanding (in flight, held for reordering, being written),
- * to which its memory budget adds the records still arriving; tx: feet read
- * and not yet acknowledged. The default is the window the receiver starts
- * with, so by default it does not grow: the 256 MiB bound on rx's peak RSS
- * against a hostile peer (test/e2e/memory.test.ts: 203–229 MiB with a
- * 96 MiB record budget) is proven for this window only. A grown window
- * raises the budget with it (128 MiB of window: a 144 MiB budget), which a
- * peer that first makes it grow could fill; until that case is measured,
- * growing is the user's choice (`buffer 256M` for a long fat path).
+ * to which its memory budget adds at most 16 MiB of records still arriving;
+ * tx: feet read and not yet acknowledged. The default is the largest that
+ * keeps the receiver's peak RSS 20 MiB under 256 MiB against a peer that
+ * first grows the window to it and then stalls with 64 partial records
+ * (test/e2e/memory.test.ts): 96 MiB peaked at 192–207 MiB, 128 MiB at
+ * 226–238 MiB. Above that, memory follows `buffer` (the user's choice on a
+ * long fat path, e.g. `buffer 256M`).
  */
-export const DEFAULT_BUFFER_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_BUFFER_BYTES = 96 * 1024 * 1024;
 /** The smallest `buffer`: 1 MiB. A window holds MIN_WINDOW_FEET feet however small `buffer` is: the receiver says so when it has to. */
 export const MIN_BUFFER_BYTES = 1024 * 1024;
 /**

@@ -29,8 +29,9 @@
  * from its first byte to its last use: records being assembled by the
  * connections, feet in the reorder buffer, the foot being written. It has
  * room for the window as it stands plus ASSEMBLY_BYTES of records still
- * arriving, whatever the foot size or the number of connections, so it is
- * at most `buffer` plus ASSEMBLY_BYTES; a connection that finds it spent
+ * arriving (one record when a foot is larger), whatever the foot size or the
+ * number of connections, so it is at most `buffer` plus ASSEMBLY_BYTES (and
+ * the records' headers); a connection that finds it spent
  * stops reading until a buffer comes back. Held feet never fill it (the
  * window is smaller), so the foot the output waits on always finds room once
  * the records ahead of it finish or their silent connections are dropped by
@@ -65,8 +66,13 @@ import type { SessionOutput } from "./output.ts";
 export const MAX_CHECKSUM_FAILURES_PER_FOOT = 8;
 /** Room in the budget beyond the window, for records still arriving (8 feet of 2 MiB). */
 export const ASSEMBLY_BYTES = 16 * 1024 * 1024;
-/** Records that may be arriving beyond the window however large feet are: one in progress, one to spare. */
-const MIN_RECORDS_IN_ASSEMBLY = 2;
+/**
+ * Records that may be arriving beyond the window however large feet are.
+ * One is enough to make progress: the held feet leave the window's last slot
+ * free too (the foot the output waits on is never held). A second record
+ * let a peer that asks for the largest feet hold 16 MiB more.
+ */
+const MIN_RECORDS_IN_ASSEMBLY = 1;
 /**
  * Records up to this size (control frames, short feet) are assembled in
  * fresh memory outside the budget: a connection assembles one record at a
@@ -85,7 +91,7 @@ export function maxWindowFeet(footBytes: number, bufferBytes: number): number {
 }
 
 /** Budget records for a window of `windowFeet`: the window's, and a few beyond it being assembled. */
-function budgetRecords(windowFeet: number, footBytes: number): number {
+export function budgetRecords(windowFeet: number, footBytes: number): number {
   return windowFeet + Math.max(MIN_RECORDS_IN_ASSEMBLY, Math.floor(ASSEMBLY_BYTES / footBytes));
 }
 

@@ -15,3 +15,10 @@ test("a collection is requested once per threshold crossed, then counting starts
   collector.discarded(25); // a big piece is one request, not several
   expect(requests).toBe(2);
 });
+
+test("every so many bytes the request is a full collection, which waits for the garbage to be freed", () => {
+  const kinds: boolean[] = [];
+  const collector = new Collector(10, (full) => kinds.push(full), 30);
+  for (let i = 0; i < 7; i++) collector.discarded(10);
+  expect(kinds).toEqual([false, false, true, false, false, true, false]);
+});
