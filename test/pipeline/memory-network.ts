@@ -169,6 +169,10 @@ class MemoryEnd implements Channel {
   scheduled = false;
   /** When the last piece this end sent arrives: nothing it sends later may arrive before. */
   private lastArrivalMs = 0;
+  /** Nothing this end sends over a conditioned link arrives before this (ConnectionFaults.holdAfterBytes). */
+  private heldUntilMs = 0;
+  /** Bytes put on a conditioned link so far. */
+  private sentBytes = 0;
   /** Bytes this end may have unacknowledged on a conditioned link (grows in slow start). */
   private windowBytes: number;
 
@@ -209,11 +213,14 @@ class MemoryEnd implements Channel {
   /** Puts bytes on the conditioned link; each piece joins the peer's queue when it arrives. */
   private send(bytes: Uint8Array, path: { link: Link; way: 0 | 1 }): void {
     const now = this.wire.clock.now();
+    const hold = this.faults.holdAfterBytes;
+    if (hold !== undefined && this.sentBytes < hold && this.sentBytes + bytes.length > hold) this.heldUntilMs = now + this.faults.holdMs;
+    this.sentBytes += bytes.length;
     let from = 0;
     for (const { end, atMs } of path.link.carry(path.way, bytes.length, now, this.wire.random, this.wire.lost)) {
       const piece = bytes.subarray(from, end);
       from = end;
-      this.lastArrivalMs = Math.max(this.lastArrivalMs, atMs);
+      this.lastArrivalMs = Math.max(this.lastArrivalMs, atMs, this.heldUntilMs);
       this.peer.inbound.inFlight++;
       this.wire.clock.after(this.lastArrivalMs - now, `memory link ${path.link.host}: arrival`, () => {
         this.peer.inbound.inFlight--;
@@ -328,6 +335,14 @@ export class ConnectionFaults {
   corruptAtByte: number | undefined;
   /** Stop carrying anything either way once this many bytes have been carried (the socket stays open). */
   stallAfterBytes: number | undefined;
+  /**
+   * Over a conditioned link, once this end has sent `holdAfterBytes` (say, its
+   * handshake), what it sends next arrives no sooner than `holdMs` later: a new
+   * connection whose first flights of data were lost at a full bottleneck
+   * queue waits on retransmission timeouts.
+   */
+  holdAfterBytes: number | undefined;
+  holdMs = 0;
   blackholed = false;
 
   apply(sender: MemoryEnd, piece: Uint8Array, startByte: number): void {
@@ -353,7 +368,7 @@ export class MemoryNetwork implements Network {
   private readonly links = new Map<string, Link>();
   private readonly wire: Wire;
   /** Faults for the next dialled connections' transmit direction, in dial order. */
-  readonly dialFaults: Partial<Pick<ConnectionFaults, "resetAfterBytes" | "corruptAtByte" | "stallAfterBytes">>[] = [];
+  readonly dialFaults: Partial<Pick<ConnectionFaults, "resetAfterBytes" | "corruptAtByte" | "stallAfterBytes" | "holdAfterBytes" | "holdMs">>[] = [];
   dials = 0;
   /** The receiving ends of every connection, in dial order. */
   readonly accepted: { readonly pauses: number }[] = [];
