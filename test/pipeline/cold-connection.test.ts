@@ -12,8 +12,9 @@
  * connection waits four.
  *
  * Here connection 1 is reset after 4 MiB; its slot dials again at once, and
- * past its handshake, nothing the new connection sends arrives for 10 s. What the test prints on
- * failure: the virtual seconds taken and the feet sent again.
+ * past its handshake, nothing the new connection sends arrives for 10 s. The
+ * same transfer without the hold is the yardstick. What the test prints on
+ * failure: the virtual seconds taken with and without the hold.
  */
 import { describe, expect, test } from "bun:test";
 import type { TransmitterOptions } from "../../src/options.ts";
