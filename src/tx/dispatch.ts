@@ -29,6 +29,17 @@ import type { OutboundFoot, SendScheduler } from "./scheduler.ts";
 
 /** A straggler is copied after this many foot round trips (and never sooner than HEDGE_MIN_MS). */
 const HEDGE_ROUND_TRIPS = 4;
+/**
+ * ...or after this many when it is on a new connection (none of its feet
+ * acknowledged yet) and a warm one is idle. A warm connection delivers a foot
+ * in about one foot round trip; a new one's first foot waits on TCP slow start,
+ * and one that joins a saturated bottleneck loses its first flights and waits
+ * on retransmission timeouts (measured on a 100 ms, 300 Mbit/s path after
+ * `threads auto` went from 8 to 16: five new connections held one foot each
+ * for over 3 s, the receiver's window filled behind them, and goodput fell
+ * from 30 to 2–4 MiB/s). The receiver's output waits with that foot.
+ */
+const COLD_HEDGE_ROUND_TRIPS = 2;
 const HEDGE_MIN_MS = 50;
 /** Unacknowledged feet per connection: its share of its link's, within these bounds. */
 const MIN_FEET_PER_CONNECTION = 1;
@@ -53,6 +64,8 @@ export interface Route {
   /** Takes no new feet. */
   readonly draining: boolean;
   endSent: boolean;
+  /** Feet acknowledged whose latest copy it carried: 0 while it is new (in TCP slow start). */
+  readonly feetDelivered: number;
 }
 
 export interface DispatchSettings {
@@ -179,20 +192,26 @@ export class Dispatch {
    * The receiver's output waits on one foot while a connection sits idle:
    * after a few round trips of the foot's link, send another copy, on another
    * link if one is idle. The first copy to arrive wins; the receiver drops the other.
+   * A foot on a new connection is copied sooner, to a warm connection only.
    */
   private hedgeStraggler(): void {
     const routes = [...this.routes()];
     const oldest = this.scheduler.straggler(0);
-    const carrierLink = routes.find((route) => route.connection.id === oldest?.connectionId)?.link;
-    const roundTripMs = carrierLink?.footRoundTripMs ?? this.scheduler.footRoundTripMs;
+    if (oldest === undefined || oldest.hedges >= MAX_HEDGES_PER_FOOT) return;
+    const carrier = routes.find((route) => route.connection.id === oldest.connectionId);
+    const roundTripMs = carrier?.link.footRoundTripMs ?? this.scheduler.footRoundTripMs;
     if (roundTripMs === undefined) return;
-    const delayMs = Math.min(Math.max(HEDGE_ROUND_TRIPS * roundTripMs, HEDGE_MIN_MS), this.settings.timeoutS * 1000);
+    const idle = routes.filter((route) => route.connection.isIdle && route !== carrier && !route.draining);
+    const warm = idle.filter((route) => route.feetDelivered > 0);
+    const cold = carrier !== undefined && carrier.feetDelivered === 0 && warm.length > 0;
+    const roundTrips = cold ? COLD_HEDGE_ROUND_TRIPS : HEDGE_ROUND_TRIPS;
+    const delayMs = Math.min(Math.max(roundTrips * roundTripMs, HEDGE_MIN_MS), this.settings.timeoutS * 1000);
     const foot = this.scheduler.straggler(delayMs);
-    if (foot === undefined || foot.hedges >= MAX_HEDGES_PER_FOOT) return;
-    const idle = routes.filter((route) => route.connection.isIdle && route.connection.id !== foot.connectionId && !route.draining);
-    const route = idle.find((candidate) => candidate.link !== carrierLink) ?? idle[0];
+    if (foot === undefined) return;
+    const candidates = cold ? warm : idle;
+    const route = candidates.find((candidate) => candidate.link !== carrier?.link) ?? candidates.find((candidate) => candidate.feetDelivered > 0) ?? candidates[0];
     if (route === undefined) return;
-    log.debug(`foot ${foot.id} straggles on connection ${foot.connectionId}; another copy on ${route.connection.id}`);
+    log.debug(`foot ${foot.id} straggles on ${cold ? "new " : ""}connection ${foot.connectionId}; another copy on ${route.connection.id}`);
     this.scheduler.hedge(foot, route.connection.id);
     this.send(route, foot);
   }

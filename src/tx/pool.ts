@@ -57,6 +57,8 @@ export interface ConnectionRecord {
   draining: boolean;
   /** End-of-stream went out on it. */
   endSent: boolean;
+  /** Feet acknowledged whose latest copy it carried (dispatch gives a new connection fewer feet). */
+  feetDelivered: number;
   /** Ends its slot's wait for it. */
   readonly release: () => void;
 }
@@ -334,7 +336,7 @@ export class ConnectionPool {
     if (!connection.isUp) return "was-up"; // it closed between its welcome and now
     let release!: () => void;
     const ended = new Promise<void>((resolve) => (release = resolve));
-    record = { connection, link, slot, draining: false, endSent: false, release };
+    record = { connection, link, slot, draining: false, endSent: false, feetDelivered: 0, release };
     this.records.set(id, record);
     slot.record = record;
     this.linkWorks(link, link.markWorking());

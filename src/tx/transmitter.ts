@@ -189,7 +189,10 @@ class Transmitter {
     this.acknowledgedBytes += foot.streamLength ?? foot.payload.length; // stream bytes, not the compressed ones
     this.acknowledgedFeet++;
     const record = carrier === undefined ? undefined : [...this.pool.live()].find((candidate) => candidate.connection.id === carrier);
-    if (record !== undefined) this.pool.linkWorks(record.link, record.link.noteDelivered(foot.payload.length, roundTripMs));
+    if (record !== undefined) {
+      record.feetDelivered++;
+      this.pool.linkWorks(record.link, record.link.noteDelivered(foot.payload.length, roundTripMs));
+    }
     this.recycle(foot);
     if (record !== undefined) this.pool.closeIfDrained(record);
   }

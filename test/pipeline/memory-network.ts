@@ -21,6 +21,9 @@
  * 4. A connection holds at most `windowBytes` written but not yet acknowledged;
  *    an acknowledgement travels back `delayMs` after the receiving end has
  *    read the bytes, so a window-bound connection moves a window per round trip.
+ * 5. With `initialWindowBytes`, a new connection's window starts there and
+ *    grows by every byte acknowledged, up to `windowBytes`: it doubles per
+ *    round trip, as TCP's slow start, so a new connection is slow at first.
  *
  * Owns: the listeners, each connection's two ends and their queues, each
  * link's bottleneck clock.
@@ -54,6 +57,8 @@ export interface LinkConditions {
   windowBytes?: number;
   /** The retransmission timeout of a lost segment, ms (default 200 ms + the round trip). */
   retransmitMs?: number;
+  /** A new connection's window, growing by each byte acknowledged up to `windowBytes` (slow start); default `windowBytes`. */
+  initialWindowBytes?: number;
 }
 
 export interface MemoryNetworkOptions {
@@ -84,6 +89,7 @@ class Link {
   readonly lossRate: number;
   readonly windowBytes: number;
   readonly retransmitMs: number;
+  readonly initialWindowBytes: number;
   /** When each direction's bottleneck is free again (0: towards the listener, 1: back). */
   readonly busyUntil = [0, 0];
 
@@ -96,7 +102,8 @@ class Link {
     this.lossRate = conditions.lossRate ?? 0;
     this.windowBytes = conditions.windowBytes ?? CONDITIONED_WINDOW_BYTES;
     this.retransmitMs = conditions.retransmitMs ?? RTO_MIN_MS + 2 * this.delayMs;
-    if (!(this.delayMs >= 0 && this.bytesPerSecond > 0 && this.lossRate >= 0 && this.lossRate < 1 && this.windowBytes > 0)) {
+    this.initialWindowBytes = Math.min(conditions.initialWindowBytes ?? this.windowBytes, this.windowBytes);
+    if (!(this.delayMs >= 0 && this.bytesPerSecond > 0 && this.lossRate >= 0 && this.lossRate < 1 && this.windowBytes > 0 && this.initialWindowBytes > 0)) {
       throw new Error(`link ${host}: impossible conditions ${JSON.stringify(conditions)}`);
     }
   }
@@ -162,6 +169,12 @@ class MemoryEnd implements Channel {
   scheduled = false;
   /** When the last piece this end sent arrives: nothing it sends later may arrive before. */
   private lastArrivalMs = 0;
+  /** Nothing this end sends over a conditioned link arrives before this (ConnectionFaults.holdAfterBytes). */
+  private heldUntilMs = 0;
+  /** Bytes put on a conditioned link so far. */
+  private sentBytes = 0;
+  /** Bytes this end may have unacknowledged on a conditioned link (grows in slow start). */
+  private windowBytes: number;
 
   constructor(
     readonly remoteAddress: string,
@@ -169,7 +182,14 @@ class MemoryEnd implements Channel {
     private readonly wire: Wire,
     /** The link this end sends over, and which way, when the link is conditioned. */
     private readonly path: { link: Link; way: 0 | 1 } | undefined,
-  ) {}
+  ) {
+    this.windowBytes = path?.link.initialWindowBytes ?? DIRECTION_CAPACITY;
+  }
+
+  /** `bytes` this end sent were acknowledged: in slow start the window grows by as many. */
+  grow(bytes: number): void {
+    if (this.path !== undefined) this.windowBytes = Math.min(this.path.link.windowBytes, this.windowBytes + bytes);
+  }
 
   write(bytes: Uint8Array): number {
     if (this.closed || this.peer.closed) return 0;
@@ -177,7 +197,7 @@ class MemoryEnd implements Channel {
       this.blockedWriter = true;
       return 0; // a dead path: the send buffer is full and never drains
     }
-    const room = (this.path?.link.windowBytes ?? DIRECTION_CAPACITY) - this.peer.inbound.buffered;
+    const room = this.windowBytes - this.peer.inbound.buffered;
     const n = Math.max(0, Math.min(room, bytes.length));
     if (n < bytes.length) this.blockedWriter = true;
     if (n === 0) return 0;
@@ -193,11 +213,14 @@ class MemoryEnd implements Channel {
   /** Puts bytes on the conditioned link; each piece joins the peer's queue when it arrives. */
   private send(bytes: Uint8Array, path: { link: Link; way: 0 | 1 }): void {
     const now = this.wire.clock.now();
+    const hold = this.faults.holdAfterBytes;
+    if (hold !== undefined && this.sentBytes < hold && this.sentBytes + bytes.length > hold) this.heldUntilMs = now + this.faults.holdMs;
+    this.sentBytes += bytes.length;
     let from = 0;
     for (const { end, atMs } of path.link.carry(path.way, bytes.length, now, this.wire.random, this.wire.lost)) {
       const piece = bytes.subarray(from, end);
       from = end;
-      this.lastArrivalMs = Math.max(this.lastArrivalMs, atMs);
+      this.lastArrivalMs = Math.max(this.lastArrivalMs, atMs, this.heldUntilMs);
       this.peer.inbound.inFlight++;
       this.wire.clock.after(this.lastArrivalMs - now, `memory link ${path.link.host}: arrival`, () => {
         this.peer.inbound.inFlight--;
@@ -291,6 +314,7 @@ class MemoryEnd implements Channel {
   private acknowledge(bytes: number): void {
     const freed = () => {
       this.inbound.buffered -= bytes;
+      this.peer.grow(bytes);
       if (this.peer.blockedWriter && !this.peer.closed) {
         this.peer.blockedWriter = false;
         this.peer.handlers.onDrain();
@@ -311,6 +335,14 @@ export class ConnectionFaults {
   corruptAtByte: number | undefined;
   /** Stop carrying anything either way once this many bytes have been carried (the socket stays open). */
   stallAfterBytes: number | undefined;
+  /**
+   * Over a conditioned link, once this end has sent `holdAfterBytes` (say, its
+   * handshake), what it sends next arrives no sooner than `holdMs` later: a new
+   * connection whose first flights of data were lost at a full bottleneck
+   * queue waits on retransmission timeouts.
+   */
+  holdAfterBytes: number | undefined;
+  holdMs = 0;
   blackholed = false;
 
   apply(sender: MemoryEnd, piece: Uint8Array, startByte: number): void {
@@ -336,7 +368,7 @@ export class MemoryNetwork implements Network {
   private readonly links = new Map<string, Link>();
   private readonly wire: Wire;
   /** Faults for the next dialled connections' transmit direction, in dial order. */
-  readonly dialFaults: Partial<Pick<ConnectionFaults, "resetAfterBytes" | "corruptAtByte" | "stallAfterBytes">>[] = [];
+  readonly dialFaults: Partial<Pick<ConnectionFaults, "resetAfterBytes" | "corruptAtByte" | "stallAfterBytes" | "holdAfterBytes" | "holdMs">>[] = [];
   dials = 0;
   /** The receiving ends of every connection, in dial order. */
   readonly accepted: { readonly pauses: number }[] = [];

@@ -33,14 +33,18 @@ function foot(id: number): OutboundFoot {
   return { id: BigInt(id), offset: BigInt(id * 10), payload: new Uint8Array(10), checksum: 0n, sends: 0, connectionId: undefined, copiesQueued: 0, acknowledged: false, lastSentMs: 0, hedges: 0 };
 }
 
+/** Feet delivered by a connection past TCP slow start: more than any share. */
+const WARM = 100;
+
 function rig(linkCount: number, perLink: number, windowFeet = 8) {
   let now = 0;
   const scheduler = new SendScheduler(undefined, () => now);
   scheduler.credit(BigInt(windowFeet));
   const links = Array.from({ length: linkCount }, (_, i) => new Link(i, `10.0.0.${i + 1}`, 9000));
-  const routes: (Route & { connection: RecordingCarrier; draining: boolean })[] = [];
+  // Warm unless a test says otherwise: each has delivered enough feet to carry its whole share.
+  const routes: (Route & { connection: RecordingCarrier; draining: boolean; feetDelivered: number })[] = [];
   let id = 1;
-  for (const link of links) for (let n = 0; n < perLink; n++) routes.push({ connection: new RecordingCarrier(id++), link, draining: false, endSent: false });
+  for (const link of links) for (let n = 0; n < perLink; n++) routes.push({ connection: new RecordingCarrier(id++), link, draining: false, endSent: false, feetDelivered: WARM });
   const views = () => links.map((link) => ({ live: link.live, rate: 0, feetDelivered: 0 }));
   const dispatch = new Dispatch(scheduler, links, () => routes, views, () => {}, { timeoutS: 5, chaosEvery: 0 });
   return { scheduler, links, routes, dispatch, advance: (ms: number) => (now += ms) };
@@ -116,7 +120,7 @@ describe("dispatch", () => {
     const end: EndOfStream = { totalFeet: 0n, totalBytes: 0n, digest: { kind: DigestKind.DIGEST_XXH3_CHAIN, xxh3Chain: 0n } };
     dispatch.endOfStream(end);
     dispatch.pump();
-    routes.push({ connection: new RecordingCarrier(9), link: links[0]!, draining: false, endSent: false });
+    routes.push({ connection: new RecordingCarrier(9), link: links[0]!, draining: false, endSent: false, feetDelivered: 0 });
     dispatch.pump();
     for (const route of routes) expect(route.connection.frames.map((frame) => frame.kind)).toEqual([FrameKind.FRAME_END]);
   });
@@ -127,5 +131,47 @@ describe("dispatch", () => {
     scheduler.add(foot(0));
     dispatch.pump();
     expect(routes[0]!.connection.feet).toEqual([]);
+  });
+
+  test("a straggler on a new connection is copied to a warm idle one after two round trips, not four", () => {
+    const { scheduler, routes, dispatch, advance } = rig(1, 3, 8);
+    const [warm, fresh, other] = routes as [(typeof routes)[0], (typeof routes)[0], (typeof routes)[0]];
+    fresh.feetDelivered = 0;
+    other.feetDelivered = 0;
+    for (let i = 0; i < 3; i++) scheduler.add(foot(i));
+    dispatch.pump();
+    // Foot 0 on the warm connection, 1 on the new one, 2 on the other new one.
+    expect([warm, fresh, other].map((route) => route.connection.feet.map((f) => f.id))).toEqual([[0n], [1n], [2n]]);
+    // Feet 0 and 2 are acknowledged after 100 ms: a foot round trip of 100 ms; the output waits on foot 1.
+    advance(100);
+    scheduler.acknowledge(1n, [2n]);
+    dispatch.pump();
+    advance(99);
+    dispatch.pump();
+    expect(warm.connection.feet).toHaveLength(1);
+    advance(1);
+    dispatch.pump();
+    // Two round trips after it was sent: a copy on the warm connection, not on the other new one.
+    expect(warm.connection.feet.at(-1)).toEqual({ id: 1n, flags: FOOT_FLAG_RETRANSMIT });
+    expect(other.connection.feet).toHaveLength(1);
+  });
+
+  test("with no warm connection idle, a straggler on a new connection waits the usual four round trips", () => {
+    const { scheduler, routes, dispatch, advance } = rig(1, 2, 8);
+    const [warm, fresh] = routes as [(typeof routes)[0], (typeof routes)[0]];
+    fresh.feetDelivered = 0;
+    scheduler.add(foot(0));
+    scheduler.add(foot(1));
+    dispatch.pump();
+    advance(100);
+    scheduler.acknowledge(0n, [0n]); // the warm connection's foot: a round trip of 100 ms
+    warm.connection.idle = false;
+    advance(300);
+    dispatch.pump();
+    expect(warm.connection.feet).toHaveLength(1);
+    warm.connection.idle = true;
+    advance(99);
+    dispatch.pump();
+    expect(warm.connection.feet).toHaveLength(2); // 400 ms after foot 1 left: the usual straggler rule
   });
 });

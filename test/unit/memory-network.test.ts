@@ -127,6 +127,34 @@ describe("MemoryNetwork on virtual time", () => {
     expect(Buffer.concat(received[0]!.chunks).equals(Buffer.from(input))).toBe(true);
   });
 
+  test("slow start: a new connection's window starts at initialWindowBytes and doubles per round trip up to windowBytes", async () => {
+    const clock = new VirtualClock();
+    const network = new MemoryNetwork({ clock, links: { far: { delayMs: 50, windowBytes: MIB, initialWindowBytes: 64 * 1024 } } });
+    const { port, received, untilReceived } = await sink(network, clock);
+    const first = await dial(network, clock, "far", port);
+    const sentAt = clock.now();
+    const input = pattern(MIB);
+    const written = writeAll(first.channel, input, first.drained);
+    await untilReceived(1, input.length);
+    await written;
+    // 64, 128, 256 and 512 KiB leave at 0, 100, 200 and 300 ms; the last 64 KiB at 400 ms, arriving 50 ms later.
+    expect(received[0]!.atMs.at(-1)! - sentAt).toBe(450);
+    // The window stays grown: another MiB on the same connection goes out whole once the last
+    // acknowledgement is back (50 ms after the last arrival) and arrives 50 ms later.
+    const again = clock.now();
+    const more = writeAll(first.channel, pattern(MIB, 2), first.drained);
+    await untilReceived(1, 2 * MIB);
+    await more;
+    expect(received[0]!.atMs.at(-1)! - again).toBe(100);
+    // A new connection starts small again.
+    const second = await dial(network, clock, "far", port);
+    const secondAt = clock.now();
+    const secondWritten = writeAll(second.channel, input, second.drained);
+    await untilReceived(2, input.length);
+    await secondWritten;
+    expect(received[1]!.atMs.at(-1)! - secondAt).toBe(450);
+  });
+
   test("loss delays bytes by retransmission timeouts but never drops or reorders them; the same seed loses the same segments", async () => {
     const lossy = async (seed: number) => {
       const clock = new VirtualClock();
