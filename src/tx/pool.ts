@@ -17,7 +17,8 @@
  *     (reachability.ts).
  *
  * State it owns: the slots; one record per live connection (its connection,
- * link, slot, whether it drains and whether end-of-stream went out on it);
+ * link, slot, whether it drains and whether end-of-stream went out on it;
+ * pool-records.ts);
  * the figures of closed connections; and what patience reports.
  */
 import { FIRST_BACKOFF_MS, MAX_BACKOFF_MS, MAX_PAST_CONNECTIONS, SHORT_LIVED_MS } from "../constants.ts";
@@ -32,36 +33,11 @@ import { CAP_COMPRESS, type Welcome } from "../protocol/xdr.generated.ts";
 import type { ConnectionFigures, LinkFigures } from "../status/figures.ts";
 import { BUSY_RETRY_MS } from "./busy-wait.ts";
 import { type DialFailure, TxConnection } from "./connection.ts";
+import { figuresOf, type ConnectionRecord, type Slot } from "./pool-records.ts";
 import type { Link } from "./links.ts";
 import { Reachability } from "./reachability.ts";
 import { chooseLink, connectionBudget, desiredConnections, rebalanceMove, type LinkView } from "./placement.ts";
 import type { TunerProgress, ThreadTuner } from "./thread-tuner.ts";
-
-/** A connection slot: an anchor stays on its link; a floating one goes where placement says. */
-export interface Slot {
-  anchor: Link | undefined;
-  /** The link it dials or is connected to. */
-  link: Link | undefined;
-  /** Its connection, while one is up. */
-  record: ConnectionRecord | undefined;
-  /** `threads auto` wants fewer connections: this slot's connection drains and the slot goes away. */
-  retired: boolean;
-}
-
-/** Everything about one live connection. */
-export interface ConnectionRecord {
-  readonly connection: TxConnection;
-  readonly link: Link;
-  readonly slot: Slot;
-  /** Takes no new feet and closes once its feet are acknowledged (moved by rebalance, or retired). */
-  draining: boolean;
-  /** End-of-stream went out on it. */
-  endSent: boolean;
-  /** Feet acknowledged whose latest copy it carried (dispatch gives a new connection fewer feet). */
-  feetDelivered: number;
-  /** Ends its slot's wait for it. */
-  readonly release: () => void;
-}
 
 /** What the pool needs from the transmitter. */
 export interface PoolHost {
@@ -397,15 +373,4 @@ export class ConnectionPool {
     const index = chooseLink(views, desiredConnections(views, this.activeSlots().length), this.assignedPerLink(slot));
     return this.links[Math.max(0, index)]!;
   }
-}
-
-function figuresOf({ connection, link }: ConnectionRecord, state: ConnectionFigures["state"]): ConnectionFigures {
-  const roundTripMs = connection.roundTripMs;
-  return {
-    id: connection.id,
-    link: link.address,
-    state,
-    ...connection.sent,
-    roundTripMs: roundTripMs === undefined ? null : Math.round(roundTripMs * 1000) / 1000,
-  };
 }
