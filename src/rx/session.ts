@@ -30,7 +30,8 @@
  * connections, feet in the reorder buffer, the foot being written. It has
  * room for the window as it stands plus ASSEMBLY_BYTES of records still
  * arriving, whatever the foot size or the number of connections, so it is
- * at most `buffer` plus ASSEMBLY_BYTES; a connection that finds it spent
+ * at most `buffer` plus ASSEMBLY_BYTES (serving, less: the session's share
+ * of the receiver's memory, memory-share.ts); a connection that finds it spent
  * stops reading until a buffer comes back. Held feet never fill it (the
  * window is smaller), so the foot the output waits on always finds room once
  * the records ahead of it finish or their silent connections are dropped by
@@ -66,7 +67,7 @@ export const MAX_CHECKSUM_FAILURES_PER_FOOT = 8;
 /** Room in the budget beyond the window, for records still arriving (8 feet of 2 MiB). */
 export const ASSEMBLY_BYTES = 16 * 1024 * 1024;
 /** Records that may be arriving beyond the window however large feet are: one in progress, one to spare. */
-const MIN_RECORDS_IN_ASSEMBLY = 2;
+export const MIN_RECORDS_IN_ASSEMBLY = 2;
 /**
  * Records up to this size (control frames, short feet) are assembled in
  * fresh memory outside the budget: a connection assembles one record at a
@@ -84,9 +85,9 @@ export function maxWindowFeet(footBytes: number, bufferBytes: number): number {
   return Math.max(MIN_WINDOW_FEET, Math.floor(bufferBytes / footBytes));
 }
 
-/** Budget records for a window of `windowFeet`: the window's, and a few beyond it being assembled. */
-function budgetRecords(windowFeet: number, footBytes: number): number {
-  return windowFeet + Math.max(MIN_RECORDS_IN_ASSEMBLY, Math.floor(ASSEMBLY_BYTES / footBytes));
+/** Records of feet of `footBytes` that may be arriving beyond the window: ASSEMBLY_BYTES of them, at least MIN_RECORDS_IN_ASSEMBLY. */
+export function assemblyRecords(footBytes: number): number {
+  return Math.max(MIN_RECORDS_IN_ASSEMBLY, Math.floor(ASSEMBLY_BYTES / footBytes));
 }
 
 /** What the session needs from a connection. */
@@ -141,6 +142,8 @@ export class Session {
     private readonly clock: Clock,
     /** `buffer`: bytes of feet the window may grow to. */
     bufferBytes = DEFAULT_BUFFER_BYTES,
+    /** Records beyond the window the budget has room for (a serving receiver's share may allow fewer, src/rx/memory-share.ts). */
+    private readonly assembly = assemblyRecords(footBytes),
   ) {
     this.lastWrittenMs = clock.now();
     const maxFeet = maxWindowFeet(footBytes, bufferBytes);
@@ -151,8 +154,8 @@ export class Session {
     this.window = new ReceiveWindow(footBytes, windowFeet, maxFeet);
     this.sequencer = new Sequencer(windowFeet);
     // Records are at most a foot plus its header. The budget follows the window; what is kept for reuse may reach the largest.
-    const records = budgetRecords(windowFeet, footBytes);
-    this.pool = new BufferPool(footBytes + FOOT_RECORD_OVERHEAD_BYTES, budgetRecords(maxFeet, footBytes), records);
+    const records = windowFeet + this.assembly;
+    this.pool = new BufferPool(footBytes + FOOT_RECORD_OVERHEAD_BYTES, maxFeet + this.assembly, records);
   }
 
   /**
@@ -359,7 +362,7 @@ export class Session {
     const growth = this.window.written(bytes, this.clock.now(), this.connections.size, roundTripMs);
     if (growth === undefined) return;
     this.sequencer.grow(growth.toFeet);
-    this.pool.raiseMaxLent(budgetRecords(growth.toFeet, this.footBytes));
+    this.pool.raiseMaxLent(growth.toFeet + this.assembly);
     const mib = (feet: number) => ((feet * this.footBytes) / 2 ** 20).toFixed(0);
     log.info(
       `window ${growth.fromFeet} → ${growth.toFeet} feet (${mib(growth.fromFeet)} → ${mib(growth.toFeet)} MiB): ` +

@@ -44,6 +44,8 @@ import { MIB } from "../support/sizes.ts";
 
 const HOST = "127.0.0.1";
 const DEADLINE_MS = 60_000;
+/** What a serving receiver at the default `sessions` may peak at (README, Serving many transfers). */
+const SERVE_PEAK_LIMIT_BYTES = 256 * MIB;
 
 let temp: ReturnType<typeof makeTempDir>;
 let inputs: Input[];
@@ -251,6 +253,26 @@ function labelled(port: number, label: string, input: Input, extra: readonly str
 }
 
 describe("with exec and labels", () => {
+  test(
+    "memory: the default sessions 4, four 64 MiB transfers at once into consumers that are slow to start reading: the receiver's peak RSS stays at most 256 MiB",
+    async () => {
+      const big = await Promise.all([0, 1, 2, 3].map((i) => makeInput(temp.path, 64 * MIB, `serve-big-${i}`)));
+      // Each consumer reads nothing for its first 2 s, so every session's window and records arriving fill up.
+      const receiver = await startReceiver(["rx", "0", "bind", HOST, "serve", "exec", "sh", "-c", "sleep 2; cat > /dev/null"]);
+      const rss = peakRssSampler(receiver.proc);
+      const txs = big.map((input, i) => labelled(receiver.port, `big-${i}`, input));
+      const results = await within(DEADLINE_MS, "four 64 MiB transmitters", Promise.all(txs.map((tx) => tx.done())));
+      const peak = rss.stop();
+      receiver.proc.kill("SIGTERM");
+      const rx = await within(DEADLINE_MS, "receiver after SIGTERM", receiver.done());
+      console.log(`serve, sessions 4, four 64 MiB transfers into slow consumers: receiver peak RSS ${peak === null ? "unknown" : `${(peak / MIB).toFixed(0)} MiB`}`);
+      expect({ tx: results.map((result) => result.exitCode), rx: rx.exitCode }).toEqual({ tx: [0, 0, 0, 0], rx: 0 });
+      if (peak === null) console.log("skipped the RSS bound: no /proc/PID/status here");
+      else expect(peak).toBeLessThanOrEqual(SERVE_PEAK_LIMIT_BYTES);
+    },
+    DEADLINE_MS,
+  );
+
   test(
     "three labelled transmitters at once, each consumer's file identical; the receiver serves on until SIGTERM, then exits 0",
     async () => {
