@@ -58,13 +58,12 @@ export const MAX_LEG_LIMIT = 2 ** 32;
 /** `delayus`: at most a minute before each foot. */
 export const MAX_DELAY_US = 60_000_000;
 /**
- * `serve`: transfers run at once by default. Each session's memory is
- * bounded by its own budget (its window plus 16 MiB: 80 MiB of 2 MiB feet,
- * 96 MiB at most whatever the foot size, src/rx/session.ts), so the
- * receiver's foot memory is at most `sessions` times that: 384 MiB at 4.
+ * `serve`: transfers run at once by default. The sessions share one foot
+ * memory budget in equal parts (src/rx/memory-share.ts: 160 MiB, 40 MiB a
+ * session at 4), which keeps a serving receiver's peak RSS under 256 MiB.
  */
 export const DEFAULT_SESSIONS = 4;
-/** `sessions N` at most: 16 x 96 MiB of foot memory, and 16 x 64 connections. */
+/** `sessions N` at most: 16 x 12 MiB of foot memory (src/rx/memory-share.ts), and 16 x 64 connections. */
 export const MAX_SESSIONS = 16;
 /** `ratelimit`: 1 byte/s .. 1 TiB/s. */
 export const MAX_RATE_BYTES_PER_S = 2 ** 40;

@@ -14,8 +14,9 @@
  *     checkphrase, `encrypt` on both ends, then the session: a hello of a
  *     session the receiver holds joins it if its foot size matches and it
  *     has room; another session starts while there is a free place (one,
- *     or `sessions N` when serving); when there is none, the open sessions
- *     meet the takeover rule (takeover.ts).
+ *     or `sessions N` when serving, whose memory must also have room for
+ *     its budget, memory-share.ts); when there is no place, the open
+ *     sessions meet the takeover rule (takeover.ts).
  *  3. `welcome` / `refusal`: the reply to send.
  */
 import { MAX_CONNECTIONS_PER_SESSION } from "../constants.ts";
@@ -72,6 +73,12 @@ export interface ReceiverView {
   serving: boolean;
   /** SIGTERM while serving: no new session, the running ones go on. */
   draining: boolean;
+  /**
+   * Serving: the foot memory the sessions share (memory-share.ts). A new
+   * session starts only while its budget (`neededBytes`, for the hello's
+   * foot size) fits in what the sessions held leave free.
+   */
+  memory?: { totalBytes: number; freeBytes: number; neededBytes: number };
   /** What the takeover rule needs about an open session; read only when a newcomer finds no free place. */
   activity: (session: SessionView) => SessionActivity;
   /** Sessions given up to a newcomer: their transmitter hears "session over". */
@@ -144,8 +151,17 @@ export function decideAdmission(hello: Hello, remoteAddress: string, policy: Adm
   if (!receiver.serving && receiver.sessions.some((session) => !session.isOpen)) return refuse(RefuseReason.REFUSE_SESSION_OVER, "it has finished another transfer");
   if (receiver.draining) return refuse(RefuseReason.REFUSE_SESSION_BUSY, "this receiver is shutting down (SIGTERM) and takes no new transfer; try again once it is back");
   const open = receiver.sessions.filter((session) => session.isOpen);
-  if (open.length < receiver.capacity) return { kind: "start" };
-  return takeOver(open, remoteAddress, policy, receiver);
+  if (open.length >= receiver.capacity) return takeOver(open, remoteAddress, policy, receiver);
+  const memory = receiver.memory;
+  if (memory !== undefined && memory.neededBytes > memory.freeBytes) {
+    const held = receiver.sessions.length;
+    return refuse(
+      RefuseReason.REFUSE_SESSION_BUSY,
+      `this receiver's memory for transfers (${mib(memory.totalBytes)} MiB) is held by ${held === 1 ? "1 transfer" : `${held} transfers`}; ` +
+        `one with feet of ${hello.footBytes} bytes needs ${mib(memory.neededBytes)} MiB of it, ${mib(memory.freeBytes)} MiB is free`,
+    );
+  }
+  return { kind: "start" };
 }
 
 /** A hello of a session the receiver holds: it joins, unless the session failed or cannot take it. */
@@ -210,6 +226,10 @@ function takeOver(open: readonly SessionView[], remoteAddress: string, policy: A
 /** Refuses a hello: the reply for `reason`, with `text` for the transmitter's user. */
 function refuse(reason: RefuseReason, text: string): Admission {
   return { kind: "refuse", reply: refusal(reason, text) };
+}
+
+function mib(bytes: number): string {
+  return (bytes / 2 ** 20).toFixed(0);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

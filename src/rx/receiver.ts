@@ -5,8 +5,9 @@
  *  2. Each connection says hello; admission (admission.ts) decides, and the
  *     receiver acts on the decision: a hello of a session it holds joins
  *     it; another starts a session while there is a free place (one, or
- *     `sessions N` with `serve`); anything else is refused with a reason
- *     and the receiver keeps serving. With every place taken, the open
+ *     `sessions N` with `serve`, whose shared memory must also have room
+ *     for its budget: memory-share.ts); anything else is refused with a
+ *     reason and the receiver keeps serving. With every place taken, the open
  *     sessions meet the takeover rule (takeover.ts): busy while they live;
  *     an abandoned one gives way if none of it reached its output (or,
  *     serving, whatever it wrote: its output is its own and is aborted);
@@ -35,7 +36,7 @@ import { asVmError, onInterrupt, VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import { tcpNetwork } from "../net/bun-network.ts";
 import type { Listening, Network } from "../net/channel.ts";
-import { DEFAULT_SESSIONS, type ReceiverOptions } from "../options.ts";
+import { DEFAULT_BUFFER_BYTES, DEFAULT_SESSIONS, type ReceiverOptions } from "../options.ts";
 import type { AnyHello } from "../protocol/messages.ts";
 import type { ConsumerVerdict } from "../protocol/xdr.generated.ts";
 import { Chaos } from "../net/chaos.ts";
@@ -47,6 +48,7 @@ import { ReceiverFigures, type HostedFigures } from "./figures.ts";
 import { consumerFailure } from "./consumer.ts";
 import { sinkOutput, type OutputFactory, type SessionInfo, type SessionOutput } from "./output.ts";
 import { Session } from "./session.ts";
+import { serveMemoryBytes, sessionShare, type SessionShare } from "./memory-share.ts";
 import { stdoutSink, type ByteSink } from "./stdout.ts";
 import type { SessionActivity } from "./takeover.ts";
 
@@ -99,6 +101,8 @@ interface Hosted extends HostedFigures {
   closed: Promise<void> | undefined;
   /** Given up for a newcomer: its end is not the receiver's. */
   retired: boolean;
+  /** Serving: the bytes of feet its budget may hold, out of serveMemoryBytes (0 without serve). */
+  readonly budgetBytes: number;
 }
 
 class Receiver {
@@ -235,6 +239,7 @@ class Receiver {
       retired: this.serving ? [...this.retired, ...this.finished] : this.retired,
       failure: (session) => this.hostedOf(session).outcome?.error?.message,
       nowMs: this.clock.now(),
+      ...(this.serving ? { memory: this.memoryFor(hello.footBytes) } : {}),
     });
     if (decision.kind === "refuse") {
       const fail = decision.failSession;
@@ -256,6 +261,18 @@ class Receiver {
     // Deferred: the connection joins the session (and can carry an abort) once this returns.
     if (this.io.onJoined !== undefined) queueMicrotask(this.io.onJoined);
     return { join: hosted.session, welcome: welcome(hello, hosted.session, hosted.output.hasVerdict) };
+  }
+
+  /** Serving: the shared foot memory, what the sessions held leave of it, and what a session of `footBytes` feet needs. */
+  private memoryFor(footBytes: number): { totalBytes: number; freeBytes: number; neededBytes: number } {
+    let held = 0;
+    for (const hosted of this.hosted.values()) held += hosted.budgetBytes;
+    const totalBytes = serveMemoryBytes(this.capacity);
+    return { totalBytes, freeBytes: totalBytes - held, neededBytes: this.shareOf(footBytes).budgetBytes };
+  }
+
+  private shareOf(footBytes: number): SessionShare {
+    return sessionShare(footBytes, this.capacity, this.options.bufferBytes ?? DEFAULT_BUFFER_BYTES);
   }
 
   private startSession(hello: AnyHello, from: string): Hosted {
@@ -280,10 +297,17 @@ class Receiver {
       onComplete: (verdict: ConsumerVerdict | undefined) => this.ended(hosted, verdict === undefined ? undefined : consumerFailure(verdict)),
       onFail: (error: VmError) => this.ended(hosted, error),
     };
+    // Serving, the session's window and records arriving are cut to its share of the memory (memory-share.ts).
+    const share = this.serving ? this.shareOf(hello.footBytes) : undefined;
+    const session =
+      share === undefined
+        ? new Session(hello.sessionId, hello.footBytes, this.options.windowFeet, counted, events, this.clock, this.options.bufferBytes)
+        : new Session(hello.sessionId, hello.footBytes, this.options.windowFeet, counted, events, this.clock, share.windowFeet * hello.footBytes, share.assemblyRecords);
     hosted = {
       info,
       output,
-      session: new Session(hello.sessionId, hello.footBytes, this.options.windowFeet, counted, events, this.clock, this.options.bufferBytes),
+      session,
+      budgetBytes: share?.budgetBytes ?? 0,
       startedMs: now,
       endedMs: null,
       aloneSinceMs: now,

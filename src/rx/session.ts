@@ -31,7 +31,8 @@
  * room for the window as it stands plus ASSEMBLY_BYTES of records still
  * arriving (one record when a foot is larger), whatever the foot size or the
  * number of connections, so it is at most `buffer` plus ASSEMBLY_BYTES (and
- * the records' headers); a connection that finds it spent
+ * the records' headers; serving, less: the session's share of the
+ * receiver's memory, memory-share.ts); a connection that finds it spent
  * stops reading until a buffer comes back. Held feet never fill it (the
  * window is smaller), so the foot the output waits on always finds room once
  * the records ahead of it finish or their silent connections are dropped by
@@ -72,7 +73,7 @@ export const ASSEMBLY_BYTES = 16 * 1024 * 1024;
  * free too (the foot the output waits on is never held). A second record
  * let a peer that asks for the largest feet hold 16 MiB more.
  */
-const MIN_RECORDS_IN_ASSEMBLY = 1;
+export const MIN_RECORDS_IN_ASSEMBLY = 1;
 /**
  * Records up to this size (control frames, short feet) are assembled in
  * fresh memory outside the budget: a connection assembles one record at a
@@ -90,9 +91,14 @@ export function maxWindowFeet(footBytes: number, bufferBytes: number): number {
   return Math.max(MIN_WINDOW_FEET, Math.floor(bufferBytes / footBytes));
 }
 
-/** Budget records for a window of `windowFeet`: the window's, and a few beyond it being assembled. */
+/** Records of feet of `footBytes` that may be arriving beyond the window: ASSEMBLY_BYTES of them, at least MIN_RECORDS_IN_ASSEMBLY. */
+export function assemblyRecords(footBytes: number): number {
+  return Math.max(MIN_RECORDS_IN_ASSEMBLY, Math.floor(ASSEMBLY_BYTES / footBytes));
+}
+
+/** Budget records for a window of `windowFeet`: the window's, and those being assembled beyond it. */
 export function budgetRecords(windowFeet: number, footBytes: number): number {
-  return windowFeet + Math.max(MIN_RECORDS_IN_ASSEMBLY, Math.floor(ASSEMBLY_BYTES / footBytes));
+  return windowFeet + assemblyRecords(footBytes);
 }
 
 /** What the session needs from a connection. */
@@ -147,6 +153,8 @@ export class Session {
     private readonly clock: Clock,
     /** `buffer`: bytes of feet the window may grow to. */
     bufferBytes = DEFAULT_BUFFER_BYTES,
+    /** Records beyond the window the budget has room for (a serving receiver's share may allow fewer, src/rx/memory-share.ts). */
+    private readonly assembly = assemblyRecords(footBytes),
   ) {
     this.lastWrittenMs = clock.now();
     const maxFeet = maxWindowFeet(footBytes, bufferBytes);
@@ -157,8 +165,8 @@ export class Session {
     this.window = new ReceiveWindow(footBytes, windowFeet, maxFeet);
     this.sequencer = new Sequencer(windowFeet);
     // Records are at most a foot plus its header. The budget follows the window; what is kept for reuse may reach the largest.
-    const records = budgetRecords(windowFeet, footBytes);
-    this.pool = new BufferPool(footBytes + FOOT_RECORD_OVERHEAD_BYTES, budgetRecords(maxFeet, footBytes), records);
+    const records = windowFeet + this.assembly;
+    this.pool = new BufferPool(footBytes + FOOT_RECORD_OVERHEAD_BYTES, maxFeet + this.assembly, records);
   }
 
   /**
@@ -365,7 +373,7 @@ export class Session {
     const growth = this.window.written(bytes, this.clock.now(), this.connections.size, roundTripMs);
     if (growth === undefined) return;
     this.sequencer.grow(growth.toFeet);
-    this.pool.raiseMaxLent(budgetRecords(growth.toFeet, this.footBytes));
+    this.pool.raiseMaxLent(growth.toFeet + this.assembly);
     const mib = (feet: number) => ((feet * this.footBytes) / 2 ** 20).toFixed(0);
     log.info(
       `window ${growth.fromFeet} → ${growth.toFeet} feet (${mib(growth.fromFeet)} → ${mib(growth.toFeet)} MiB): ` +

@@ -227,6 +227,17 @@ describe("serving: several sessions, each with its own output", () => {
     });
     expect(decideAdmission(hello(), "a", policy, view)).toEqual({ kind: "join", sessionId: 7n });
   });
+  test("a free place but not the memory for the newcomer's budget: busy, naming the memory; a hello of a session held still joins", () => {
+    const MIB = 2 ** 20;
+    const full = { memory: { totalBytes: 160 * MIB, freeBytes: 40 * MIB, neededBytes: 96 * MIB } };
+    expect(refused(decideAdmission(newcomer, "a", policy, receiver({ ...serving([live(7n), live(8n)], 4), ...full })))).toEqual({
+      reason: RefuseReason.REFUSE_SESSION_BUSY,
+      text: `this receiver's memory for transfers (160 MiB) is held by 2 transfers; one with feet of ${FOOT} bytes needs 96 MiB of it, 40 MiB is free`,
+    });
+    expect(decideAdmission(hello({ sessionId: 8n }), "a", policy, receiver({ ...serving([live(7n), live(8n)], 4), ...full }))).toEqual({ kind: "join", sessionId: 8n });
+    const room = { memory: { totalBytes: 160 * MIB, freeBytes: 40 * MIB, neededBytes: 40 * MIB } };
+    expect(decideAdmission(newcomer, "a", policy, receiver({ ...serving([live(7n), live(8n)], 4), ...room }))).toEqual({ kind: "start" });
+  });
   test("a session no longer held that ended or gave way: its stragglers hear 'session over', they never start it afresh", () => {
     expect(refused(decideAdmission(newcomer, "a", policy, receiver(serving([], 2, { retired: [9n] }))))).toMatchObject({ reason: RefuseReason.REFUSE_SESSION_OVER });
   });
