@@ -27,30 +27,30 @@
  *     them completed, else rejects with the first failure (or, at the
  *     deadline, "interrupted" after stopping those left).
  *
- * Time comes from one Clock (`ReceiverIo.clock`), handed down to the
- * sessions and the connections.
+ * Owns the connections (and which are mid-handshake), the watchdog tick, and
+ * how it ends (outcome, drain); the sessions it holds, one record each, and
+ * how they stop being held (retire, release) are hosted.ts's. Time comes from
+ * one Clock (`ReceiverIo.clock`), handed down to the sessions and connections.
  */
-import { LINGER_MS, MAX_PENDING_CONNECTIONS, MAX_RETIRED_SESSIONS, WARNING_INTERVAL_MS, WATCHDOG_TICK_MS } from "../constants.ts";
+import { LINGER_MS, MAX_PENDING_CONNECTIONS, WARNING_INTERVAL_MS, WATCHDOG_TICK_MS } from "../constants.ts";
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { asVmError, onInterrupt, VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import { tcpNetwork } from "../net/bun-network.ts";
 import type { Listening, Network } from "../net/channel.ts";
-import { DEFAULT_BUFFER_BYTES, DEFAULT_SESSIONS, type ReceiverOptions } from "../options.ts";
+import { DEFAULT_SESSIONS, type ReceiverOptions } from "../options.ts";
 import type { AnyHello } from "../protocol/messages.ts";
 import type { ConsumerVerdict } from "../protocol/xdr.generated.ts";
 import { Chaos } from "../net/chaos.ts";
 import type { TransferFigures } from "../status/figures.ts";
 import { formatCount, WarningLimiter, type Summarize } from "../log-limiter.ts";
-import { decideAdmission, welcome, type AdmissionPolicy, type SessionView } from "./admission.ts";
+import { decideAdmission, welcome, type AdmissionPolicy } from "./admission.ts";
 import { RxConnection, type HelloAnswer, type RxConnectionContext } from "./connection.ts";
-import { ReceiverFigures, type HostedFigures } from "./figures.ts";
+import { ReceiverFigures } from "./figures.ts";
+import { describe, HostedSessions, type Hosted } from "./hosted.ts";
 import { consumerFailure } from "./consumer.ts";
-import { sinkOutput, type OutputFactory, type SessionInfo, type SessionOutput } from "./output.ts";
-import { Session } from "./session.ts";
-import { serveMemoryBytes, sessionShare, type SessionShare } from "./memory-share.ts";
+import { sinkOutput, type OutputFactory } from "./output.ts";
 import { stdoutSink, type ByteSink } from "./stdout.ts";
-import type { SessionActivity } from "./takeover.ts";
 
 export interface ReceiverIo {
   network: Network;
@@ -87,47 +87,19 @@ export async function receive(options: ReceiverOptions, io?: Partial<ReceiverIo>
   return receiver.run();
 }
 
-/** One session the receiver holds, with what the receiver knows about it. */
-interface Hosted extends HostedFigures {
-  readonly session: Session;
-  readonly output: SessionOutput;
-  readonly info: SessionInfo;
-  aloneSinceMs: number;
-  /** Feet that arrived on its connections that have closed (open ones count their own). */
-  feetOnClosed: number;
-  /** Bytes handed to its output: a session that wrote some can never give way to a stream into the same output. */
-  outputBytes: bigint;
-  /** Its output finished or aborted, once the session ended (the session closes it before it says so). */
-  closed: Promise<void> | undefined;
-  /** Given up for a newcomer: its end is not the receiver's. */
-  retired: boolean;
-  /** Serving: the bytes of feet its budget may hold, out of serveMemoryBytes (0 without serve). */
-  readonly budgetBytes: number;
-}
-
 class Receiver {
   private listening: Listening | undefined;
-  /** The sessions held now (open, or ended and lingering), by session id. */
-  private readonly hosted = new Map<bigint, Hosted>();
-  /** Every session that started (serving: the statistics keep a bounded tail). */
-  private sessionsStarted = 0;
+  /** The sessions held now, one record each (hosted.ts). */
+  private readonly sessions: HostedSessions;
   private readonly serving: boolean;
   private readonly capacity: number;
-  private readonly outputFor: OutputFactory;
-  /** Sessions that gave way to a newcomer (takeover.ts), newest last. */
-  private readonly retired: bigint[] = [];
-  /** Serving: sessions that ended and are no longer held, newest last (their stragglers hear "session over"). */
-  private readonly finished: bigint[] = [];
   private readonly warnings: WarningLimiter;
   private readonly connections = new Set<RxConnection>();
   private readonly policy: AdmissionPolicy;
   /** What every connection is given: the clock, chaos, the key, and the way back to admission. */
   private readonly connectionContext: RxConnectionContext;
   private nextConnectionId = 1;
-  /** When the first session began. */
-  private started: number | null = null;
-  /** Bytes and sessions of sessions no longer held. */
-  private bytesOfEnded = 0n;
+  /** Sessions that completed. */
   private completed = 0;
   /** How the receiver ends, once known; it settles when the sessions it waits on have hung up. */
   private outcome: { error?: VmError } | undefined;
@@ -148,7 +120,20 @@ class Receiver {
     this.lastTickMs = this.clock.now();
     this.serving = options.serve === true;
     this.capacity = this.serving ? (options.sessions ?? DEFAULT_SESSIONS) : 1;
-    this.outputFor = io.output ?? (() => sinkOutput(io.sink));
+    this.sessions = new HostedSessions({
+      options,
+      serving: this.serving,
+      capacity: this.capacity,
+      outputFor: io.output ?? (() => sinkOutput(io.sink)),
+      clock: this.clock,
+      statistics: this.statistics,
+      connections: this.connections,
+      sessionEvents: (hosted) => ({
+        // The stream arrived whole; a command that then failed fails the session (and, unless serving, the receiver).
+        onComplete: (verdict) => this.ended(hosted(), verdict === undefined ? undefined : consumerFailure(verdict)),
+        onFail: (error) => this.ended(hosted(), error),
+      }),
+    });
     this.warnings = new WarningLimiter(WARNING_INTERVAL_MS, this.clock);
     this.policy = {
       checkphrase: new TextEncoder().encode(options.checkphrase),
@@ -173,9 +158,9 @@ class Receiver {
 
   /** How the transfers stand now (status output, summaries). */
   figures(): TransferFigures {
-    return this.statistics.snapshot([...this.hosted.values()].filter((hosted) => !hosted.retired), {
+    return this.statistics.snapshot(this.sessions.all().filter((hosted) => !hosted.retired), {
       windowFeet: this.options.windowFeet,
-      startedMs: this.started,
+      startedMs: this.sessions.startedMs,
       nowMs: this.clock.now(),
       serving: this.serving,
     });
@@ -223,136 +208,39 @@ class Receiver {
 
   // ---- 2. admission ----------------------------------------------------------------
 
-  /** The hosted record of a session (a view admission handed back). */
-  private hostedOf(session: SessionView): Hosted {
-    return this.hosted.get(session.sessionId)!;
-  }
-
   /** Acts on admission's decision on a hello: refuses it, or starts (perhaps replacing an abandoned one) or joins a session. */
   private admit(connection: RxConnection, hello: AnyHello): HelloAnswer {
     const decision = decideAdmission(hello, connection.remoteAddress, this.policy, {
-      sessions: [...this.hosted.values()].map((hosted) => hosted.session),
+      sessions: this.sessions.all().map((hosted) => hosted.session),
       capacity: this.capacity,
       serving: this.serving,
       draining: this.draining !== undefined || this.outcome !== undefined,
-      activity: (session) => this.activity(this.hostedOf(session)),
-      retired: this.serving ? [...this.retired, ...this.finished] : this.retired,
-      failure: (session) => this.hostedOf(session).outcome?.error?.message,
+      activity: (session) => this.sessions.activity(this.sessions.of(session)),
+      retired: this.sessions.overIds(),
+      failure: (session) => this.sessions.of(session).outcome?.error?.message,
       nowMs: this.clock.now(),
-      ...(this.serving ? { memory: this.memoryFor(hello.footBytes) } : {}),
+      ...(this.serving ? { memory: this.sessions.memoryFor(hello.footBytes) } : {}),
     });
     if (decision.kind === "refuse") {
       const fail = decision.failSession;
-      const abandoned = fail === undefined ? undefined : this.hosted.get(fail.sessionId);
+      const abandoned = fail === undefined ? undefined : this.sessions.get(fail.sessionId);
       // After the refusal is on its way: failing settles the receiver, which closes connections.
       if (fail !== undefined && abandoned !== undefined) queueMicrotask(() => abandoned.session.fail(fail.error, false));
       return { refuse: decision.reply };
     }
     let hosted: Hosted;
     if (decision.kind === "start") {
-      const abandoned = decision.retire === undefined ? undefined : this.hosted.get(decision.retire.sessionId);
-      if (abandoned !== undefined) this.retire(abandoned, decision.retire!.why);
-      hosted = this.startSession(hello, connection.remoteAddress);
+      const abandoned = decision.retire === undefined ? undefined : this.sessions.get(decision.retire.sessionId);
+      if (abandoned !== undefined) this.sessions.retire(abandoned, decision.retire!.why);
+      hosted = this.sessions.start(hello, connection.remoteAddress);
     } else {
-      hosted = this.hosted.get(decision.sessionId)!;
+      hosted = this.sessions.get(decision.sessionId)!;
     }
     log.debug(`connection ${connection.id} (tx ${hello.connectionId}) from ${connection.remoteAddress} joined`);
     this.statistics.joined(connection);
     // Deferred: the connection joins the session (and can carry an abort) once this returns.
     if (this.io.onJoined !== undefined) queueMicrotask(this.io.onJoined);
     return { join: hosted.session, welcome: welcome(hello, hosted.session, hosted.output.hasVerdict) };
-  }
-
-  /** Serving: the shared foot memory, what the sessions held leave of it, and what a session of `footBytes` feet needs. */
-  private memoryFor(footBytes: number): { totalBytes: number; freeBytes: number; neededBytes: number } {
-    let held = 0;
-    for (const hosted of this.hosted.values()) held += hosted.budgetBytes;
-    const totalBytes = serveMemoryBytes(this.capacity);
-    return { totalBytes, freeBytes: totalBytes - held, neededBytes: this.shareOf(footBytes).budgetBytes };
-  }
-
-  private shareOf(footBytes: number): SessionShare {
-    return sessionShare(footBytes, this.capacity, this.options.bufferBytes ?? DEFAULT_BUFFER_BYTES);
-  }
-
-  private startSession(hello: AnyHello, from: string): Hosted {
-    const info: SessionInfo = { sessionId: hello.sessionId, label: hello.label, peer: from };
-    const output = this.outputFor(info);
-    const now = this.clock.now();
-    // The session's events and its output need the record they belong to.
-    let hosted!: Hosted;
-    const counted: SessionOutput = {
-      hasVerdict: output.hasVerdict,
-      sink: {
-        write: (bytes) => {
-          hosted.outputBytes += BigInt(bytes.length);
-          return output.sink.write(bytes);
-        },
-      },
-      finish: () => output.finish(),
-      abort: (reason) => output.abort(reason),
-    };
-    const events = {
-      // The stream arrived whole; a command that then failed fails the session (and, unless serving, the receiver).
-      onComplete: (verdict: ConsumerVerdict | undefined) => this.ended(hosted, verdict === undefined ? undefined : consumerFailure(verdict)),
-      onFail: (error: VmError) => this.ended(hosted, error),
-    };
-    // Serving, the session's window and records arriving are cut to its share of the memory (memory-share.ts).
-    const share = this.serving ? this.shareOf(hello.footBytes) : undefined;
-    const session =
-      share === undefined
-        ? new Session(hello.sessionId, hello.footBytes, this.options.windowFeet, counted, events, this.clock, this.options.bufferBytes)
-        : new Session(hello.sessionId, hello.footBytes, this.options.windowFeet, counted, events, this.clock, share.windowFeet * hello.footBytes, share.assemblyRecords);
-    hosted = {
-      info,
-      output,
-      session,
-      budgetBytes: share?.budgetBytes ?? 0,
-      startedMs: now,
-      endedMs: null,
-      aloneSinceMs: now,
-      feetOnClosed: 0,
-      outputBytes: 0n,
-      outcome: undefined,
-      closed: undefined,
-      retired: false,
-    };
-    this.hosted.set(hello.sessionId, hosted);
-    this.started ??= now;
-    this.sessionsStarted++;
-    log.info(`session ${describe(info)}: foot size ${hello.footBytes}`);
-    return hosted;
-  }
-
-  /** What the takeover rule needs to know about an open session. */
-  private activity(hosted: Hosted): SessionActivity {
-    let feetReceived = hosted.feetOnClosed;
-    for (const connection of this.connections) if (connection.joinedTo === hosted.session) feetReceived += connection.carried.feet;
-    return {
-      startedMs: hosted.startedMs,
-      joined: hosted.session.connectionCount,
-      aloneSinceMs: hosted.aloneSinceMs,
-      feetReceived,
-      outputBytes: hosted.outputBytes,
-    };
-  }
-
-  /**
-   * Gives up an abandoned session for a newcomer: its connections (a
-   * squatter's, or a stale transmitter's) are told and closed, its output is
-   * aborted, and its transmitter, should it come back, is refused "session over".
-   */
-  private retire(hosted: Hosted, why: string): void {
-    const { session } = hosted;
-    const wrote = hosted.outputBytes === 0n ? "which wrote nothing" : `after ${formatCount(Number(hosted.outputBytes))} bytes into its own output`;
-    const label = hosted.info.label === undefined ? "" : ` '${hosted.info.label}'`;
-    log.warn(`gave up session ${session.sessionId.toString(16)}${label}, ${wrote}: ${why}`);
-    this.retired.push(session.sessionId);
-    if (this.retired.length > MAX_RETIRED_SESSIONS) this.retired.shift();
-    hosted.retired = true; // first: its failure below is not the receiver's
-    this.forget(hosted);
-    session.fail(new VmError("peerLost", `the receiver gave this transfer up: ${why}`));
-    for (const connection of [...this.connections]) if (connection.joinedTo === session) connection.close();
   }
 
   /**
@@ -385,25 +273,16 @@ class Receiver {
   private gone(connection: RxConnection): void {
     this.connections.delete(connection);
     this.statistics.gone(connection);
-    const session = connection.joinedTo;
-    const hosted = session === undefined ? undefined : this.hosted.get(session.sessionId);
-    if (hosted !== undefined && hosted.session === session) {
-      hosted.feetOnClosed += connection.carried.feet;
-      if (session.connectionCount === 0) {
-        hosted.aloneSinceMs = this.clock.now();
-        if (hosted.outcome !== undefined) this.release(hosted);
-      }
-    }
+    // Left with no connection: an ended session's transmitter has hung up.
+    const alone = this.sessions.leftBy(connection);
+    if (alone?.outcome !== undefined) this.release(alone);
     this.maybeSettle();
   }
 
   // ---- 3 + 4. a session's end ----------------------------------------------------------
 
   private ended(hosted: Hosted, error?: VmError): void {
-    hosted.outcome = error === undefined ? {} : { error };
-    hosted.endedMs = this.clock.now();
-    // The session finished or aborted its output before it said it ended (session.ts, steps 4 and 5).
-    hosted.closed = Promise.resolve();
+    this.sessions.markEnded(hosted, error);
     if (hosted.retired) return;
     const what = describe(hosted.info);
     if (error === undefined) {
@@ -422,28 +301,17 @@ class Receiver {
 
   /** An ended session's transmitter has hung up (or had LINGER_MS to): serving, its place is free. */
   private release(hosted: Hosted): void {
-    if (!this.serving || this.hosted.get(hosted.session.sessionId) !== hosted) return this.maybeSettle();
-    this.forget(hosted);
-    this.finished.push(hosted.session.sessionId);
-    if (this.finished.length > MAX_RETIRED_SESSIONS) this.finished.shift();
-    for (const connection of [...this.connections]) if (connection.joinedTo === hosted.session) connection.close();
+    this.sessions.release(hosted);
     this.maybeSettle();
   }
 
-  /** No longer held: its figures move to the statistics' past. */
-  private forget(hosted: Hosted): void {
-    this.hosted.delete(hosted.session.sessionId);
-    this.bytesOfEnded += hosted.session.bytesWritten;
-    if (!hosted.retired) this.statistics.ended(hosted);
-  }
-
   private maybeSettle(): void {
-    if (this.serving && this.outcome === undefined && this.draining !== undefined && this.hosted.size === 0) {
+    if (this.serving && this.outcome === undefined && this.draining !== undefined && this.sessions.size === 0) {
       const failure = this.draining.failure;
       this.outcome = failure === undefined ? {} : { error: failure };
     }
     if (this.outcome === undefined) return;
-    for (const hosted of this.hosted.values()) if (hosted.session.connectionCount > 0) return;
+    for (const hosted of this.sessions.all()) if (hosted.session.connectionCount > 0) return;
     void this.settleNow();
   }
 
@@ -455,12 +323,13 @@ class Receiver {
     // A refused connection is already closing, after its refusal (which a close now could cut off).
     for (const connection of this.connections) if (connection.handshakeStage !== "refused") connection.close();
     // Every output has heard how its session ended before the receiver is done.
-    const held = [...this.hosted.values()];
+    const held = this.sessions.all();
     await Promise.all(held.map((hosted) => hosted.closed));
     if (outcome.error !== undefined) return this.settle.reject(outcome.error);
-    let bytes = this.bytesOfEnded;
+    let bytes = this.sessions.bytesOfEnded;
     for (const hosted of held) bytes += hosted.session.bytesWritten;
-    this.settle.resolve({ bytes, seconds: this.started === null ? 0 : (this.clock.now() - this.started) / 1000, sessions: this.completed });
+    const started = this.sessions.startedMs;
+    this.settle.resolve({ bytes, seconds: started === null ? 0 : (this.clock.now() - started) / 1000, sessions: this.completed });
   }
 
   /** Every WATCHDOG_TICK_MS: heartbeats and stalls, the missing foot, patience. */
@@ -474,7 +343,7 @@ class Receiver {
       const stall = connection.watch(timeoutMs);
       if (stall !== undefined) connection.kill(new Error(`declared dead: ${stall}`));
     }
-    for (const hosted of [...this.hosted.values()]) hosted.session.requestMissing(timeoutMs / 2);
+    for (const hosted of this.sessions.all()) hosted.session.requestMissing(timeoutMs / 2);
     for (const line of this.warnings.due()) log.warn(line);
     this.checkPatience();
   }
@@ -485,14 +354,10 @@ class Receiver {
     const patienceMs = this.options.patienceS * 1000;
     if (patienceMs === 0) return;
     const now = this.clock.now();
-    for (const hosted of [...this.hosted.values()]) {
-      const { session } = hosted;
-      if (!session.isOpen || session.connectionCount > 0 || now - hosted.aloneSinceMs < patienceMs) continue;
-      session.fail(new VmError("peerLost", `the transmitter vanished: no connection for ${this.options.patienceS}s`), false);
-    }
+    this.sessions.checkAlone(now);
     const draining = this.draining;
     if (draining === undefined || now - draining.sinceMs < patienceMs) return;
-    const left = [...this.hosted.values()].filter((hosted) => running(hosted.session));
+    const left = this.sessions.running();
     if (left.length === 0) return;
     const error = new VmError("interrupted", `stopped ${transfers(left.length)} still running ${this.options.patienceS}s (patience) after SIGTERM`);
     draining.failure ??= error;
@@ -504,7 +369,7 @@ class Receiver {
   /** Serving: no new session; the running ones get `patience` to finish, then the receiver is done. */
   private drain(reason: string): void {
     if (this.draining !== undefined || this.outcome !== undefined) return;
-    const waitingOn = new Set([...this.hosted.values()].filter((hosted) => running(hosted.session)));
+    const waitingOn = new Set(this.sessions.running());
     this.draining = { sinceMs: this.clock.now(), waitingOn, failure: undefined };
     const patience = this.options.patienceS === 0 ? "however long it takes (patience 0)" : `up to ${this.options.patienceS}s (patience)`;
     log.warn(`${reason}: taking no new transfers; ${waitingOn.size === 0 ? "none is running" : `waiting for ${transfers(waitingOn.size)} to finish, ${patience}`}`);
@@ -514,7 +379,7 @@ class Receiver {
   private interrupt(reason: string): void {
     const error = new VmError("interrupted", `interrupted by ${reason}`);
     // A command still finishing its (whole) input is stopped too: the user asked us to stop.
-    const open = [...this.hosted.values()].filter((hosted) => running(hosted.session));
+    const open = this.sessions.running();
     this.outcome = { error };
     for (const hosted of open) hosted.session.fail(error);
     if (open.length === 0) void this.settleNow();
@@ -522,19 +387,9 @@ class Receiver {
   }
 }
 
-/** Not ended: receiving, or its whole stream written and its command still finishing. */
-function running(session: Session): boolean {
-  return session.isOpen || session.isFinishing;
-}
-
 /** "1 transfer", "3 transfers". */
 export function transfers(count: number): string {
   return `${count} ${count === 1 ? "transfer" : "transfers"}`;
-}
-
-/** A session as log lines name it: its id, its label, its transmitter's address. */
-function describe(info: SessionInfo): string {
-  return `${info.sessionId.toString(16)}${info.label === undefined ? "" : ` '${info.label}'`} from ${info.peer}`;
 }
 
 /** Which pending connection goes first when too many are in their handshake (see evictPending). */
