@@ -25,7 +25,7 @@
  * FOOT_RECORD_OVERHEAD_BYTES (128 bytes), beside the budget.
  */
 import { DEFAULT_FOOT_BYTES, MIN_WINDOW_FEET } from "../options.ts";
-import { assemblyRecords, maxWindowFeet } from "./session.ts";
+import { assemblyRecords, maxWindowFeet } from "./record-budget.ts";
 
 /** A serving session's floor beyond its window: one record in progress and one to spare (its share is fixed for its life). */
 const MIN_RECORDS_IN_ASSEMBLY = 2;

@@ -12,14 +12,10 @@
  *     each write: that is the backpressure), folds them into the digest
  *     and sends window credit back.
  *  4. When end-of-stream is known and every foot is written, totals and
- *     digest are compared; on a match the output is finished (a command
- *     sees the end of its input and is waited for), then every connection
- *     gets the confirmation, preceded by the command's verdict where the
- *     welcome promised one (CAP_VERDICT), and the session is complete.
- *  5. A failure aborts the output first (a command is stopped before it
- *     could read an end of input, src/rx/consumer.ts), then every
- *     connection gets the abort notice, with the command's verdict ahead of
- *     it where promised. A command that went away by itself is the reason.
+ *     digest are compared; on a match the output is finished, then every
+ *     connection gets the confirmation (session-end.ts).
+ *  5. A failure aborts the output first, then every connection gets the
+ *     abort notice (session-end.ts).
  *
  * The window starts at DEFAULT_WINDOW_BYTES in feet of the session's size
  * and grows with the path (window.ts: what a round trip moves, and a foot
@@ -29,20 +25,23 @@
  * from its first byte to its last use: records being assembled by the
  * connections, feet in the reorder buffer, the foot being written. It has
  * room for the window as it stands plus ASSEMBLY_BYTES of records still
- * arriving (one record when a foot is larger), whatever the foot size or the
- * number of connections, so it is at most `buffer` plus ASSEMBLY_BYTES (and
- * the records' headers; serving, less: the session's share of the
+ * arriving (record-budget.ts), so it is at most `buffer` plus ASSEMBLY_BYTES
+ * (and the records' headers; serving, less: the session's share of the
  * receiver's memory, memory-share.ts); a connection that finds it spent
  * stops reading until a buffer comes back. Held feet never fill it (the
  * window is smaller), so the foot the output waits on always finds room once
  * the records ahead of it finish or their silent connections are dropped by
  * the watchdog.
+ *
+ * State it owns: the connections joined, the sequencer, window, digest and
+ * record budget, checksum failures per foot, the announced end, and when the
+ * output last moved; the lifecycle and closing frames are session-end.ts's.
  */
 import type { Clock } from "../clock.ts";
 import { VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import { footChecksum, StreamDigest } from "../protocol/digest.ts";
-import { abortFrame, closingFrames, readText, type ConsumerVerdict, type ControlFrame } from "../protocol/messages.ts";
+import { readText, type ConsumerVerdict, type ControlFrame } from "../protocol/messages.ts";
 import {
   AbortCode,
   ChecksumKind,
@@ -57,50 +56,15 @@ import {
 import { BufferPool } from "../net/buffer-pool.ts";
 import { Collector } from "../net/collector.ts";
 import type { BudgetedMemory } from "../net/framed-connection.ts";
-import { DEFAULT_BUFFER_BYTES, DEFAULT_WINDOW_BYTES, MIN_WINDOW_FEET } from "../options.ts";
+import { DEFAULT_BUFFER_BYTES, MIN_WINDOW_FEET } from "../options.ts";
 import { Sequencer } from "./sequencer.ts";
 import { ReceiveWindow } from "./window.ts";
-import { consumerFailure } from "./consumer.ts";
 import type { SessionOutput } from "./output.ts";
+import { assemblyRecords, maxWindowFeet, receiveWindowFeet, SMALL_RECORD_BYTES } from "./record-budget.ts";
+import { SessionEnd } from "./session-end.ts";
 
 /** Times one foot may fail its checksum before the transfer is declared corrupt. */
 export const MAX_CHECKSUM_FAILURES_PER_FOOT = 8;
-/** Room in the budget beyond the window, for records still arriving (8 feet of 2 MiB). */
-export const ASSEMBLY_BYTES = 16 * 1024 * 1024;
-/**
- * Records that may be arriving beyond the window however large feet are.
- * One is enough to make progress: the held feet leave the window's last slot
- * free too (the foot the output waits on is never held). A second record
- * let a peer that asks for the largest feet hold 16 MiB more.
- */
-export const MIN_RECORDS_IN_ASSEMBLY = 1;
-/**
- * Records up to this size (control frames, short feet) are assembled in
- * fresh memory outside the budget: a connection assembles one record at a
- * time, so they cost at most this much per connection.
- */
-export const SMALL_RECORD_BYTES = 64 * 1024;
-
-/** The window a session starts with, in feet of its size: DEFAULT_WINDOW_BYTES of them, at least MIN_WINDOW_FEET, at most `maxFeet`. */
-export function receiveWindowFeet(footBytes: number, maxFeet: number): number {
-  return Math.min(maxFeet, Math.max(MIN_WINDOW_FEET, Math.floor(DEFAULT_WINDOW_BYTES / footBytes)));
-}
-
-/** The most the window may grow to, in feet: `bufferBytes` of them, at least MIN_WINDOW_FEET. */
-export function maxWindowFeet(footBytes: number, bufferBytes: number): number {
-  return Math.max(MIN_WINDOW_FEET, Math.floor(bufferBytes / footBytes));
-}
-
-/** Records of feet of `footBytes` that may be arriving beyond the window: ASSEMBLY_BYTES of them, at least MIN_RECORDS_IN_ASSEMBLY. */
-export function assemblyRecords(footBytes: number): number {
-  return Math.max(MIN_RECORDS_IN_ASSEMBLY, Math.floor(ASSEMBLY_BYTES / footBytes));
-}
-
-/** Budget records for a window of `windowFeet`: the window's, and those being assembled beyond it. */
-export function budgetRecords(windowFeet: number, footBytes: number): number {
-  return windowFeet + assemblyRecords(footBytes);
-}
-
 /** What the session needs from a connection. */
 export interface SessionConnection {
   readonly id: number;
@@ -132,11 +96,8 @@ export class Session {
   private readonly checksumFailures = new Map<bigint, number>();
   private end: EndOfStream | undefined;
   private writing = false;
-  /** "finishing": the stream is whole and matched; the output is being finished before the confirmation. */
-  private state: "open" | "finishing" | "complete" | "failed" = "open";
-  private confirmation: ControlFrame | undefined;
-  /** The output command's verdict, once it ended (sent ahead of the confirmation or the abort). */
-  private verdict: ControlFrame | undefined;
+  /** The lifecycle, and the output finished or aborted with the closing frames (steps 4 and 5). */
+  private readonly closing: SessionEnd;
   /** When the output last moved (a foot written), and when we last asked for the foot it waits on. */
   private lastWrittenMs: number;
   private lastMissingRequestMs = 0;
@@ -149,7 +110,7 @@ export class Session {
     startWindowFeet: number,
     /** Where the stream goes: its sink, then finish() or abort() (output.ts). */
     private readonly output: SessionOutput,
-    private readonly events: SessionEvents,
+    events: SessionEvents,
     private readonly clock: Clock,
     /** `buffer`: bytes of feet the window may grow to. */
     bufferBytes = DEFAULT_BUFFER_BYTES,
@@ -157,6 +118,7 @@ export class Session {
     private readonly assembly = assemblyRecords(footBytes),
   ) {
     this.lastWrittenMs = clock.now();
+    this.closing = new SessionEnd(output, this.connections, events);
     const maxFeet = maxWindowFeet(footBytes, bufferBytes);
     if (maxFeet * footBytes > bufferBytes) {
       log.warn(`buffer ${bufferBytes} bytes holds fewer than ${MIN_WINDOW_FEET} feet of the transmitter's ${footBytes}; the window may hold ${maxFeet * footBytes} bytes`);
@@ -196,11 +158,11 @@ export class Session {
   }
 
   get isOpen(): boolean {
-    return this.state === "open";
+    return this.closing.state === "open";
   }
   /** The whole stream is written and matched (its output may still be finishing). */
   get isComplete(): boolean {
-    return this.state === "complete" || this.state === "finishing";
+    return this.closing.state === "complete" || this.closing.state === "finishing";
   }
   /** A command reads the stream: its verdict will precede the confirmation where the welcome promised it. */
   get hasVerdict(): boolean {
@@ -208,7 +170,7 @@ export class Session {
   }
   /** The whole stream is written; the output (a command) has not finished yet. */
   get isFinishing(): boolean {
-    return this.state === "finishing";
+    return this.closing.state === "finishing";
   }
   get deliveredBelow(): bigint {
     return this.sequencer.deliveredBelow;
@@ -237,8 +199,7 @@ export class Session {
 
   join(connection: SessionConnection): void {
     this.connections.set(connection.id, connection);
-    // A transmitter that lost every connection just before the confirmation comes back for it.
-    if (this.confirmation !== undefined) for (const frame of closingFrames(this.confirmation, connection.capabilities, this.verdict)) connection.send(frame);
+    this.closing.joined(connection);
   }
 
   leave(connection: SessionConnection): void {
@@ -247,7 +208,7 @@ export class Session {
 
   /** Routes a frame from the transmitter. */
   onFrame(connection: SessionConnection, frame: ControlFrame | { kind: typeof FrameKind.FRAME_FOOT; foot: Foot }): void {
-    if (this.state !== "open") return; // after the end, stragglers are ignored
+    if (this.closing.state !== "open") return; // after the end, stragglers are ignored
     switch (frame.kind) {
       case FrameKind.FRAME_FOOT:
         return this.onFoot(connection, frame.foot);
@@ -302,7 +263,7 @@ export class Session {
    * asked for again like a checksum failure, and counted with them.
    */
   onCorruptFoot(connection: SessionConnection, id: bigint, reason: string): void {
-    if (this.state !== "open") return;
+    if (this.closing.state !== "open") return;
     this.onBadChecksum(connection, id, reason);
   }
 
@@ -346,7 +307,7 @@ export class Session {
           throw new VmError("integrity", `foot ${foot.id} claims offset ${foot.offset} but the stream is at ${this.digest.totalBytes}`);
         }
         await this.output.sink.write(foot.payload);
-        if (this.state !== "open") return;
+        if (this.closing.state !== "open") return;
         this.pool.give(foot.payload);
         this.lastWrittenMs = this.clock.now();
         this.sequencer.written();
@@ -396,7 +357,7 @@ export class Session {
    */
   requestMissing(afterMs: number): void {
     const now = this.clock.now();
-    if (this.state !== "open" || this.writing || this.sequencer.heldCount === 0) return;
+    if (this.closing.state !== "open" || this.writing || this.sequencer.heldCount === 0) return;
     if (now - this.lastWrittenMs < afterMs || now - this.lastMissingRequestMs < afterMs) return;
     // Each request goes out on the next connection in turn: the first may be the dead one.
     const joined = [...this.connections.values()];
@@ -412,7 +373,7 @@ export class Session {
 
   private checkComplete(): void {
     const end = this.end;
-    if (this.state !== "open" || end === undefined || this.writing) return;
+    if (this.closing.state !== "open" || end === undefined || this.writing) return;
     if (this.sequencer.deliveredBelow !== end.totalFeet) return;
     if (this.digest.totalBytes !== end.totalBytes) {
       return this.fail(new VmError("integrity", `wrote ${this.digest.totalBytes} bytes but the transmitter sent ${end.totalBytes}`));
@@ -420,52 +381,11 @@ export class Session {
     if (end.digest.kind !== DigestKind.DIGEST_XXH3_CHAIN || end.digest.xxh3Chain !== this.digest.value) {
       return this.fail(new VmError("integrity", "the stream digest does not match: the output is not what was sent"));
     }
-    this.state = "finishing";
-    void this.finishOutput(end);
+    this.closing.finish(end);
   }
 
-  /** 4, continued: the output finished (a command ended), the transmitter hears it, then the confirmation. */
-  private async finishOutput(end: EndOfStream): Promise<void> {
-    let verdict: ConsumerVerdict | undefined;
-    try {
-      verdict = await this.output.finish();
-    } catch (error) {
-      return this.fail(error instanceof VmError ? error : new VmError("outputClosed", `the output could not be finished: ${(error as Error).message}`));
-    }
-    if (this.state !== "finishing") return; // failed meanwhile (interrupted): the abort has gone out
-    this.state = "complete";
-    this.verdict = verdict === undefined ? undefined : { kind: FrameKind.FRAME_VERDICT, verdict };
-    const confirm: ControlFrame = {
-      kind: FrameKind.FRAME_CONFIRM,
-      confirm: { totalFeet: end.totalFeet, totalBytes: end.totalBytes, digest: end.digest },
-    };
-    this.confirmation = confirm;
-    for (const connection of this.connections.values()) for (const frame of closingFrames(confirm, connection.capabilities, this.verdict)) connection.send(frame);
-    this.events.onComplete(verdict);
-  }
-
-  /** Ends the session; `tellPeer` sends the reason to the transmitter. The output is aborted first (step 5). */
+  /** Ends the session; `tellPeer` sends the reason to the transmitter. The output is aborted first (step 5, session-end.ts). */
   fail(error: VmError, tellPeer = true): void {
-    if (this.state !== "open" && this.state !== "finishing") return;
-    this.state = "failed";
-    void this.abortOutput(error, tellPeer);
-  }
-
-  private async abortOutput(error: VmError, tellPeer: boolean): Promise<void> {
-    let verdict: ConsumerVerdict | undefined;
-    try {
-      verdict = await this.output.abort(error);
-    } catch {
-      // Nothing more can be done for the output; the session's reason stands.
-    }
-    // A command that went away by itself (it exited, or stopped reading) failed the session: its own words are the reason.
-    const reason = (verdict !== undefined && error.code === "outputClosed" && consumerFailure(verdict)) || error;
-    if (tellPeer) {
-      const said = verdict === undefined ? undefined : ({ kind: FrameKind.FRAME_VERDICT, verdict } as const);
-      for (const connection of this.connections.values()) {
-        for (const frame of closingFrames(abortFrame(reason, connection.capabilities), connection.capabilities, said)) connection.send(frame);
-      }
-    }
-    this.events.onFail(reason);
+    this.closing.fail(error, tellPeer);
   }
 }

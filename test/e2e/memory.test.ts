@@ -35,7 +35,7 @@ import {
   VM_PROTOCOL_VERSION,
 } from "../../src/protocol/xdr.generated.ts";
 import { DEFAULT_BUFFER_BYTES, MAX_THREADS } from "../../src/options.ts";
-import { budgetRecords, maxWindowFeet } from "../../src/rx/session.ts";
+import { budgetRecords, maxWindowFeet } from "../../src/rx/record-budget.ts";
 import { killLeftovers, startReceiver, within, type Receiver } from "../support/spawn.ts";
 import { MIB } from "../support/sizes.ts";
 

@@ -1,6 +1,6 @@
 // The receiver's record budget (src/rx/session.ts): the window plus at most ASSEMBLY_BYTES of records still arriving, whatever the foot size.
 import { expect, test } from "bun:test";
-import { ASSEMBLY_BYTES, budgetRecords, maxWindowFeet } from "../../src/rx/session.ts";
+import { ASSEMBLY_BYTES, budgetRecords, maxWindowFeet } from "../../src/rx/record-budget.ts";
 import { DEFAULT_BUFFER_BYTES } from "../../src/options.ts";
 import { MAX_FOOT_BYTES } from "../../src/protocol/xdr.generated.ts";
 import { MIB } from "../support/sizes.ts";
