@@ -19,7 +19,7 @@ export const DEFAULT_WINDOW_FEET = 32;
 /**
  * The receiver's starting window in bytes: the transmitter's foot size turns
  * it into feet (32 of 2 MiB), so a peer that asks for larger feet gets fewer
- * of them (src/rx/session.ts, receiveWindowFeet). The window then grows with
+ * of them (src/rx/record-budget.ts, receiveWindowFeet). The window then grows with
  * the path, up to `buffer` (src/rx/window.ts).
  */
 export const DEFAULT_WINDOW_BYTES = 64 * 1024 * 1024;
