@@ -7,7 +7,7 @@
  */
 import { MAX_PAST_CONNECTIONS } from "../constants.ts";
 import type { VmError } from "../errors.ts";
-import type { ConnectionFigures, LinkFigures, SessionFigures, TransferFigures } from "../status/figures.ts";
+import { roundTripFigure, type ConnectionFigures, type LinkFigures, type SessionFigures, type TransferFigures } from "../status/figures.ts";
 import { RateMeter } from "../status/rate-meter.ts";
 import type { RxConnection } from "./connection.ts";
 import type { SessionInfo } from "./output.ts";
@@ -94,13 +94,12 @@ export class ReceiverFigures {
   }
 
   private connectionFigures(connection: RxConnection, state: ConnectionFigures["state"]): ConnectionFigures {
-    const roundTripMs = connection.roundTripMs;
-    return {
+      return {
       id: connection.id,
       link: connection.localAddress,
       state,
       ...connection.carried,
-      roundTripMs: roundTripMs === undefined ? null : Math.round(roundTripMs * 1000) / 1000,
+      roundTripMs: roundTripFigure(connection.roundTripMs),
     };
   }
 

@@ -87,3 +87,8 @@ export interface TransferFigures {
 
 /** Something that can say, at any moment, how its transfer stands. */
 export type FiguresSource = () => TransferFigures;
+
+/** A heartbeat round trip as the figures show it: to the microsecond, null before the first. */
+export function roundTripFigure(roundTripMs: number | undefined): number | null {
+  return roundTripMs === undefined ? null : Math.round(roundTripMs * 1000) / 1000;
+}

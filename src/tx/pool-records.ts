@@ -3,7 +3,7 @@
  * floating) and one record per live connection, which holds everything
  * about it in one place; and the figures a record gives the status output.
  */
-import type { ConnectionFigures } from "../status/figures.ts";
+import { roundTripFigure, type ConnectionFigures } from "../status/figures.ts";
 import type { TxConnection } from "./connection.ts";
 import type { Link } from "./links.ts";
 
@@ -35,12 +35,11 @@ export interface ConnectionRecord {
 
 /** A connection's figures for the status block and the stats file. */
 export function figuresOf({ connection, link }: ConnectionRecord, state: ConnectionFigures["state"]): ConnectionFigures {
-  const roundTripMs = connection.roundTripMs;
   return {
     id: connection.id,
     link: link.address,
     state,
     ...connection.sent,
-    roundTripMs: roundTripMs === undefined ? null : Math.round(roundTripMs * 1000) / 1000,
+    roundTripMs: roundTripFigure(connection.roundTripMs),
   };
 }
