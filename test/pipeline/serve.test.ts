@@ -22,6 +22,7 @@ import { encodeFootRecord, encodeHello } from "../../src/protocol/messages.ts";
 import { CAP_NONE, ChecksumKind, VM_MAGIC, VM_PROTOCOL_VERSION, type Hello } from "../../src/protocol/xdr.generated.ts";
 import { memorySource } from "../support/memory-source.ts";
 import { pattern } from "../support/pattern.ts";
+import { VirtualClock } from "../support/virtual-clock.ts";
 import { MemoryNetwork } from "./memory-network.ts";
 
 const FOOT = 64 * 1024;
@@ -99,6 +100,16 @@ function heldSource(bytes: Uint8Array, holdAt: number): { source: ByteSource; re
   };
 }
 
+/**
+ * A transmitter that will be refused "busy", on a virtual clock of its own:
+ * its wait (3 x timeout) passes in no wall time, while the receiver it
+ * knocks on keeps the wall clock.
+ */
+function refusedAfterItsWait(send: typeof transmit, options: TransmitterOptions, io: Parameters<typeof transmit>[1]): Promise<unknown> {
+  const clock = new VirtualClock();
+  return clock.until(send(options, { ...io, clock }), 60_000);
+}
+
 /** Waits until `condition` holds, checking at each macrotask (no timed sleep), up to `ms`. */
 async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
   const deadline = performance.now() + ms;
@@ -149,8 +160,8 @@ describe("serve: many transfers on one port", () => {
     });
     await Promise.all(running.map((one) => one.hold.reached));
     await until(() => outputs.size === 2, "two sessions started");
-    // Live sessions are never displaced: the third waits 3 x timeout (3 s), then gives up.
-    const third = await transmit(txOptions(receiver.port, "three"), { network, source: memorySource(pattern(FOOT, 3)) }).then(
+    // Live sessions are never displaced: the third waits 3 x timeout (3 s of its own, virtual, clock), then gives up.
+    const third = await refusedAfterItsWait(transmit, txOptions(receiver.port, "three"), { network, source: memorySource(pattern(FOOT, 3)) }).then(
       () => undefined,
       (error: unknown) => error as VmError,
     );
@@ -183,7 +194,7 @@ describe("serve: many transfers on one port", () => {
     receiver.drain();
     let settled = false;
     void receiver.rx.finally(() => (settled = true));
-    const refused = await transmit(txOptions(receiver.port, "late"), { network, source: memorySource(pattern(10)) }).then(
+    const refused = await refusedAfterItsWait(transmit, txOptions(receiver.port, "late"), { network, source: memorySource(pattern(10)) }).then(
       () => undefined,
       (error: unknown) => error as VmError,
     );

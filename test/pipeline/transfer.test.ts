@@ -26,6 +26,7 @@ import {
   type Frame,
   type Hello,
 } from "../../src/protocol/xdr.generated.ts";
+import { VirtualClock } from "../support/virtual-clock.ts";
 import { MemoryNetwork } from "./memory-network.ts";
 import { pattern } from "../support/pattern.ts";
 
@@ -304,11 +305,18 @@ describe("in-process transfer over the memory network", () => {
     };
     const first = transmit({ ...common, targets: [{ host: "memory", port }], threads: 2, footBytes: FOOT }, { network, source: slowSource });
     await stalling;
-    // A busy receiver is waited on (three timeouts, at most patience: 1 s here) before the refusal is final.
-    const second = await transmit(
-      { ...common, patienceS: 1, targets: [{ host: "memory", port }], threads: 2, footBytes: FOOT },
-      { network, source: memorySource(pattern(10)) },
-    ).catch((e) => e);
+    // A busy receiver is waited on (three timeouts, at most patience: 1 s here, of the second
+    // transmitter's own virtual clock) before the refusal is final.
+    const secondClock = new VirtualClock();
+    const second = await secondClock
+      .until(
+        transmit(
+          { ...common, patienceS: 1, targets: [{ host: "memory", port }], threads: 2, footBytes: FOOT },
+          { network, source: memorySource(pattern(10)), clock: secondClock },
+        ),
+        60_000,
+      )
+      .catch((e) => e);
     expect((second as VmError).code).toBe("busy");
     release();
     expect((await first).bytes).toBe(BigInt(input.length));
@@ -349,13 +357,20 @@ describe("in-process transfer over the memory network", () => {
   });
 
   test("no receiver: the transmitter gives up after its patience with 'unreachable'", async () => {
-    const started = performance.now();
-    const error = await transmit(
-      { ...common, patienceS: 1, targets: [{ host: "memory", port: 1 }], threads: 2, footBytes: FOOT },
-      { network: new MemoryNetwork(), source: memorySource(pattern(10)) },
-    ).catch((e) => e);
+    const clock = new VirtualClock();
+    const error = await clock
+      .until(
+        transmit(
+          { ...common, patienceS: 1, targets: [{ host: "memory", port: 1 }], threads: 2, footBytes: FOOT },
+          { network: new MemoryNetwork(), source: memorySource(pattern(10)), clock },
+        ),
+        10_000,
+      )
+      .catch((e) => e);
     expect((error as VmError).code).toBe("unreachable");
-    expect(performance.now() - started).toBeLessThan(3000);
+    // Within a watchdog tick or two of its patience, on its own clock.
+    expect(clock.now()).toBeGreaterThanOrEqual(1_000);
+    expect(clock.now()).toBeLessThan(1_600);
   });
 
   test("a stop that came before a role started is not missed: both settle at once as interrupted", async () => {
