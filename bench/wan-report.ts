@@ -1,5 +1,5 @@
 /**
- * The WAN bench's rows and its arithmetic, without I/O: which paths it runs (issue 16's matrix and
+ * The WAN bench's rows and its arithmetic, without I/O: which paths it runs (the WAN matrix and
  * the two-link row), how runs become a rate, which targets a row meets, and the table.
  */
 import type { WanLinkSpec } from "../test/support/wan-rig.ts";

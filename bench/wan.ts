@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /**
- * Long fat, lossy paths (issue 16): netcat, iperf3 with 16 parallel streams, and viamillipede with
+ * Long fat, lossy paths: netcat, iperf3 with 16 parallel streams, and viamillipede with
  * default settings, side by side over the WAN rig (test/support/wan-rig.ts: two network namespaces
  * joined by emulated links with their own rate, round trip and random loss).
  *

@@ -1,5 +1,5 @@
 /**
- * bench/wan-report.ts, the WAN bench's arithmetic: its rows (issue 16's matrix and the two-link
+ * bench/wan-report.ts, the WAN bench's arithmetic: its rows (the WAN matrix and the two-link
  * rows), the BENCH_WAN_ROWS filter, medians of capped runs, the targets a row meets, and the table.
  */
 import { describe, expect, test } from "bun:test";
