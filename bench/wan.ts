@@ -16,7 +16,7 @@
  *    Each is timed from the sender's spawn until the receiving end has everything (netcat,
  *    viamillipede: both ends exited 0; iperf3: its server exited), and capped at BENCH_WAN_CAP_S
  *    (default 60): a capped run counts what had arrived by the cap, over the cap, and is marked.
- * 4. The median rate per tool, the ratios (vs netcat, vs iperf3, vs the link's rate) and issue 16's
+ * 4. The median rate per tool, the ratios (vs netcat, vs iperf3, vs the link's rate) and the WAN
  *    targets (bench/wan-report.ts judge) per row; a Markdown table on stdout that README can take
  *    as it is; progress, with the forwarder's own loss and queue counters, on stderr.
  *
