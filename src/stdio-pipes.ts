@@ -29,8 +29,9 @@
  * kernel refuses (an unprivileged user asking above
  * /proc/sys/fs/pipe-max-size), the descriptor stays as it was.
  */
-import { dlopen, FFIType } from "bun:ffi";
+import { FFIType } from "bun:ffi";
 import { fstatSync, readFileSync, readlinkSync } from "node:fs";
+import { openLibc } from "./libc.ts";
 import { log } from "./log.ts";
 
 /** What we ask for: measured best (see above). */
@@ -45,8 +46,6 @@ const O_CLOEXEC = 0o2000000;
 const O_ACCMODE = 0o3;
 const O_RDWR = 0o2;
 const GENERIC_FLAG_ARCHES = new Set(["x64", "ia32", "arm64", "arm", "s390x", "riscv64", "ppc64", "loong64"]);
-/** glibc, then musl's names. */
-const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1", "libc.so"];
 
 type Fcntl = (fd: number, command: number, argument: number) => number;
 
@@ -56,16 +55,8 @@ let fcntl: Fcntl | null | undefined;
 function loadFcntl(): Fcntl | null {
   if (fcntl !== undefined) return fcntl;
   fcntl = null;
-  if (process.platform !== "linux") return fcntl;
-  for (const name of LIBC_NAMES) {
-    try {
-      const lib = dlopen(name, { fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
-      fcntl = (fd, command, argument) => lib.symbols.fcntl(fd, command, argument);
-      return fcntl;
-    } catch {
-      // try the next name
-    }
-  }
+  const symbols = openLibc({ fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
+  if (symbols !== null) fcntl = (fd, command, argument) => symbols.fcntl(fd, command, argument);
   return fcntl;
 }
 

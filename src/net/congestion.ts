@@ -23,9 +23,10 @@
  * Bun 1.4.5 does not type it, but its sockets carry their descriptor as
  * `socket.fd` (dialled and accepted alike); bun-network.ts reads it there.
  */
-import { dlopen, FFIType, type Pointer, ptr, read } from "bun:ffi";
+import { FFIType, type Pointer, ptr, read } from "bun:ffi";
 import { readFileSync } from "node:fs";
 import { VmError } from "../errors.ts";
+import { openLibc } from "../libc.ts";
 
 const AF_INET = 2;
 const SOCK_STREAM = 1;
@@ -38,8 +39,6 @@ const EPERM = 1;
 export const MAX_CONGESTION_NAME_BYTES = 15;
 /** What the kernel's algorithm names look like (`bbr`, `cubic`, `dctcp`, `highspeed`, ...). */
 const CONGESTION_NAME = /^[A-Za-z0-9_-]+$/;
-/** glibc, then musl's names. */
-const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1", "libc.so"];
 const AVAILABLE_FILE = "/proc/sys/net/ipv4/tcp_available_congestion_control";
 const ALLOWED_FILE = "/proc/sys/net/ipv4/tcp_allowed_congestion_control";
 
@@ -57,32 +56,25 @@ let libc: Libc | null | undefined;
 function loadLibc(): Libc | null {
   if (libc !== undefined) return libc;
   libc = null;
-  if (process.platform !== "linux") return libc;
-  for (const name of LIBC_NAMES) {
-    try {
-      const { symbols } = dlopen(name, {
-        socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-        close: { args: [FFIType.i32], returns: FFIType.i32 },
-        setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
-        getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
-        __errno_location: { args: [], returns: FFIType.ptr },
-      });
-      libc = {
-        socket: (domain, type, protocol) => symbols.socket(domain, type, protocol),
-        close: (fd) => symbols.close(fd),
-        setsockopt: (fd, level, option, value, length) => symbols.setsockopt(fd, level, option, value, length),
-        getsockopt: (fd, level, option, value, length) => symbols.getsockopt(fd, level, option, value, length),
-        // errno is thread-local and nothing runs between the failed call and this read.
-        errno: () => {
-          const where = symbols.__errno_location();
-          return where === null ? 0 : read.i32(where, 0);
-        },
-      };
-      return libc;
-    } catch {
-      // try the next name
-    }
-  }
+  const symbols = openLibc({
+    socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    close: { args: [FFIType.i32], returns: FFIType.i32 },
+    setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+    getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+    __errno_location: { args: [], returns: FFIType.ptr },
+  });
+  if (symbols === null) return libc;
+  libc = {
+    socket: (domain, type, protocol) => symbols.socket(domain, type, protocol),
+    close: (fd) => symbols.close(fd),
+    setsockopt: (fd, level, option, value, length) => symbols.setsockopt(fd, level, option, value, length),
+    getsockopt: (fd, level, option, value, length) => symbols.getsockopt(fd, level, option, value, length),
+    // errno is thread-local and nothing runs between the failed call and this read.
+    errno: () => {
+      const where = symbols.__errno_location();
+      return where === null ? 0 : read.i32(where, 0);
+    },
+  };
   return libc;
 }
 
