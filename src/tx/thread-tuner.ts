@@ -72,6 +72,14 @@ export interface TunerSettings {
   maxMeasureRoundTrips: number;
   /** More connections must raise goodput by this factor to be kept. */
   gain: number;
+  /**
+   * ...and by at least this many bytes over the measurement: feet are
+   * acknowledged whole, so a measurement is only good to about a foot either
+   * way, and a "gain" smaller than that is noise (28 against 24 MiB/s over
+   * 0.7 s, 1.4 feet of 2 MiB, once took a paced 24 MiB/s source to 16
+   * connections).
+   */
+  minGainBytes: number;
   /** Goodput grew by at least this factor: grow four times as fast. */
   strongGain: number;
   /** First wait in steady state before trying more connections again. */
@@ -106,6 +114,7 @@ export function defaultTunerSettings(footBytes: number): TunerSettings {
     maxMeasureMs: 5_000,
     maxMeasureRoundTrips: 25,
     gain: 1.1,
+    minGainBytes: 2 * footBytes,
     strongGain: 1.5,
     reprobeMs: 10_000,
     maxReprobeMs: 80_000,
@@ -202,9 +211,9 @@ export class ThreadTuner {
     const rate = elapsedMs > 0 ? (bytes * 1000) / elapsedMs : 0;
     // A first judgement waits for the connections to settle too: a baseline taken
     // in slow start understates its count.
-    const settledEnough = this.measurement.flushed || (this.baseline !== undefined && this.baseline.count !== this.count && rate >= this.baseline.rate * this.settings.gain);
+    const settledEnough = this.measurement.flushed || (this.baseline !== undefined && this.baseline.count !== this.count && this.pays(rate, this.baseline.rate, elapsedMs));
     if ((enough && settledEnough) || timedOut) {
-      const change = this.judge(nowMs, rate, progress.windowFeet);
+      const change = this.judge(nowMs, rate, elapsedMs, progress.windowFeet);
       // After a change the next measurement starts at once (for a trial that pays, the
       // sooner the better); otherwise at the next tick.
       this.measurement = change === undefined ? undefined : { startMs: nowMs, startBytes: deliveredBytes, flushed: false };
@@ -215,12 +224,17 @@ export class ThreadTuner {
     return undefined;
   }
 
-  private judge(nowMs: number, rate: number, windowFeet: number | undefined): TunerChange | undefined {
+  /** More connections paid: goodput rose by `gain` and by more than a measurement's error (`minGainBytes`). */
+  private pays(rate: number, before: number, elapsedMs: number): boolean {
+    return rate >= before * this.settings.gain && ((rate - before) * elapsedMs) / 1000 >= this.settings.minGainBytes;
+  }
+
+  private judge(nowMs: number, rate: number, elapsedMs: number, windowFeet: number | undefined): TunerChange | undefined {
     const current: Measured = { count: this.count, rate };
     const before = this.baseline;
     // More connections than feet the window lets out would sit idle.
     const ceiling = Math.max(1, Math.min(this.settings.max, windowFeet !== undefined && windowFeet > 0 ? windowFeet : Infinity));
-    if (before !== undefined && before.count !== this.count && rate < before.rate * this.settings.gain) {
+    if (before !== undefined && before.count !== this.count && !this.pays(rate, before.rate, elapsedMs)) {
       // The trial did not pay: back to what we had.
       if (this.phase === "steady") this.reprobeMs = Math.min(this.reprobeMs * 2, this.settings.maxReprobeMs);
       this.phase = "steady";

@@ -63,6 +63,20 @@ function simulate(
 }
 
 describe("threads auto", () => {
+  test("a gain smaller than the measurement's error (two feet) is not taken for one: a 24 MiB/s source read as 28 with 8 stays at 4", () => {
+    // The paced source moves 24 MiB/s whatever the count; just after the step to 8, acknowledgements
+    // that were queued arrive in a burst: 28 MiB/s for 0.75 s (3 MiB, 1.5 feet more), then 24 again.
+    let eightSince: number | undefined;
+    const paced: Path = (n, nowMs) => {
+      if (n !== 8) return 24;
+      eightSince ??= nowMs;
+      return nowMs - eightSince < 750 ? 28 : 24;
+    };
+    const run = simulate(paced, 4, { settings: { reprobeMs: 60_000 } });
+    expect(run.changes.map((c) => c.to)).toEqual([8, 4]);
+    expect(run.final).toBe(4);
+  });
+
   test("starts with 4 connections", () => {
     expect(new ThreadTuner(defaultTunerSettings(FOOT), 0).target).toBe(4);
   });
