@@ -10,7 +10,7 @@
  * and one line each, no hang.
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
-import { descendants, errorLines, makeInput, makeTempDir, MAIN, TextWatch, within, type Input } from "../support/spawn.ts";
+import { errorLines, killShells, makeInput, makeTempDir, MAIN, TextWatch, within, type Input } from "../support/spawn.ts";
 
 const DEADLINE_MS = 20_000;
 
@@ -25,17 +25,7 @@ afterAll(() => temp.remove());
 /** The shells started by a test; a test that fails leaves them and their pipelines to afterEach. */
 const shells = new Set<Bun.Subprocess>();
 afterEach(async () => {
-  for (const proc of shells) {
-    for (const pid of [...descendants(proc.pid), proc.pid]) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-  }
-  await Promise.all([...shells].map((proc) => proc.exited));
-  shells.clear();
+  await killShells(shells);
 });
 
 /**

@@ -23,7 +23,7 @@ import { join } from "node:path";
 import pkg from "../../package.json";
 import { expectCleanTransfer } from "../support/e2e.ts";
 import {
-  descendants,
+  killShells,
   errorLines,
   killLeftovers,
   makeInput,
@@ -71,17 +71,7 @@ const shells = new Set<Bun.Subprocess>();
 
 afterEach(async () => {
   await killLeftovers();
-  for (const proc of shells) {
-    for (const pid of [...descendants(proc.pid), proc.pid]) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-  }
-  await Promise.all([...shells].map((proc) => proc.exited));
-  shells.clear();
+  await killShells(shells);
 });
 afterAll(() => scratch.remove());
 

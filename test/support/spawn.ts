@@ -130,6 +130,24 @@ export async function killLeftovers(): Promise<void> {
 }
 
 /**
+ * Kills each shell in `shells` and everything it started (a pipeline's
+ * processes are its children, not ours), waits for them, and empties the set.
+ */
+export async function killShells(shells: Set<Bun.Subprocess>): Promise<void> {
+  for (const proc of shells) {
+    for (const pid of [...descendants(proc.pid), proc.pid]) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  }
+  await Promise.all([...shells].map((proc) => proc.exited));
+  shells.clear();
+}
+
+/**
  * Rejects with "`what` took longer than ms" if `promise` has not settled by
  * then; `explain` adds what was going on (see peersSoFar), so a hang on a CI
  * machine says where it was stuck.
