@@ -248,6 +248,11 @@ async function servingExec(args: readonly string[]): Promise<{ receiver: Receive
 }
 
 /** A transmitter with `label`. */
+/** Each named transfer's stream is in DIR/LABEL, whole, and nothing else is there. */
+function expectOutputs(dir: string, named: readonly { label: string; input: Input }[]): void {
+  expect(Object.fromEntries(outputs(dir))).toEqual(Object.fromEntries(named.map(({ label, input }) => [label, input.sha256])));
+}
+
 function labelled(port: number, label: string, input: Input, extra: readonly string[] = []) {
   return startTransmitter(["tx", HOST, `${port}`, "label", label, ...extra], { file: input.path });
 }
@@ -289,7 +294,7 @@ describe("with exec and labels", () => {
       const rx = await within(DEADLINE_MS, "receiver after SIGTERM", receiver.done());
       expect({ exit: rx.exitCode, stdout: rx.stdoutBytes, errors: errorLines(rx.stderr) }).toEqual({ exit: 0, stdout: 0, errors: [] });
       for (const { label } of named) expect(rx.stderr).toContain(`consumer ${label}: clean end\n`);
-      expect(Object.fromEntries(outputs(dir))).toEqual(Object.fromEntries(named.map(({ label, input }) => [label, input.sha256])));
+      expectOutputs(dir, named);
     },
     DEADLINE_MS,
   );
@@ -309,7 +314,7 @@ describe("with exec and labels", () => {
       receiver.proc.kill("SIGTERM");
       expect((await within(DEADLINE_MS, "receiver after SIGTERM", receiver.done())).exitCode).toBe(0);
       // The refused one never started a command.
-      expect(Object.fromEntries(outputs(dir))).toEqual(Object.fromEntries(named.map(({ label, input }) => [label, input.sha256])));
+      expectOutputs(dir, named);
     },
     DEADLINE_MS,
   );
@@ -328,7 +333,7 @@ describe("with exec and labels", () => {
       const rx = await within(DEADLINE_MS, "receiver", receiver.done());
       expect({ exit: rx.exitCode, errors: errorLines(rx.stderr) }).toEqual({ exit: 0, errors: [] });
       for (const { label } of named) expect(rx.stderr).toContain(`consumer ${label}: clean end\n`);
-      expect(Object.fromEntries(outputs(dir))).toEqual(Object.fromEntries(named.map(({ label, input }) => [label, input.sha256])));
+      expectOutputs(dir, named);
     },
     DEADLINE_MS,
   );
