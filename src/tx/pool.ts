@@ -91,6 +91,11 @@ export class ConnectionPool {
     return this.records.values();
   }
 
+  /** The live connection with this id, if it is still up. */
+  record(connectionId: number): ConnectionRecord | undefined {
+    return this.records.get(connectionId);
+  }
+
   get size(): number {
     return this.records.size;
   }

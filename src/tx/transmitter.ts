@@ -188,7 +188,7 @@ class Transmitter {
   private onAcknowledged(foot: OutboundFoot, carrier: number | undefined, roundTripMs: number | undefined): void {
     this.acknowledgedBytes += foot.streamLength ?? foot.payload.length; // stream bytes, not the compressed ones
     this.acknowledgedFeet++;
-    const record = carrier === undefined ? undefined : [...this.pool.live()].find((candidate) => candidate.connection.id === carrier);
+    const record = carrier === undefined ? undefined : this.pool.record(carrier);
     if (record !== undefined) {
       record.feetDelivered++;
       this.pool.linkWorks(record.link, record.link.noteDelivered(foot.payload.length, roundTripMs));
@@ -221,7 +221,7 @@ class Transmitter {
       case FrameKind.FRAME_VERDICT:
         // Only where we asked for it, and it always precedes the confirmation.
         if ((connection.capabilities & CAP_VERDICT) === 0) return this.unexpected(connection, frame.kind);
-        this.verdict.heard(frame.verdict, [...this.pool.live()].find((record) => record.connection === connection)?.link.host ?? connection.target);
+        this.verdict.heard(frame.verdict, this.pool.record(connection.id)?.link.host ?? connection.target);
         break;
       case FrameKind.FRAME_CONFIRM: {
         const missing = this.verdict.missingBefore(connection.capabilities);
