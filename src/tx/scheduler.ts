@@ -82,6 +82,11 @@ export class SendScheduler {
     return this.held.size;
   }
 
+  /** Every foot held has been handed to a connection: none waits to go out. */
+  get allSent(): boolean {
+    return this.resend.every((id) => !this.held.has(id)) && this.fresh.length === 0;
+  }
+
   /** True when the next foot to read fits in the window, `ahead` feet being read but not yet added. */
   canRead(ahead = 0): boolean {
     return this.nextRead + BigInt(ahead) < this.window;

@@ -178,8 +178,28 @@ describe("threads auto", () => {
     expect(run.final).toBe(64);
   });
 
-  test("never more connections than the receiver's window has feet", () => {
+  test("never more connections than two thirds of the receiver's window's feet", () => {
     const run = simulate(perFlow(4), 20, { windowFeet: 12 });
-    expect(Math.max(...run.counts)).toBe(12);
+    expect(Math.max(...run.counts)).toBe(8);
+  });
+
+  test("a rejection is confirmed by measuring the old count again: goodput that drifts down is not taken for a trial that did not pay", () => {
+    // A 200 ms path with 0.1 % loss (cubic): each flow moves 1.5 MiB/s until its first losses
+    // (3 s), then falls to 0.5 MiB/s by 6 s and stays there; the flows never fill the link.
+    const decaying: Path = (n, now) => n * (now < 3_000 ? 1.5 : Math.max(0.5, 1.5 - (now - 3_000) / 3_000));
+    const run = simulate(decaying, 30, { roundTripMs: 200, windowFeet: 96 });
+    const why = run.changes.map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    // The doubling measured during the fall looks worse than the 4 measured before it...
+    expect(run.changes[1]?.to, why).toBe(4);
+    // ...but 4 measured again moves less than 8 did: the climb goes on from 8 (to 16), long before a re-probe (10 s).
+    expect(run.changes[2]?.to, why).toBe(16);
+    expect(run.counts[Math.round(15_000 / TICK_MS)], why).toBeGreaterThanOrEqual(32);
+  });
+
+  test("a rejection that stands after the second look holds the count", () => {
+    // 12 MiB/s with 4, 12.5 with 8, whenever measured: 8 is rejected, 4 measured again, and kept.
+    const run = simulate((n) => (n <= 4 ? 12 : 12.5), 8, { roundTripMs: 50 });
+    expect(run.changes.map((c) => c.to)).toEqual([8, 4]);
+    expect(run.final).toBe(4);
   });
 });
