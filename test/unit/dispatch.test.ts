@@ -174,4 +174,26 @@ describe("dispatch", () => {
     dispatch.pump();
     expect(warm.connection.feet).toHaveLength(2); // 400 ms after foot 1 left: the usual straggler rule
   });
+
+  test("a straggler the whole transfer waits on (every foot out, the window full) is copied after 1.5 round trips, not four", () => {
+    for (const windowFeet of [2, 8]) {
+      const { scheduler, routes, dispatch, advance } = rig(1, 2, windowFeet);
+      scheduler.add(foot(0));
+      scheduler.add(foot(1));
+      dispatch.pump();
+      const [first, second] = routes as [(typeof routes)[0], (typeof routes)[0]];
+      // Foot 1 is acknowledged after 100 ms: a round trip of 100 ms; the output waits on foot 0.
+      advance(100);
+      scheduler.acknowledge(0n, [1n]);
+      dispatch.pump();
+      advance(49);
+      dispatch.pump();
+      expect(second.connection.feet).toHaveLength(1);
+      advance(1);
+      dispatch.pump();
+      // With 2 feet of window nothing else can go out: a copy now. With 8, more input may come: not yet.
+      expect(second.connection.feet.map((f) => f.id)).toEqual(windowFeet === 2 ? [1n, 0n] : [1n]);
+      expect(first.connection.feet).toHaveLength(1);
+    }
+  });
 });
