@@ -23,14 +23,16 @@
  * Knobs: BENCH_WAN_ROWS=REGEX (rows whose id matches: `rtt100-`, `loss1%-cubic`, `two-links`; an
  * unknown one lists them), BENCH_WAN_BYTES, BENCH_WAN_RUNS, BENCH_WAN_CAP_S, BENCH_WAN_TCP_BUFFER
  * (bytes: raise both namespaces' tcp_rmem/tcp_wmem maxima; default the kernel's), BENCH_WAN_VM_ARGS
- * (words added to both viamillipede ends, e.g. "congestion bbr"; default none).
+ * (words added to both viamillipede ends, e.g. "congestion bbr"; default none), BENCH_WAN_LOG_DIR
+ * (a directory: each viamillipede run's stderr goes to ROW-rROUND-tx.log and -rx.log there, e.g. with
+ * BENCH_WAN_VM_ARGS="verbose 3" to see what `threads auto` and the window did; default none).
  *
  * Exit 0 when every transfer was whole (targets missed are reported, not failed: this measures);
  * 1 when a transfer failed or an output's sha256 differed. Needs root, ip, gcc and /dev/net/tun
  * (the rig), OpenBSD netcat and iperf3; says which is missing and exits 0 without them.
  * Run: `bun run bench:wan`. bench/wan.md: the rig, the choices, a full run's table and duration.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createWanRig, waitForListener, wanRigUnavailable, type WanRig } from "../test/support/wan-rig.ts";
@@ -149,6 +151,8 @@ interface RunContext {
   capMs: number;
   scratch: string;
   port: number;
+  /** The row's id and the round, for BENCH_WAN_LOG_DIR's file names. */
+  runName: string;
 }
 
 async function netcat(c: RunContext): Promise<ToolRun> {
@@ -198,17 +202,32 @@ async function iperf3(c: RunContext): Promise<ToolRun> {
 
 /** BENCH_WAN_VM_ARGS: keywords for both ends of viamillipede. */
 const VM_ARGS = (process.env.BENCH_WAN_VM_ARGS ?? "").split(/\s+/).filter(Boolean);
+/** BENCH_WAN_LOG_DIR: where each viamillipede run's stderr is kept. */
+const LOG_DIR = process.env.BENCH_WAN_LOG_DIR || undefined;
+
+/** Keeps a viamillipede end's stderr in LOG_DIR, once it has exited. */
+async function keepLog(proc: Measured | undefined, file: string): Promise<void> {
+  if (LOG_DIR === undefined || proc === undefined) return;
+  mkdirSync(LOG_DIR, { recursive: true });
+  writeFileSync(join(LOG_DIR, file), (await proc.outcome()).stderr);
+}
 
 async function viamillipede(c: RunContext): Promise<ToolRun> {
   const out = join(c.scratch, "viamillipede.out");
   const receiver = start("viamillipede rx", c.rig.rxNamespace, [process.execPath, ENTRY, "rx", "0", ...VM_ARGS], "ignore", Bun.file(out), c.scratch);
+  let transmitter: Measured | undefined;
   try {
     const match = await receiver.waitForStderr(/listening on port (\d+)/, READY_TIMEOUT_MS);
     const targets = c.rig.links.flatMap((link) => ["tx", link.rxAddress, match[1]!]);
-    const sender = (): Measured => start("viamillipede tx", c.rig.txNamespace, [process.execPath, ENTRY, ...targets, ...VM_ARGS], Bun.file(c.file), "ignore", c.scratch);
+    const sender = (): Measured => {
+      transmitter = start("viamillipede tx", c.rig.txNamespace, [process.execPath, ENTRY, ...targets, ...VM_ARGS], Bun.file(c.file), "ignore", c.scratch);
+      return transmitter;
+    };
     return await streamRun(receiver, sender, out, c.expected, c.capMs);
   } finally {
     rmSync(out, { force: true });
+    await keepLog(transmitter, `${c.runName}-tx.log`);
+    await keepLog(receiver, `${c.runName}-rx.log`);
   }
 }
 
@@ -234,7 +253,7 @@ async function benchRow(row: WanRow, index: number, total: number, cfg: Config, 
     for (let round = 0; round < cfg.runs; round++) {
       for (const [name, tool] of TOOLS) {
         if (failures.has(name)) continue;
-        const context: RunContext = { rig, file, expected, bytes: cfg.bytes, capMs: cfg.capMs, scratch, port: port++ };
+        const context: RunContext = { rig, file, expected, bytes: cfg.bytes, capMs: cfg.capMs, scratch, port: port++, runName: `${row.id}-r${round + 1}` };
         try {
           const outcome = await tool(context);
           runs.get(name)!.push(outcome);
