@@ -196,6 +196,19 @@ describe("threads auto", () => {
     expect(run.counts[Math.round(15_000 / TICK_MS)], why).toBeGreaterThanOrEqual(32);
   });
 
+  test("connections so slow that a measurement sees under 4 feet: the trial is kept, and the count climbs (200 ms, 1 % loss, cubic)", () => {
+    // Each flow moves 0.1 MiB/s: a 2 MiB foot takes a connection 20 s; every connection has feet.
+    const run = simulate(perFlow(0.1), 60, { roundTripMs: 200, feetHeld: 48, windowFeet: 48 });
+    const why = run.changes.map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    expect(run.final, why).toBeGreaterThanOrEqual(32);
+  });
+
+  test("...but a slow input (connections without feet) is no reason to climb", () => {
+    // 0.2 MiB/s whatever the count: the input is the limit, and 2 feet are held.
+    const run = simulate(() => 0.2, 60, { roundTripMs: 200, feetHeld: 2, settings: { reprobeMs: 120_000 } });
+    expect(run.final).toBe(4);
+  });
+
   test("a rejection that stands after the second look holds the count", () => {
     // 12 MiB/s with 4, 12.5 with 8, whenever measured: 8 is rejected, 4 measured again, and kept.
     const run = simulate((n) => (n <= 4 ? 12 : 12.5), 8, { roundTripMs: 50 });
