@@ -56,6 +56,8 @@
  *   in seconds, every change disturbs the next measurement, and re-checks
  *   that kept finding "the old count moves less" took the count up and down
  *   each measurement (200 ms, 0.1 % loss: 21, 16, 30, 21, 32, 30 in 22 s);
+ * - a measurement too coarse to judge (`tooSlowToTell`: fewer than
+ *   `judgeFeet` feet while every connection has one) keeps the trial;
  * - steady: now and then (`reprobeMs`, doubling after each probe that did not
  *   pay, up to `maxReprobeMs`) try half as many again, because the path may
  *   have changed (a policer lifted, a link added); a probe that pays climbs on.
