@@ -469,7 +469,11 @@ describe("outage", () => {
       const began = await within(5_000, "the automatic outage", event("outage-start"));
       const beganAt = performance.now();
       expect(began).toEqual({ type: "outage-start", dropped: 1 });
-      expect(await within(2_000, "the first connection dropped", first.closed)).not.toBeNull();
+      // The client sees the drop end its connection; whether as a reset or a clean close depends on
+      // how far it had got (it wrote all 8 MiB and shut down its side at once, and a loaded machine
+      // can have the kernel take the reset for the end: seen in a CI run). The proxy's record below
+      // says it was dropped, and where.
+      await within(2_000, "the first connection dropped", first.closed);
       const far = server.peers[0]!;
       expect(proxy.connections()[0]).toMatchObject({ fate: "dropped", bytesFromClient: AFTER });
       expect(far.received).toBeLessThanOrEqual(AFTER);
