@@ -33,10 +33,9 @@
  *   until then the new count looks no better than the old);
  * - never more connections than feet the receiver's window lets out
  *   (`windowFeet`): a connection without a foot moves nothing, and a trial
- *   beyond it only spends connections in slow start. (Two thirds of the feet
- *   was tried, so that the slowest connection's foot would stall the others
- *   less: on the 50 ms, 1 % loss, cubic path each connection moves about
- *   0.3 MiB/s, and the fewer connections moved 1.3–3.4 MiB/s against 6.1.)
+ *   beyond it only spends connections in slow start. Not fewer: where each
+ *   connection moves a fraction of a MiB/s (50 ms, 1 % loss, cubic: about
+ *   0.3), every connection the window allows pays (bench/wan.md);
  * - grow: double the count while each doubling raises goodput by `gain`
  *   (10%) or more, up to `max`; when goodput grew by `strongGain` (50%) or
  *   more, quadruple instead: that is a per-flow limit, and the ramp is time
@@ -324,8 +323,9 @@ export class ThreadTuner {
    * now moves less than the trial did by `gain`, goodput drifted and the trial
    * paid after all: the climb goes on from the trial's count (the next step is
    * judged against the trial's figure, which the drift, if it goes on, makes
-   * the harder to beat: a rejection then comes back here). Otherwise the
-   * rejection stands, with the fresh figure as the baseline.
+   * the harder to beat; re-checks being once per transfer, that rejection
+   * stands). Otherwise the rejection stands, with the fresh figure as the
+   * baseline.
    */
   private confirmRejection(nowMs: number, current: Measured, elapsedMs: number, ceiling: number): TunerChange | undefined {
     const { trial, phase } = this.rejected!;
