@@ -23,6 +23,8 @@ import { log } from "../log.ts";
 import { formatAddress } from "./address.ts";
 import { checkCongestion, congestionRefusal, setCongestion } from "./congestion.ts";
 import type { Channel, ChannelHandlers, Listening, Network } from "./channel.ts";
+import { socketDescriptor } from "./socket-calls.ts";
+import { tcpBytesAcked } from "./tcp-info.ts";
 
 /** Per-socket state: the handlers, and whether onClose already fired. */
 interface SocketState {
@@ -36,6 +38,7 @@ function plainAddress(address: string): string {
 }
 
 function wrap(socket: Socket<SocketState>, remote: string): Channel {
+  const fd = socketDescriptor(socket);
   return {
     localAddress: formatAddress(plainAddress(socket.localAddress ?? ""), socket.localPort ?? 0),
     write: (bytes) => Math.max(0, socket.write(bytes)),
@@ -44,6 +47,8 @@ function wrap(socket: Socket<SocketState>, remote: string): Channel {
     pause: () => socket.pause(),
     resume: () => socket.resume(),
     remoteAddress: remote,
+    // Not once closed: the descriptor may already belong to another connection.
+    tcpBytesAcked: () => (fd === undefined || socket.data?.closed !== false ? undefined : tcpBytesAcked(fd)),
   };
 }
 
@@ -150,9 +155,8 @@ let congestionWarned = false;
 function applySettings(socket: Socket<SocketState>, settings: TcpSettings): void {
   const alg = settings.congestion;
   if (alg === undefined) return;
-  // Bun 1.4.5 carries the descriptor on its sockets without typing it.
-  const fd = (socket as unknown as { fd?: unknown }).fd;
-  const errno = typeof fd === "number" && fd >= 0 ? setCongestion(fd, alg) : -1;
+  const fd = socketDescriptor(socket);
+  const errno = fd === undefined ? -1 : setCongestion(fd, alg);
   if (errno !== 0 && !congestionWarned) {
     congestionWarned = true;
     const why = errno < 0 ? `congestion '${alg}': this Bun does not expose the socket's descriptor` : congestionRefusal(alg, errno);

@@ -19,6 +19,11 @@ export interface Channel {
   readonly remoteAddress: string;
   /** "host:port" of our end, when the transport knows it (status output). */
   readonly localAddress?: string;
+  /**
+   * Bytes we sent that the peer's TCP acknowledged so far, where the
+   * transport can tell (Linux TCP: tcp-info.ts); `threads auto` measures by it.
+   */
+  tcpBytesAcked?(): number | undefined;
 }
 
 /** What a Channel reports. `onClose` fires exactly once, last. */

@@ -20,18 +20,13 @@
  *    asked for at connect() and accept() time, and the kernel lets an open
  *    connection change algorithm unless the route says `congctl lock`.
  *
- * Bun 1.4.5 does not type it, but its sockets carry their descriptor as
- * `socket.fd` (dialled and accepted alike); bun-network.ts reads it there.
+ * The descriptor comes from the socket (socket-calls.ts, `socketDescriptor`).
  */
-import { FFIType, type Pointer, ptr, read } from "bun:ffi";
+import { ptr } from "bun:ffi";
 import { readFileSync } from "node:fs";
 import { VmError } from "../errors.ts";
-import { openLibc } from "../libc.ts";
+import { AF_INET, IPPROTO_TCP, SOCK_CLOEXEC, SOCK_STREAM, socketCalls } from "./socket-calls.ts";
 
-const AF_INET = 2;
-const SOCK_STREAM = 1;
-const SOCK_CLOEXEC = 0o2000000;
-const IPPROTO_TCP = 6;
 const TCP_CONGESTION = 13;
 const ENOENT = 2;
 const EPERM = 1;
@@ -41,42 +36,6 @@ export const MAX_CONGESTION_NAME_BYTES = 15;
 const CONGESTION_NAME = /^[A-Za-z0-9_-]+$/;
 const AVAILABLE_FILE = "/proc/sys/net/ipv4/tcp_available_congestion_control";
 const ALLOWED_FILE = "/proc/sys/net/ipv4/tcp_allowed_congestion_control";
-
-interface Libc {
-  socket(domain: number, type: number, protocol: number): number;
-  close(fd: number): number;
-  setsockopt(fd: number, level: number, name: number, value: Pointer, length: number): number;
-  getsockopt(fd: number, level: number, name: number, value: Pointer, length: Pointer): number;
-  errno(): number;
-}
-
-let libc: Libc | null | undefined;
-
-/** libc through bun:ffi, or null where there is none (not Linux, no libc found). */
-function loadLibc(): Libc | null {
-  if (libc !== undefined) return libc;
-  libc = null;
-  const symbols = openLibc({
-    socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-    close: { args: [FFIType.i32], returns: FFIType.i32 },
-    setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
-    getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
-    __errno_location: { args: [], returns: FFIType.ptr },
-  });
-  if (symbols === null) return libc;
-  libc = {
-    socket: (domain, type, protocol) => symbols.socket(domain, type, protocol),
-    close: (fd) => symbols.close(fd),
-    setsockopt: (fd, level, option, value, length) => symbols.setsockopt(fd, level, option, value, length),
-    getsockopt: (fd, level, option, value, length) => symbols.getsockopt(fd, level, option, value, length),
-    // errno is thread-local and nothing runs between the failed call and this read.
-    errno: () => {
-      const where = symbols.__errno_location();
-      return where === null ? 0 : read.i32(where, 0);
-    },
-  };
-  return libc;
-}
 
 /** A /proc list of algorithm names, or "unknown" where it cannot be read. */
 function kernelList(file: string): string {
@@ -89,7 +48,7 @@ function kernelList(file: string): string {
 
 /** Sets ALG on descriptor `fd`; returns 0 or the errno the kernel gave. */
 export function setCongestion(fd: number, alg: string): number {
-  const c = loadLibc();
+  const c = socketCalls();
   if (c === null) return -1;
   const name = new TextEncoder().encode(alg);
   return c.setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, ptr(name), name.length) === 0 ? 0 : c.errno();
@@ -97,7 +56,7 @@ export function setCongestion(fd: number, alg: string): number {
 
 /** The algorithm a socket uses (getsockopt TCP_CONGESTION), or undefined where it cannot be read. */
 export function getCongestion(fd: number): string | undefined {
-  const c = loadLibc();
+  const c = socketCalls();
   if (c === null) return undefined;
   const name = new Uint8Array(MAX_CONGESTION_NAME_BYTES + 1);
   const length = new Uint32Array([name.length]);
@@ -123,7 +82,7 @@ export function congestionRefusal(alg: string, errno: number): string {
  * and closed at once.
  */
 export function checkCongestion(alg: string): void {
-  const c = loadLibc();
+  const c = socketCalls();
   if (c === null) throw new VmError("usage", `congestion '${alg}': choosing the congestion control needs Linux (and its libc); leave it out here`);
   const fd = c.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw new VmError("usage", `congestion '${alg}': cannot open a socket to ask the kernel (errno ${c.errno()})`);

@@ -124,6 +124,11 @@ export class FramedConnection {
     return this.closed;
   }
 
+  /** Bytes sent that the peer's TCP acknowledged, where the transport can tell (Channel.tcpBytesAcked). */
+  get tcpBytesAcked(): number | undefined {
+    return this.closed ? undefined : this.channel?.tcpBytesAcked?.();
+  }
+
   /** Bytes queued but not yet taken by the transport. */
   get queuedBytes(): number {
     return this.queued;

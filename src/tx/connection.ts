@@ -197,6 +197,11 @@ export class TxConnection {
     return this.upkeep.roundTripMs;
   }
 
+  /** Bytes sent that the receiver's TCP acknowledged, where the transport can tell. */
+  get tcpBytesAcked(): number | undefined {
+    return this.framed.tcpBytesAcked;
+  }
+
   /** Queues a copy of the foot; `foot.copiesQueued` counts it until written or dropped. */
   sendFoot(foot: OutboundFoot, flags: number, onWritten: () => void): void {
     this.upkeep.countFoot(foot.payload.length, foot.sends > 1);

@@ -61,6 +61,8 @@ export class ConnectionPool {
   private readonly records = new Map<number, ConnectionRecord>();
   private readonly pastConnections: ConnectionFigures[] = [];
   private nextConnectionId = 1;
+  /** `tcpDelivered`'s running total. */
+  private tcpDeliveredTotal = 0;
   private stopped = false;
   /** How long the receiver has been out of reach, and why (patience, busy). */
   private readonly reach: Reachability;
@@ -159,9 +161,9 @@ export class ConnectionPool {
    * A retired slot that is still dialling gives up its connection as soon as
    * it opens; one that is up drains (no new feet) and closes once empty.
    */
-  tune(tuner: ThreadTuner, nowMs: number, startedMs: number, progress: Omit<TunerProgress, "connectionsUp" | "roundTripMs">): void {
+  tune(tuner: ThreadTuner, nowMs: number, startedMs: number, progress: Omit<TunerProgress, "connectionsUp" | "roundTripMs" | "tcpDeliveredBytes">): void {
     if (this.stopped) return;
-    const change = tuner.update(nowMs, { ...progress, connectionsUp: this.records.size, roundTripMs: this.pathRoundTripMs() });
+    const change = tuner.update(nowMs, { ...progress, connectionsUp: this.records.size, roundTripMs: this.pathRoundTripMs(), tcpDeliveredBytes: this.tcpDelivered() });
     if (change === undefined) return;
     log.info(`threads auto: ${change.from} → ${change.to} connections after ${((nowMs - startedMs) / 1000).toFixed(2)} s (${change.why})`);
     const wanted = connectionBudget(change.to, this.links.length);
@@ -180,6 +182,24 @@ export class ConnectionPool {
       slot.record.draining = true;
       this.closeIfDrained(slot.record);
     }
+  }
+
+  /**
+   * Bytes the receiver's TCP acknowledged on all our connections, a running
+   * total kept from each connection's kernel count as it grows (what a
+   * connection moved between its last reading and its close is left out),
+   * or undefined where the transport cannot tell.
+   */
+  private tcpDelivered(): number | undefined {
+    let known = false;
+    for (const record of this.records.values()) {
+      const acked = record.connection.tcpBytesAcked;
+      if (acked === undefined) continue; // closing: its descriptor may be gone
+      known = true;
+      if (acked > record.tcpBytesAckedSeen) this.tcpDeliveredTotal += acked - record.tcpBytesAckedSeen;
+      record.tcpBytesAckedSeen = acked;
+    }
+    return known || this.records.size === 0 ? this.tcpDeliveredTotal : undefined;
   }
 
   /**
@@ -317,7 +337,7 @@ export class ConnectionPool {
     if (!connection.isUp) return "was-up"; // it closed between its welcome and now
     let release!: () => void;
     const ended = new Promise<void>((resolve) => (release = resolve));
-    record = { connection, link, slot, draining: false, endSent: false, feetDelivered: 0, release };
+    record = { connection, link, slot, draining: false, endSent: false, feetDelivered: 0, tcpBytesAckedSeen: 0, release };
     this.records.set(id, record);
     slot.record = record;
     this.linkWorks(link, link.markWorking());

@@ -39,17 +39,31 @@ function simulate(
     roundTripMs?: number;
     /** The receiver's window in feet. */
     windowFeet?: number;
+    /**
+     * Feet acknowledged whole, each connection's a foot's time after its bytes
+     * began to move, and the connections in step (they started their feet
+     * together): the acknowledged count trails the bytes moved by up to a
+     * foot per connection, by a share that swings with a 1.3 s period.
+     * Otherwise bytes are acknowledged as they move.
+     */
+    feetInBursts?: boolean;
+    /** The TCP acknowledgements' count is known too (bytes as they move). */
+    tcp?: boolean;
   } = {},
 ): Run {
   const tuner = new ThreadTuner({ ...defaultTunerSettings(FOOT), ...options.settings }, 0);
   const run: Run = { counts: [], changes: [], final: tuner.target };
   let bytes = 0;
+  let acknowledged = 0;
   for (let now = TICK_MS; now <= seconds * 1000; now += TICK_MS) {
     const up = options.up?.(now, tuner.target) ?? tuner.target;
     bytes += (up === 0 ? 0 : path(tuner.target, now)) * MIB * (TICK_MS / 1000);
+    const trailing = tuner.target * FOOT * (0.5 + 0.5 * Math.sin((2 * Math.PI * now) / 1_300));
+    acknowledged = options.feetInBursts === true ? Math.max(acknowledged, Math.floor(Math.max(0, bytes - trailing) / FOOT) * FOOT) : bytes;
     const change = tuner.update(now, {
-      deliveredBytes: bytes,
-      deliveredFeet: Math.floor(bytes / FOOT),
+      deliveredBytes: acknowledged,
+      deliveredFeet: Math.floor(acknowledged / FOOT),
+      tcpDeliveredBytes: options.tcp === true ? bytes : undefined,
       feetHeld: options.feetHeld ?? 8,
       connectionsUp: up,
       roundTripMs: options.roundTripMs,
@@ -207,6 +221,34 @@ describe("threads auto", () => {
     // 0.2 MiB/s whatever the count: the input is the limit, and 2 feet are held.
     const run = simulate(() => 0.2, 60, { roundTripMs: 200, feetHeld: 2, settings: { reprobeMs: 120_000 } });
     expect(run.final).toBe(4);
+  });
+
+  test("goodput is read from TCP's acknowledgements where they are known: feet finished in bursts are not taken for a gain", () => {
+    // A 300 Mbit/s path (35.8 MiB/s), 50 ms, that one connection fills: every count moves 34 MiB/s.
+    const link: Path = () => 34;
+    const byFeet = simulate(link, 40, { feetInBursts: true, roundTripMs: 50, settings: { reprobeMs: 60_000 } });
+    const byTcp = simulate(link, 40, { feetInBursts: true, tcp: true, roundTripMs: 50, settings: { reprobeMs: 60_000 } });
+    // The premise: read from the feet, a burst looks like a gain ("40 MiB/s with 8, up from 32 with 4").
+    expect(Math.max(...byFeet.counts), byFeet.changes.map((c) => c.why).join("; ")).toBeGreaterThan(8);
+    // Read from TCP: one trial of 8, and back to 4.
+    expect(byTcp.changes.map((c) => c.to), byTcp.changes.map((c) => c.why).join("; ")).toEqual([8, 4]);
+    expect(byTcp.final).toBe(4);
+  });
+
+  test("...and a path where counts pay up to 32 is climbed as the rates say, bursts or not", () => {
+    // 5 MiB/s a flow, 60 in all: 4 → 20, 8 → 40, 32 → 60, 64 → 60.
+    // Read from the feet, "80 MiB/s with 16" made 64 look worse and the count fell back to 16.
+    const run = simulate(perFlow(5, 60), 40, { feetInBursts: true, tcp: true, settings: { reprobeMs: 60_000 } });
+    expect(run.changes.map((c) => c.to), run.changes.map((c) => c.why).join("; ")).toEqual([8, 32, 64, 32]);
+  });
+
+  test("read from TCP, a gain of 15 % at 16 MiB/s pays; read from feet, it is under the measurement's error", () => {
+    // 16 MiB/s with 4, 18.4 with 8 or more (a 50 ms lossy path where 8 do a little better).
+    const path: Path = (n) => (n <= 4 ? 16 : 18.4);
+    const byTcp = simulate(path, 8, { tcp: true, roundTripMs: 50, settings: { reprobeMs: 60_000 } });
+    const byFeet = simulate(path, 8, { roundTripMs: 50, settings: { reprobeMs: 60_000 } });
+    expect(byTcp.counts[byTcp.counts.length - 1], byTcp.changes.map((c) => c.why).join("; ")).toBeGreaterThanOrEqual(8);
+    expect(byFeet.changes.map((c) => c.to)).toEqual([8, 4]);
   });
 
   test("a rejection that stands after the second look holds the count", () => {
