@@ -24,7 +24,7 @@ import { formatAddress } from "./address.ts";
 import { checkCongestion, congestionRefusal, setCongestion } from "./congestion.ts";
 import type { Channel, ChannelHandlers, Listening, Network } from "./channel.ts";
 import { socketDescriptor } from "./socket-calls.ts";
-import { tcpBytesAcked } from "./tcp-info.ts";
+import { tcpFigures } from "./tcp-info.ts";
 
 /** Per-socket state: the handlers, and whether onClose already fired. */
 interface SocketState {
@@ -48,7 +48,7 @@ function wrap(socket: Socket<SocketState>, remote: string): Channel {
     resume: () => socket.resume(),
     remoteAddress: remote,
     // Not once closed: the descriptor may already belong to another connection.
-    tcpBytesAcked: () => (fd === undefined || socket.data?.closed !== false ? undefined : tcpBytesAcked(fd)),
+    tcpFigures: () => (fd === undefined || socket.data?.closed !== false ? undefined : tcpFigures(fd)),
   };
 }
 

@@ -4,6 +4,8 @@
  * implement it, so the same transfer code runs over either.
  */
 
+import type { TcpFigures } from "./tcp-info.ts";
+
 /** One connection as the framing layer sees it. */
 export interface Channel {
   /** Offers bytes; returns how many were taken now. The rest waits for `onDrain`. */
@@ -20,10 +22,11 @@ export interface Channel {
   /** "host:port" of our end, when the transport knows it (status output). */
   readonly localAddress?: string;
   /**
-   * Bytes we sent that the peer's TCP acknowledged so far, where the
-   * transport can tell (Linux TCP: tcp-info.ts); `threads auto` measures by it.
+   * The kernel's figures for the connection (bytes the peer acknowledged,
+   * round trips), where the transport can tell (Linux TCP: tcp-info.ts);
+   * `threads auto` measures by them.
    */
-  tcpBytesAcked?(): number | undefined;
+  tcpFigures?(): TcpFigures | undefined;
 }
 
 /** What a Channel reports. `onClose` fires exactly once, last. */

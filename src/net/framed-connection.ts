@@ -15,6 +15,7 @@
 import { systemClock, type Clock } from "../clock.ts";
 import { RecordDecoder, type RecordMemory } from "../protocol/records.ts";
 import type { Channel, ChannelHandlers, Network } from "./channel.ts";
+import type { TcpFigures } from "./tcp-info.ts";
 
 /** Record memory that may refuse, and says when to try again. */
 export interface BudgetedMemory extends RecordMemory {
@@ -124,9 +125,9 @@ export class FramedConnection {
     return this.closed;
   }
 
-  /** Bytes sent that the peer's TCP acknowledged, where the transport can tell (Channel.tcpBytesAcked). */
-  get tcpBytesAcked(): number | undefined {
-    return this.closed ? undefined : this.channel?.tcpBytesAcked?.();
+  /** The kernel's figures for the connection, where the transport can tell (Channel.tcpFigures). */
+  get tcpFigures(): TcpFigures | undefined {
+    return this.closed ? undefined : this.channel?.tcpFigures?.();
   }
 
   /** Bytes queued but not yet taken by the transport. */

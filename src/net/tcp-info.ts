@@ -1,7 +1,9 @@
 /**
- * The kernel's count of a connection's bytes the peer acknowledged
- * (getsockopt TCP_INFO, `tcpi_bytes_acked`, Linux 4.1 and later): goodput to
- * the byte, where feet acknowledged by the receiver come 2 MiB at a time.
+ * The kernel's figures for one of our connections (getsockopt TCP_INFO):
+ * the bytes the peer acknowledged, and the round trip now and at its least.
+ *
+ * Bytes acknowledged give goodput to the byte, where feet acknowledged by
+ * the receiver come 2 MiB at a time.
  *
  * Why: `threads auto` judges a count by goodput over a few round trips. Read
  * from feet, a measurement is only good to a foot per connection either way,
@@ -9,29 +11,49 @@
  * a 300 Mbit/s (35.8 MiB/s) path, 0.5 s windows read "40 MiB/s with 8" and
  * "52 with 4" (bench/wan.md), and steps were judged on such bursts. The
  * kernel's count moves with every TCP acknowledgement.
+ *
+ * The round trips tell whether a queue stands at the bottleneck: a link that
+ * our connections fill holds a queue (round trip above its least), while
+ * connections each held back by random loss leave it empty. See
+ * thread-tuner.ts for what `threads auto` makes of it.
  */
 import { ptr, read } from "bun:ffi";
 import { IPPROTO_TCP, socketCalls } from "./socket-calls.ts";
 
 const TCP_INFO = 11;
-/** `struct tcp_info` up to and including `tcpi_bytes_acked` (a __u64 at offset 120; offsets from linux/tcp.h, checked with offsetof). */
-const BYTES_ACKED_OFFSET = 120;
-const INFO_BYTES = BYTES_ACKED_OFFSET + 8;
+/** Offsets in `struct tcp_info` (linux/tcp.h, checked with offsetof on Linux 6.18; stable since they were added). */
+const RTT_OFFSET = 68; // __u32 tcpi_rtt, µs
+const BYTES_ACKED_OFFSET = 120; // __u64 tcpi_bytes_acked (Linux 4.1)
+const MIN_RTT_OFFSET = 148; // __u32 tcpi_min_rtt, µs (Linux 4.6)
+const INFO_BYTES = MIN_RTT_OFFSET + 4;
 
-/** One buffer for every call: the calls are synchronous and the value is read out at once. */
+/** One buffer for every call: the calls are synchronous and the values are read out at once. */
 const info = new Uint8Array(INFO_BYTES);
 const infoLength = new Uint32Array(1);
 
+/** What the kernel says of one of our connections. */
+export interface TcpFigures {
+  /** Bytes of this connection's stream the peer's TCP acknowledged so far (the kernel counts the SYN as one). */
+  bytesAcked: number;
+  /** Smoothed round trip, and the least seen (what the path takes without a queue), in milliseconds. */
+  roundTripMs: number;
+  minRoundTripMs: number;
+}
+
 /**
- * Bytes of this connection's stream the peer's TCP acknowledged so far (the
- * kernel counts the SYN as one), or undefined where the kernel cannot say (no libc, a kernel older than 4.1, a
- * closed descriptor).
+ * The kernel's figures for descriptor `fd`, or undefined where it cannot say
+ * (no libc, a kernel older than 4.6, a closed descriptor).
  */
-export function tcpBytesAcked(fd: number): number | undefined {
+export function tcpFigures(fd: number): TcpFigures | undefined {
   const calls = socketCalls();
   if (calls === null) return undefined;
   infoLength[0] = INFO_BYTES;
   if (calls.getsockopt(fd, IPPROTO_TCP, TCP_INFO, ptr(info), ptr(infoLength)) !== 0) return undefined;
   if (infoLength[0] < INFO_BYTES) return undefined;
-  return Number(read.u64(ptr(info), BYTES_ACKED_OFFSET));
+  const at = ptr(info);
+  return {
+    bytesAcked: Number(read.u64(at, BYTES_ACKED_OFFSET)),
+    roundTripMs: read.u32(at, RTT_OFFSET) / 1000,
+    minRoundTripMs: read.u32(at, MIN_RTT_OFFSET) / 1000,
+  };
 }

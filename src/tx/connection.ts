@@ -21,6 +21,7 @@ import { HANDSHAKE_TIMEOUT_MS } from "../constants.ts";
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { VmError } from "../errors.ts";
 import type { Network } from "../net/channel.ts";
+import type { TcpFigures } from "../net/tcp-info.ts";
 import { formatAddress } from "../net/address.ts";
 import type { ChaosFault } from "../net/chaos.ts";
 import { ConnectionUpkeep, type FootTotals } from "../net/connection-upkeep.ts";
@@ -197,9 +198,9 @@ export class TxConnection {
     return this.upkeep.roundTripMs;
   }
 
-  /** Bytes sent that the receiver's TCP acknowledged, where the transport can tell. */
-  get tcpBytesAcked(): number | undefined {
-    return this.framed.tcpBytesAcked;
+  /** The kernel's figures for the connection (bytes the receiver's TCP acknowledged, round trips), where the transport can tell. */
+  get tcpFigures(): TcpFigures | undefined {
+    return this.framed.tcpFigures;
   }
 
   /** Queues a copy of the foot; `foot.copiesQueued` counts it until written or dropped. */

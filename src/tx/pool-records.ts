@@ -29,7 +29,7 @@ export interface ConnectionRecord {
   endSent: boolean;
   /** Feet acknowledged whose latest copy it carried (dispatch gives a new connection fewer feet). */
   feetDelivered: number;
-  /** Its TCP's acknowledged-byte count when the pool last read it (`ConnectionPool.tcpDelivered`). */
+  /** Its TCP's acknowledged-byte count when the pool last read it (`ConnectionPool.tcpReadings`). */
   tcpBytesAckedSeen: number;
   /** Ends its slot's wait for it. */
   readonly release: () => void;

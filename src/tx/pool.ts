@@ -37,7 +37,7 @@ import { figuresOf, type ConnectionRecord, type Slot } from "./pool-records.ts";
 import type { Link } from "./links.ts";
 import { Reachability } from "./reachability.ts";
 import { chooseLink, connectionBudget, desiredConnections, rebalanceMove, type LinkView } from "./placement.ts";
-import type { TunerProgress, ThreadTuner } from "./thread-tuner.ts";
+import { roundTripInflation, type RoundTripSample, type TunerProgress, type ThreadTuner } from "./thread-tuner.ts";
 
 /** What the pool needs from the transmitter. */
 export interface PoolHost {
@@ -161,9 +161,9 @@ export class ConnectionPool {
    * A retired slot that is still dialling gives up its connection as soon as
    * it opens; one that is up drains (no new feet) and closes once empty.
    */
-  tune(tuner: ThreadTuner, nowMs: number, startedMs: number, progress: Omit<TunerProgress, "connectionsUp" | "roundTripMs" | "tcpDeliveredBytes">): void {
+  tune(tuner: ThreadTuner, nowMs: number, startedMs: number, progress: Omit<TunerProgress, "connectionsUp" | "roundTripMs" | "tcpDeliveredBytes" | "roundTripInflation">): void {
     if (this.stopped) return;
-    const change = tuner.update(nowMs, { ...progress, connectionsUp: this.records.size, roundTripMs: this.pathRoundTripMs(), tcpDeliveredBytes: this.tcpDelivered() });
+    const change = tuner.update(nowMs, { ...progress, connectionsUp: this.records.size, roundTripMs: this.pathRoundTripMs(), ...this.tcpReadings() });
     if (change === undefined) return;
     log.info(`threads auto: ${change.from} → ${change.to} connections after ${((nowMs - startedMs) / 1000).toFixed(2)} s (${change.why})`);
     const wanted = connectionBudget(change.to, this.links.length);
@@ -185,21 +185,27 @@ export class ConnectionPool {
   }
 
   /**
-   * Bytes the receiver's TCP acknowledged on all our connections, a running
-   * total kept from each connection's kernel count as it grows (what a
-   * connection moved between its last reading and its close is left out),
-   * or undefined where the transport cannot tell.
+   * What the kernel says of our connections, for `threads auto`: bytes the
+   * receiver's TCP acknowledged, a running total kept from each connection's
+   * count as it grows (what a connection moved between its last reading and
+   * its close is left out), and how far their round trips stand above the
+   * least (`roundTripInflation`); nothing where the transport cannot tell.
    */
-  private tcpDelivered(): number | undefined {
+  private tcpReadings(): Pick<TunerProgress, "tcpDeliveredBytes" | "roundTripInflation"> {
     let known = false;
+    const samples: RoundTripSample[] = [];
     for (const record of this.records.values()) {
-      const acked = record.connection.tcpBytesAcked;
-      if (acked === undefined) continue; // closing: its descriptor may be gone
+      const figures = record.connection.tcpFigures;
+      if (figures === undefined) continue; // closing: its descriptor may be gone
       known = true;
-      if (acked > record.tcpBytesAckedSeen) this.tcpDeliveredTotal += acked - record.tcpBytesAckedSeen;
-      record.tcpBytesAckedSeen = acked;
+      if (figures.bytesAcked > record.tcpBytesAckedSeen) this.tcpDeliveredTotal += figures.bytesAcked - record.tcpBytesAckedSeen;
+      record.tcpBytesAckedSeen = figures.bytesAcked;
+      samples.push({ link: record.link.index, roundTripMs: figures.roundTripMs, minRoundTripMs: figures.minRoundTripMs });
     }
-    return known || this.records.size === 0 ? this.tcpDeliveredTotal : undefined;
+    return {
+      tcpDeliveredBytes: known || this.records.size === 0 ? this.tcpDeliveredTotal : undefined,
+      roundTripInflation: roundTripInflation(samples),
+    };
   }
 
   /**

@@ -61,6 +61,20 @@
  *   each measurement (200 ms, 0.1 % loss: 21, 16, 30, 21, 32, 30 in 22 s);
  * - a measurement too coarse to judge (`tooSlowToTell`: fewer than
  *   `judgeFeet` feet while every connection has one) keeps the trial;
+ * - so does a path with no queue (`queueFree`): where the kernel reports
+ *   the connections' round trips (`roundTripInflation`) and they stand
+ *   within `queueFreeInflation` of the least seen while every connection
+ *   has feet, the bottleneck is not full and the flows themselves are the
+ *   limit (random loss, a per-flow policer), so more of them pay even when
+ *   goodput cannot show it yet; and such a trial is judged at once, without
+ *   waiting for the new connections to settle. Goodput drifts down for
+ *   seconds after connections start on a lossy path (50 ms, 0.1 % loss,
+ *   cubic: 4 connections read 34 MiB/s in their first second, 6 by the
+ *   ninth), so a count judged against its predecessor was rejected there
+ *   and found again only after the re-check, 9 s in; a link our
+ *   connections fill holds a queue at once (cubic fills the bottleneck's
+ *   buffer: twice the round trip on the rig's 50 ms link), and is judged by
+ *   goodput as before;
  * - steady: now and then (`reprobeMs`, doubling after each probe that did not
  *   pay, up to `maxReprobeMs`) try half as many again, because the path may
  *   have changed (a policer lifted, a link added); a probe that pays climbs on.
@@ -110,6 +124,11 @@ export interface TunerSettings {
   footBytes: number;
   /** A measurement that timed out with fewer feet than this cannot reject a trial while every connection has feet (`tooSlowToTell`). */
   judgeFeet: number;
+  /**
+   * Round trips standing at most this far above their least mean no queue at
+   * the bottleneck (`queueFree`). bbr's probing alone lifts them by up to a quarter on a path it fills.
+   */
+  queueFreeInflation: number;
   /** Goodput grew by at least this factor: grow four times as fast. */
   strongGain: number;
   /** First wait in steady state before trying more connections again. */
@@ -148,6 +167,7 @@ export function defaultTunerSettings(footBytes: number): TunerSettings {
     minTcpGainBytes: 512 * 1024,
     footBytes,
     judgeFeet: 4,
+    queueFreeInflation: 1.2,
     strongGain: 1.5,
     reprobeMs: 10_000,
     maxReprobeMs: 80_000,
@@ -168,6 +188,43 @@ export interface TunerProgress {
   roundTripMs?: number;
   /** Feet the receiver's window lets be unacknowledged at once, once known. */
   windowFeet?: number;
+  /** How far the connections' round trips stand above their least (`roundTripInflation`), where the kernel reports them. */
+  roundTripInflation?: number;
+}
+
+/** One connection's round trips as the kernel reports them. */
+export interface RoundTripSample {
+  /** The link it runs on: each link's least round trip is its own. */
+  link: number;
+  roundTripMs: number;
+  minRoundTripMs: number;
+}
+
+/**
+ * Below this least round trip a link's queue cannot be told from the hosts'
+ * own scheduling (loopback: tens of microseconds that vary by several times).
+ */
+export const QUEUE_MIN_ROUND_TRIP_MS = 2;
+
+/**
+ * The median, over connections, of each one's smoothed round trip over the
+ * least any connection on its link has seen (a connection that started while
+ * a queue stood never saw the empty path, its elders did). Undefined with no
+ * link long enough to tell (QUEUE_MIN_ROUND_TRIP_MS).
+ */
+export function roundTripInflation(samples: readonly RoundTripSample[]): number | undefined {
+  const least = new Map<number, number>();
+  for (const { link, minRoundTripMs } of samples) {
+    if (minRoundTripMs > 0) least.set(link, Math.min(least.get(link) ?? Infinity, minRoundTripMs));
+  }
+  const ratios: number[] = [];
+  for (const { link, roundTripMs } of samples) {
+    const base = least.get(link);
+    if (base !== undefined && base >= QUEUE_MIN_ROUND_TRIP_MS) ratios.push(roundTripMs / base);
+  }
+  if (ratios.length === 0) return undefined;
+  ratios.sort((a, b) => a - b);
+  return ratios[Math.floor(ratios.length / 2)];
 }
 
 /** A count and the goodput measured with it (bytes per second). */
@@ -252,7 +309,8 @@ export class ThreadTuner {
     const rate = elapsedMs > 0 ? (bytes * 1000) / elapsedMs : 0;
     // A first judgement waits for the connections to settle too: a baseline taken
     // in slow start understates its count.
-    const settledEnough = this.measurement.flushed || (this.baseline !== undefined && this.baseline.count !== this.count && this.pays(rate, this.baseline.rate, elapsedMs));
+    const trial = this.baseline !== undefined && this.baseline.count !== this.count;
+    const settledEnough = this.measurement.flushed || (trial && (this.pays(rate, this.baseline!.rate, elapsedMs) || this.queueFree(progress)));
     if ((enough && settledEnough) || timedOut) {
       const change = this.judge(nowMs, rate, elapsedMs, progress);
       // After a change the next measurement starts at once (for a trial that pays, the
@@ -281,6 +339,12 @@ export class ThreadTuner {
     return feet < this.settings.judgeFeet && progress.feetHeld >= this.count;
   }
 
+  /** No queue stands at the bottleneck while every connection has feet: the flows, not the link, are the limit. */
+  private queueFree(progress: TunerProgress): boolean {
+    const inflation = progress.roundTripInflation;
+    return inflation !== undefined && inflation <= this.settings.queueFreeInflation && progress.feetHeld >= this.count;
+  }
+
   /** More connections paid: goodput rose by `gain` and by more than a measurement's error (`minGainBytes`, `minTcpGainBytes`). */
   private pays(rate: number, before: number, elapsedMs: number): boolean {
     const minGainBytes = this.measurement?.byTcp === true ? this.settings.minTcpGainBytes : this.settings.minGainBytes;
@@ -294,7 +358,7 @@ export class ThreadTuner {
     // More connections than feet the window lets out would sit idle.
     const ceiling = Math.max(1, Math.min(this.settings.max, windowFeet !== undefined && windowFeet > 0 ? windowFeet : Infinity));
     if (this.rejected !== undefined) return this.confirmRejection(nowMs, current, elapsedMs, ceiling);
-    if (before !== undefined && before.count !== this.count && !this.pays(rate, before.rate, elapsedMs) && !this.tooSlowToTell(rate, elapsedMs, progress)) {
+    if (before !== undefined && before.count !== this.count && !this.pays(rate, before.rate, elapsedMs) && !this.tooSlowToTell(rate, elapsedMs, progress) && !this.queueFree(progress)) {
       // The trial did not pay: back to what we had (the first time, to measure it again before the rejection stands).
       const why = `${this.count} connections moved ${mib(rate)} against ${mib(before.rate)} with ${before.count}`;
       if (!this.rechecked) {
@@ -322,7 +386,8 @@ export class ThreadTuner {
         this.nextProbeMs = this.count >= this.settings.max ? Infinity : nowMs + this.reprobeMs;
         return undefined;
       }
-      const why = before === undefined || before.count === this.count ? `${mib(rate)} with ${this.count}` : `${mib(rate)} with ${this.count}, up from ${mib(before.rate)} with ${before.count}`;
+      const noQueue = this.queueFree(progress) ? `, no queue (round trips ${progress.roundTripInflation!.toFixed(2)}x their least)` : "";
+      const why = before === undefined || before.count === this.count ? `${mib(rate)} with ${this.count}${noQueue}` : `${mib(rate)} with ${this.count}, ${rate >= before.rate ? "up" : "down"} from ${mib(before.rate)} with ${before.count}${noQueue}`;
       const strong = before !== undefined && rate >= before.rate * this.settings.strongGain;
       return this.change(nowMs, Math.min(ceiling, this.count * (strong ? 4 : 2)), why);
     }

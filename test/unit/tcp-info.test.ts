@@ -1,23 +1,25 @@
 /**
- * `tcpBytesAcked` over a real loopback connection (Linux): the kernel's count
+ * `tcpFigures` over a real loopback connection (Linux): the kernel's count
  * of our bytes the peer acknowledged follows what was written, and the
  * channel stops answering once it is closed (its descriptor may be reused).
- * The count is compared with `ss -ti`'s `bytes_acked`, the kernel's own
- * report of the same socket, so a wrong offset in struct tcp_info fails.
+ * The figures are compared with `ss -ti`'s `bytes_acked` and `minrtt`, the
+ * kernel's own report of the same socket, so a wrong offset in struct
+ * tcp_info fails.
  */
 import { expect, test } from "bun:test";
 import { bunNetwork } from "../../src/net/bun-network.ts";
 import type { Channel } from "../../src/net/channel.ts";
-import { tcpBytesAcked } from "../../src/net/tcp-info.ts";
+import { tcpFigures } from "../../src/net/tcp-info.ts";
 
 const skipReason = process.platform !== "linux" ? "TCP_INFO is read on Linux only" : Bun.which("ss") === null ? "ss (iproute2) is not installed" : undefined;
 if (skipReason !== undefined) console.log(`tcp-info.test.ts: skipping: ${skipReason}`);
 
-/** `bytes_acked` of the established connection from local port `port`, per `ss -ti`. */
-function ssBytesAcked(port: number): number | undefined {
+/** `bytes_acked` and `minrtt` (ms, three decimals) of the established connection from local port `port`, per `ss -ti`. */
+function ssFigures(port: number): { bytesAcked: number; minRoundTripMs: number } | undefined {
   const out = Bun.spawnSync(["ss", "-tniH", "state", "established", `( sport = :${port} )`]).stdout.toString();
-  const found = /bytes_acked:(\d+)/.exec(out);
-  return found === null ? undefined : Number(found[1]);
+  const acked = /bytes_acked:(\d+)/.exec(out);
+  const minRtt = /minrtt:([\d.]+)/.exec(out);
+  return acked === null || minRtt === null ? undefined : { bytesAcked: Number(acked[1]), minRoundTripMs: Number(minRtt[1]) };
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {
@@ -28,7 +30,7 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-test.skipIf(skipReason !== undefined)("a dialled connection's acknowledged bytes follow what was written, as ss reports them, and stop once closed", async () => {
+test.skipIf(skipReason !== undefined)("a dialled connection's acknowledged bytes follow what was written, and its least round trip is ss's; nothing once closed", async () => {
   let received = 0;
   const listening = await bunNetwork.listen("127.0.0.1", 0, () => ({
     onData: (bytes) => (received += bytes.length),
@@ -39,7 +41,7 @@ test.skipIf(skipReason !== undefined)("a dialled connection's acknowledged bytes
   try {
     channel = await bunNetwork.dial("127.0.0.1", listening.port, { onData: () => {}, onDrain: () => {}, onClose: () => {} });
     // The kernel counts the SYN as one byte.
-    expect(channel.tcpBytesAcked?.()).toBe(1);
+    expect(channel.tcpFigures?.()?.bytesAcked).toBe(1);
     const sent = 3 * 65536 + 17;
     const bytes = new Uint8Array(sent).fill(7);
     let offset = 0;
@@ -47,11 +49,14 @@ test.skipIf(skipReason !== undefined)("a dialled connection's acknowledged bytes
       offset += channel.write(bytes.subarray(offset));
       await Bun.sleep(1);
     }
-    await until(() => received === sent && channel!.tcpBytesAcked?.() === sent + 1, "the peer's acknowledgement of every byte");
+    await until(() => received === sent && channel!.tcpFigures?.()?.bytesAcked === sent + 1, "the peer's acknowledgement of every byte");
     const localPort = Number(channel.localAddress!.split(":").pop());
-    expect(ssBytesAcked(localPort)).toBe(sent + 1);
+    const ours = channel.tcpFigures!()!;
+    expect(ours.roundTripMs).toBeGreaterThan(0);
+    expect(ours.roundTripMs).toBeGreaterThanOrEqual(ours.minRoundTripMs);
+    expect(ssFigures(localPort)).toEqual({ bytesAcked: sent + 1, minRoundTripMs: Number(ours.minRoundTripMs.toFixed(3)) });
     channel.destroy();
-    await until(() => channel!.tcpBytesAcked?.() === undefined, "the closed channel to stop answering");
+    await until(() => channel!.tcpFigures?.() === undefined, "the closed channel to stop answering");
   } finally {
     channel?.destroy();
     listening.close();
@@ -59,6 +64,6 @@ test.skipIf(skipReason !== undefined)("a dialled connection's acknowledged bytes
 });
 
 test.skipIf(process.platform !== "linux")("a descriptor that is not a socket gives no count", () => {
-  expect(tcpBytesAcked(0)).toBeUndefined();
-  expect(tcpBytesAcked(1_000_000)).toBeUndefined();
+  expect(tcpFigures(0)).toBeUndefined();
+  expect(tcpFigures(1_000_000)).toBeUndefined();
 });

@@ -4,7 +4,7 @@
  * (the transmitter's watchdog ticks as often).
  */
 import { describe, expect, test } from "bun:test";
-import { defaultTunerSettings, ThreadTuner, type TunerChange, type TunerSettings } from "../../src/tx/thread-tuner.ts";
+import { defaultTunerSettings, roundTripInflation, ThreadTuner, type TunerChange, type TunerSettings } from "../../src/tx/thread-tuner.ts";
 import { MIB } from "../support/sizes.ts";
 
 const FOOT = 2 * MIB;
@@ -49,6 +49,8 @@ function simulate(
     feetInBursts?: boolean;
     /** The TCP acknowledgements' count is known too (bytes as they move). */
     tcp?: boolean;
+    /** The connections' round trips over their least, as the kernel reports them (none: not reported). */
+    inflation?: (count: number, nowMs: number) => number;
   } = {},
 ): Run {
   const tuner = new ThreadTuner({ ...defaultTunerSettings(FOOT), ...options.settings }, 0);
@@ -64,6 +66,7 @@ function simulate(
       deliveredBytes: acknowledged,
       deliveredFeet: Math.floor(acknowledged / FOOT),
       tcpDeliveredBytes: options.tcp === true ? bytes : undefined,
+      roundTripInflation: options.inflation?.(tuner.target, now),
       feetHeld: options.feetHeld ?? 8,
       connectionsUp: up,
       roundTripMs: options.roundTripMs,
@@ -249,6 +252,35 @@ describe("threads auto", () => {
     const byFeet = simulate(path, 8, { roundTripMs: 50, settings: { reprobeMs: 60_000 } });
     expect(byTcp.counts[byTcp.counts.length - 1], byTcp.changes.map((c) => c.why).join("; ")).toBeGreaterThanOrEqual(8);
     expect(byFeet.changes.map((c) => c.to)).toEqual([8, 4]);
+  });
+
+  test("no queue at the bottleneck (round trips at their least) while every connection has feet: goodput drifting down does not stop the climb", () => {
+    // The drifting 200 ms, 0.1 % loss path of the re-check test, and the kernel's round trips at 1.05 of the least.
+    const decaying: Path = (n, now) => n * (now < 3_000 ? 1.5 : Math.max(0.5, 1.5 - (now - 3_000) / 3_000));
+    const run = simulate(decaying, 30, { roundTripMs: 200, windowFeet: 96, feetHeld: 96, tcp: true, inflation: () => 1.05 });
+    const why = run.changes.map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    // Never back: each doubling is kept, judged without waiting for the new connections to settle.
+    expect(run.changes.every((c) => c.to > c.from), why).toBe(true);
+    expect(run.counts[Math.round(6_000 / TICK_MS)], why).toBeGreaterThanOrEqual(32);
+  });
+
+  test("...while a queue stands (a link the connections fill), a doubling that does not pay goes back", () => {
+    const run = simulate(() => 34, 8, { roundTripMs: 50, tcp: true, inflation: () => 2 });
+    expect(run.changes.map((c) => c.to)).toEqual([8, 4]);
+  });
+
+  test("...and without feet on every connection (a slow input), no queue is no reason to climb", () => {
+    const run = simulate(() => 0.2, 60, { roundTripMs: 200, feetHeld: 2, tcp: true, inflation: () => 1, settings: { reprobeMs: 120_000 } });
+    expect(run.final).toBe(4);
+  });
+
+  test("roundTripInflation: the median connection's round trip over its link's least; nothing where links are too short to tell", () => {
+    const sample = (link: number, roundTripMs: number, minRoundTripMs: number) => ({ link, roundTripMs, minRoundTripMs });
+    // Link 0's least is 50 ms (a connection that started in a queue saw 80 at best); link 1's is 150.
+    expect(roundTripInflation([sample(0, 55, 50), sample(0, 100, 80), sample(0, 60, 51), sample(1, 150, 150), sample(1, 300, 150)])).toBeCloseTo(1.2, 5);
+    // Loopback: tens of microseconds.
+    expect(roundTripInflation([sample(0, 0.05, 0.01), sample(0, 0.02, 0.01)])).toBeUndefined();
+    expect(roundTripInflation([])).toBeUndefined();
   });
 
   test("a rejection that stands after the second look holds the count", () => {
