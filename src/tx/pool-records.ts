@@ -29,8 +29,8 @@ export interface ConnectionRecord {
   endSent: boolean;
   /** Feet acknowledged whose latest copy it carried (dispatch gives a new connection fewer feet). */
   feetDelivered: number;
-  /** Its TCP's acknowledged-byte count when the pool last read it (`ConnectionPool.tcpReadings`). */
-  tcpBytesAckedSeen: number;
+  /** Its TCP's count of bytes delivered when the pool last read it (`ConnectionPool.tcpReadings`). */
+  tcpBytesDeliveredSeen: number;
   /** Ends its slot's wait for it. */
   readonly release: () => void;
 }

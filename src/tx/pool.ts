@@ -185,8 +185,8 @@ export class ConnectionPool {
   }
 
   /**
-   * What the kernel says of our connections, for `threads auto`: bytes the
-   * receiver's TCP acknowledged, a running total kept from each connection's
+   * What the kernel says of our connections, for `threads auto`: bytes that
+   * reached the receiver's TCP, a running total kept from each connection's
    * count as it grows (what a connection moved between its last reading and
    * its close is left out), and how far their round trips stand above the
    * least (`roundTripInflation`); nothing where the transport cannot tell.
@@ -198,8 +198,8 @@ export class ConnectionPool {
       const figures = record.connection.tcpFigures;
       if (figures === undefined) continue; // closing: its descriptor may be gone
       known = true;
-      if (figures.bytesAcked > record.tcpBytesAckedSeen) this.tcpDeliveredTotal += figures.bytesAcked - record.tcpBytesAckedSeen;
-      record.tcpBytesAckedSeen = figures.bytesAcked;
+      if (figures.bytesDelivered > record.tcpBytesDeliveredSeen) this.tcpDeliveredTotal += figures.bytesDelivered - record.tcpBytesDeliveredSeen;
+      record.tcpBytesDeliveredSeen = figures.bytesDelivered;
       samples.push({ link: record.link.index, roundTripMs: figures.roundTripMs, minRoundTripMs: figures.minRoundTripMs });
     }
     return {
@@ -343,7 +343,7 @@ export class ConnectionPool {
     if (!connection.isUp) return "was-up"; // it closed between its welcome and now
     let release!: () => void;
     const ended = new Promise<void>((resolve) => (release = resolve));
-    record = { connection, link, slot, draining: false, endSent: false, feetDelivered: 0, tcpBytesAckedSeen: 0, release };
+    record = { connection, link, slot, draining: false, endSent: false, feetDelivered: 0, tcpBytesDeliveredSeen: 0, release };
     this.records.set(id, record);
     slot.record = record;
     this.linkWorks(link, link.markWorking());

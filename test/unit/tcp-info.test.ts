@@ -52,6 +52,8 @@ test.skipIf(skipReason !== undefined)("a dialled connection's acknowledged bytes
     await until(() => received === sent && channel!.tcpFigures?.()?.bytesAcked === sent + 1, "the peer's acknowledgement of every byte");
     const localPort = Number(channel.localAddress!.split(":").pop());
     const ours = channel.tcpFigures!()!;
+    // Nothing is held beyond a gap once everything is acknowledged.
+    expect(ours.bytesDelivered).toBe(sent + 1);
     expect(ours.roundTripMs).toBeGreaterThan(0);
     expect(ours.roundTripMs).toBeGreaterThanOrEqual(ours.minRoundTripMs);
     expect(ssFigures(localPort)).toEqual({ bytesAcked: sent + 1, minRoundTripMs: Number(ours.minRoundTripMs.toFixed(3)) });
