@@ -21,7 +21,7 @@ import { closeSync, openSync, readFileSync } from "node:fs";
 import net from "node:net";
 import { log } from "../log.ts";
 import { formatAddress } from "./address.ts";
-import { checkCongestion, congestionRefusal, setCongestion } from "./congestion.ts";
+import { checkCongestion, congestionRefusal, getCongestion, setCongestion } from "./congestion.ts";
 import type { Channel, ChannelHandlers, Listening, Network } from "./channel.ts";
 import { socketDescriptor } from "./socket-calls.ts";
 import { tcpFigures } from "./tcp-info.ts";
@@ -39,6 +39,8 @@ function plainAddress(address: string): string {
 
 function wrap(socket: Socket<SocketState>, remote: string): Channel {
   const fd = socketDescriptor(socket);
+  // Set once the connection is open (applySettings, or a route's congctl), before it is wrapped.
+  const congestion = fd === undefined ? undefined : getCongestion(fd);
   return {
     localAddress: formatAddress(plainAddress(socket.localAddress ?? ""), socket.localPort ?? 0),
     write: (bytes) => Math.max(0, socket.write(bytes)),
@@ -48,7 +50,7 @@ function wrap(socket: Socket<SocketState>, remote: string): Channel {
     resume: () => socket.resume(),
     remoteAddress: remote,
     // Not once closed: the descriptor may already belong to another connection.
-    tcpFigures: () => (fd === undefined || socket.data?.closed !== false ? undefined : tcpFigures(fd)),
+    tcpFigures: () => (fd === undefined || socket.data?.closed !== false ? undefined : tcpFigures(fd, congestion)),
   };
 }
 

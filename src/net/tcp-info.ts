@@ -50,13 +50,16 @@ export interface TcpFigures {
   /** Smoothed round trip, and the least seen (what the path takes without a queue), in milliseconds. */
   roundTripMs: number;
   minRoundTripMs: number;
+  /** Its congestion control (`cubic`, `bbr`, ...), where the kernel says. */
+  congestion: string | undefined;
 }
 
 /**
  * The kernel's figures for descriptor `fd`, or undefined where it cannot say
- * (no libc, a kernel older than 4.6, a closed descriptor).
+ * (no libc, a kernel older than 4.6, a closed descriptor). `congestion` is
+ * passed in: it is read once per connection (`getCongestion`), not each time.
  */
-export function tcpFigures(fd: number): TcpFigures | undefined {
+export function tcpFigures(fd: number, congestion: string | undefined): TcpFigures | undefined {
   const calls = socketCalls();
   if (calls === null) return undefined;
   infoLength[0] = INFO_BYTES;
@@ -69,5 +72,6 @@ export function tcpFigures(fd: number): TcpFigures | undefined {
     bytesDelivered: bytesAcked + read.u32(at, SACKED_OFFSET) * read.u32(at, SND_MSS_OFFSET),
     roundTripMs: read.u32(at, RTT_OFFSET) / 1000,
     minRoundTripMs: read.u32(at, MIN_RTT_OFFSET) / 1000,
+    congestion,
   };
 }

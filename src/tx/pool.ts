@@ -61,7 +61,7 @@ export class ConnectionPool {
   private readonly records = new Map<number, ConnectionRecord>();
   private readonly pastConnections: ConnectionFigures[] = [];
   private nextConnectionId = 1;
-  /** `tcpDelivered`'s running total. */
+  /** Bytes delivered on every connection so far, as `tcpReadings` keeps them. */
   private tcpDeliveredTotal = 0;
   private stopped = false;
   /** How long the receiver has been out of reach, and why (patience, busy). */
@@ -161,7 +161,7 @@ export class ConnectionPool {
    * A retired slot that is still dialling gives up its connection as soon as
    * it opens; one that is up drains (no new feet) and closes once empty.
    */
-  tune(tuner: ThreadTuner, nowMs: number, startedMs: number, progress: Omit<TunerProgress, "connectionsUp" | "roundTripMs" | "tcpDeliveredBytes" | "roundTripInflation">): void {
+  tune(tuner: ThreadTuner, nowMs: number, startedMs: number, progress: Omit<TunerProgress, "connectionsUp" | "roundTripMs" | "tcpDeliveredBytes" | "roundTripInflation" | "leastRoundTripMs">): void {
     if (this.stopped) return;
     const change = tuner.update(nowMs, { ...progress, connectionsUp: this.records.size, roundTripMs: this.pathRoundTripMs(), ...this.tcpReadings() });
     if (change === undefined) return;
@@ -188,10 +188,11 @@ export class ConnectionPool {
    * What the kernel says of our connections, for `threads auto`: bytes that
    * reached the receiver's TCP, a running total kept from each connection's
    * count as it grows (what a connection moved between its last reading and
-   * its close is left out), and how far their round trips stand above the
-   * least (`roundTripInflation`); nothing where the transport cannot tell.
+   * its close is left out), how far their round trips stand above the least
+   * (`roundTripInflation`), and the least itself; nothing where the transport
+   * cannot tell.
    */
-  private tcpReadings(): Pick<TunerProgress, "tcpDeliveredBytes" | "roundTripInflation"> {
+  private tcpReadings(): Pick<TunerProgress, "tcpDeliveredBytes" | "roundTripInflation" | "leastRoundTripMs"> {
     let known = false;
     const samples: RoundTripSample[] = [];
     for (const record of this.records.values()) {
@@ -200,11 +201,12 @@ export class ConnectionPool {
       known = true;
       if (figures.bytesDelivered > record.tcpBytesDeliveredSeen) this.tcpDeliveredTotal += figures.bytesDelivered - record.tcpBytesDeliveredSeen;
       record.tcpBytesDeliveredSeen = figures.bytesDelivered;
-      samples.push({ link: record.link.index, roundTripMs: figures.roundTripMs, minRoundTripMs: figures.minRoundTripMs });
+      samples.push({ link: record.link.index, roundTripMs: figures.roundTripMs, minRoundTripMs: figures.minRoundTripMs, congestion: figures.congestion });
     }
     return {
       tcpDeliveredBytes: known || this.records.size === 0 ? this.tcpDeliveredTotal : undefined,
       roundTripInflation: roundTripInflation(samples),
+      leastRoundTripMs: samples.length === 0 ? undefined : Math.min(...samples.map((sample) => sample.minRoundTripMs)),
     };
   }
 

@@ -7,6 +7,7 @@
  * tcp_info fails.
  */
 import { expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { bunNetwork } from "../../src/net/bun-network.ts";
 import type { Channel } from "../../src/net/channel.ts";
 import { tcpFigures } from "../../src/net/tcp-info.ts";
@@ -54,6 +55,8 @@ test.skipIf(skipReason !== undefined)("a dialled connection's acknowledged bytes
     const ours = channel.tcpFigures!()!;
     // Nothing is held beyond a gap once everything is acknowledged.
     expect(ours.bytesDelivered).toBe(sent + 1);
+    // Nothing chose one: the kernel's default.
+    expect(ours.congestion).toBe(readFileSync("/proc/sys/net/ipv4/tcp_congestion_control", "utf8").trim());
     expect(ours.roundTripMs).toBeGreaterThan(0);
     expect(ours.roundTripMs).toBeGreaterThanOrEqual(ours.minRoundTripMs);
     expect(ssFigures(localPort)).toEqual({ bytesAcked: sent + 1, minRoundTripMs: Number(ours.minRoundTripMs.toFixed(3)) });
@@ -66,6 +69,6 @@ test.skipIf(skipReason !== undefined)("a dialled connection's acknowledged bytes
 });
 
 test.skipIf(process.platform !== "linux")("a descriptor that is not a socket gives no count", () => {
-  expect(tcpFigures(0)).toBeUndefined();
-  expect(tcpFigures(1_000_000)).toBeUndefined();
+  expect(tcpFigures(0, undefined)).toBeUndefined();
+  expect(tcpFigures(1_000_000, undefined)).toBeUndefined();
 });
