@@ -62,7 +62,8 @@
  * - a measurement too coarse to judge (`tooSlowToTell`: fewer than
  *   `judgeFeet` feet while every connection has one) keeps the trial;
  * - so does a path with no queue (`queueFree`): where the kernel reports
- *   the connections' round trips (`roundTripInflation`) and they stand
+ *   the round trips of connections whose congestion control fills queues
+ *   (`roundTripInflation`, QUEUE_FILLING_CONGESTION) and they stand
  *   within `queueFreeInflation` of the least seen while every connection
  *   has feet, the bottleneck is not full and the flows themselves are the
  *   limit (random loss, a per-flow policer), so more of them pay even when
