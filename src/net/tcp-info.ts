@@ -34,6 +34,13 @@ const BYTES_ACKED_OFFSET = 120; // __u64 tcpi_bytes_acked (Linux 4.1)
 const MIN_RTT_OFFSET = 148; // __u32 tcpi_min_rtt, µs (Linux 4.6)
 const INFO_BYTES = MIN_RTT_OFFSET + 4;
 
+/** The kernel's "no sample yet" for tcpi_min_rtt (~0U). */
+const NO_MIN_RTT = 0xffffffff;
+
+function minRoundTripMs(microseconds: number): number {
+  return microseconds === NO_MIN_RTT ? 0 : microseconds / 1000;
+}
+
 /** One buffer for every call: the calls are synchronous and the values are read out at once. */
 const info = new Uint8Array(INFO_BYTES);
 const infoLength = new Uint32Array(1);
@@ -47,7 +54,7 @@ export interface TcpFigures {
    * acknowledged), counted at the segment size: what has arrived.
    */
   bytesDelivered: number;
-  /** Smoothed round trip, and the least seen (what the path takes without a queue), in milliseconds. */
+  /** Smoothed round trip, and the least seen (what the path takes without a queue; 0 before any), in milliseconds. */
   roundTripMs: number;
   minRoundTripMs: number;
   /** Its congestion control (`cubic`, `bbr`, ...), where the kernel says. */
@@ -71,7 +78,7 @@ export function tcpFigures(fd: number, congestion: string | undefined): TcpFigur
     bytesAcked,
     bytesDelivered: bytesAcked + read.u32(at, SACKED_OFFSET) * read.u32(at, SND_MSS_OFFSET),
     roundTripMs: read.u32(at, RTT_OFFSET) / 1000,
-    minRoundTripMs: read.u32(at, MIN_RTT_OFFSET) / 1000,
+    minRoundTripMs: minRoundTripMs(read.u32(at, MIN_RTT_OFFSET)),
     congestion,
   };
 }

@@ -37,7 +37,7 @@ import { figuresOf, type ConnectionRecord, type Slot } from "./pool-records.ts";
 import type { Link } from "./links.ts";
 import { Reachability } from "./reachability.ts";
 import { chooseLink, connectionBudget, desiredConnections, rebalanceMove, type LinkView } from "./placement.ts";
-import { roundTripInflation, type RoundTripSample, type TunerProgress, type ThreadTuner } from "./thread-tuner.ts";
+import { leastRoundTrip, roundTripInflation, type RoundTripSample, type TunerProgress, type ThreadTuner } from "./thread-tuner.ts";
 
 /** What the pool needs from the transmitter. */
 export interface PoolHost {
@@ -206,7 +206,7 @@ export class ConnectionPool {
     return {
       tcpDeliveredBytes: known || this.records.size === 0 ? this.tcpDeliveredTotal : undefined,
       roundTripInflation: roundTripInflation(samples),
-      leastRoundTripMs: samples.length === 0 ? undefined : Math.min(...samples.map((sample) => sample.minRoundTripMs)),
+      leastRoundTripMs: leastRoundTrip(samples),
     };
   }
 

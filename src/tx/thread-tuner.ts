@@ -230,6 +230,12 @@ const QUEUE_FILLING_CONGESTION = new Set(["reno", "cubic", "bic", "htcp", "highs
  */
 export const QUEUE_MIN_ROUND_TRIP_MS = 2;
 
+/** The least round trip any connection has seen (0: none yet, left out); undefined before any. */
+export function leastRoundTrip(samples: readonly RoundTripSample[]): number | undefined {
+  const seen = samples.map((sample) => sample.minRoundTripMs).filter((ms) => ms > 0);
+  return seen.length === 0 ? undefined : Math.min(...seen);
+}
+
 /**
  * The median, over connections whose congestion control fills queues
  * (QUEUE_FILLING_CONGESTION), of each one's smoothed round trip over the

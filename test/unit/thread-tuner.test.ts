@@ -4,7 +4,7 @@
  * (the transmitter's watchdog ticks as often).
  */
 import { describe, expect, test } from "bun:test";
-import { defaultTunerSettings, roundTripInflation, ThreadTuner, type TunerChange, type TunerSettings } from "../../src/tx/thread-tuner.ts";
+import { defaultTunerSettings, leastRoundTrip, roundTripInflation, ThreadTuner, type TunerChange, type TunerSettings } from "../../src/tx/thread-tuner.ts";
 import { MIB } from "../support/sizes.ts";
 
 const FOOT = 2 * MIB;
@@ -287,7 +287,7 @@ describe("threads auto", () => {
     expect(Math.max(...run.counts)).toBeLessThanOrEqual(8);
   });
 
-  test("roundTripInflation: the median connection's round trip over its link's least; nothing where links are too short to tell", () => {
+  test("roundTripInflation: the median connection's round trip over its link's least; nothing where links are too short to tell; leastRoundTrip", () => {
     const sample = (link: number, roundTripMs: number, minRoundTripMs: number, congestion: string | undefined = "cubic") => ({ link, roundTripMs, minRoundTripMs, congestion });
     // Link 0's least is 50 ms (a connection that started in a queue saw 80 at best); link 1's is 150.
     expect(roundTripInflation([sample(0, 55, 50), sample(0, 100, 80), sample(0, 60, 51), sample(1, 150, 150), sample(1, 300, 150)])).toBeCloseTo(1.2, 5);
@@ -297,6 +297,9 @@ describe("threads auto", () => {
     // bbr keeps the queue near empty at full rate, and an algorithm nobody named says nothing: only cubic's count here.
     expect(roundTripInflation([sample(0, 55, 50, "bbr"), sample(0, 52, 50, undefined), sample(0, 100, 50)])).toBeCloseTo(2, 5);
     expect(roundTripInflation([sample(0, 55, 50, "bbr")])).toBeUndefined();
+    // A connection with no round trip sampled yet (least 0) is left out of the least.
+    expect(leastRoundTrip([sample(0, 55, 50, "bbr"), sample(1, 160, 150), sample(1, 0, 0)])).toBe(50);
+    expect(leastRoundTrip([sample(0, 0, 0)])).toBeUndefined();
   });
 
   test("a rejection that stands after the second look holds the count", () => {
