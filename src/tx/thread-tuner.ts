@@ -82,7 +82,8 @@
  *   share of a full link, and the rest take seconds to win it back (50 ms,
  *   bbr: 8 → 4 connections, and the 4 moved 23 MiB/s for over a second
  *   where 8 had moved 35); and a rejection there stands without the
- *   re-check, since a queue stood (otherwise `queueFree` had kept the trial);
+ *   re-check: the drift it answered is `queueFree`'s for cubic and reno,
+ *   and bbr's goodput barely moves with random loss;
  * - steady: now and then (`reprobeMs`, doubling after each probe that did not
  *   pay, up to `maxReprobeMs`) try half as many again, because the path may
  *   have changed (a policer lifted, a link added); a probe that pays climbs on.
