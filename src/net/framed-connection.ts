@@ -125,9 +125,9 @@ export class FramedConnection {
     return this.closed;
   }
 
-  /** The kernel's figures for the connection, where the transport can tell (Channel.tcpFigures). */
+  /** The kernel's figures for the connection, where the transport can tell (Channel.tcpFigures; none once closed). */
   get tcpFigures(): TcpFigures | undefined {
-    return this.closed ? undefined : this.channel?.tcpFigures?.();
+    return this.channel?.tcpFigures?.();
   }
 
   /** Bytes queued but not yet taken by the transport. */

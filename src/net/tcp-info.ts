@@ -69,10 +69,10 @@ export interface TcpFigures {
 export function tcpFigures(fd: number, congestion: string | undefined): TcpFigures | undefined {
   const calls = socketCalls();
   if (calls === null) return undefined;
-  infoLength[0] = INFO_BYTES;
-  if (calls.getsockopt(fd, IPPROTO_TCP, TCP_INFO, ptr(info), ptr(infoLength)) !== 0) return undefined;
-  if (infoLength[0] < INFO_BYTES) return undefined;
   const at = ptr(info);
+  infoLength[0] = INFO_BYTES;
+  if (calls.getsockopt(fd, IPPROTO_TCP, TCP_INFO, at, ptr(infoLength)) !== 0) return undefined;
+  if (infoLength[0] < INFO_BYTES) return undefined;
   const bytesAcked = Number(read.u64(at, BYTES_ACKED_OFFSET));
   return {
     bytesAcked,

@@ -396,8 +396,7 @@ export class ThreadTuner {
       if (long && this.count > before.count && rate * this.settings.gain >= before.rate) {
         // Did not pay, did not cost: held, not undone (the class comment says why).
         this.baseline = current;
-        this.phase = "steady";
-        this.nextProbeMs = nowMs + this.reprobeMs;
+        this.holdSteady(nowMs, false);
         return undefined;
       }
       // The trial did not pay: back to what we had (the first time, on a path whose queue the
@@ -409,9 +408,7 @@ export class ThreadTuner {
         this.baseline = undefined;
         return this.change(nowMs, before.count, why);
       }
-      if (this.phase === "steady") this.reprobeMs = Math.min(this.reprobeMs * 2, this.settings.maxReprobeMs);
-      this.phase = "steady";
-      this.nextProbeMs = nowMs + this.reprobeMs;
+      this.holdSteady(nowMs, this.phase === "steady");
       return this.change(nowMs, before.count, why);
     }
     // The first measurement, a trial that paid, or steady state: this count is the baseline now.
@@ -461,10 +458,15 @@ export class ThreadTuner {
       return this.change(nowMs, to, `${mib(current.rate)} with ${current.count} now, less than the ${mib(trial.rate)} ${trial.count} moved`);
     }
     this.baseline = current;
-    if (phase === "steady") this.reprobeMs = Math.min(this.reprobeMs * 2, this.settings.maxReprobeMs);
+    this.holdSteady(nowMs, phase === "steady");
+    return undefined;
+  }
+
+  /** Holds the count until the next probe; after a probe that did not pay, the next one waits twice as long. */
+  private holdSteady(nowMs: number, probeFailed: boolean): void {
+    if (probeFailed) this.reprobeMs = Math.min(this.reprobeMs * 2, this.settings.maxReprobeMs);
     this.phase = "steady";
     this.nextProbeMs = nowMs + this.reprobeMs;
-    return undefined;
   }
 
   private change(nowMs: number, to: number, why: string): TunerChange | undefined {
