@@ -45,6 +45,8 @@ export class FramedConnection {
   private written: ((() => void) | undefined)[] = [];
   private queueHead = 0;
   private queued = 0;
+  /** Bytes the transport has taken, in all. */
+  private taken = 0;
   private closed = false;
   private shutdownWhenIdle = false;
   /** Set by `stall()`: neither read nor write any more (chaos rehearses a dead path). */
@@ -133,6 +135,11 @@ export class FramedConnection {
   /** Bytes queued but not yet taken by the transport. */
   get queuedBytes(): number {
     return this.queued;
+  }
+
+  /** Bytes handed to `send` so far, whether the transport took them yet or not. */
+  get handedBytes(): number {
+    return this.taken + this.queued;
   }
 
   /** The record size limit for what the peer sends us from now on. */
@@ -242,6 +249,7 @@ export class FramedConnection {
       const piece = this.queue[this.queueHead]!;
       const taken = piece.length === 0 ? 0 : channel.write(piece);
       this.queued -= taken;
+      this.taken += taken;
       if (taken > 0) this.lastWriteProgressMs = this.clock.now();
       if (taken < piece.length) {
         this.queue[this.queueHead] = piece.subarray(taken);

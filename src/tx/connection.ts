@@ -52,6 +52,7 @@ import {
   MAX_HELLO_RECORD_BYTES,
   type Welcome,
 } from "../protocol/xdr.generated.ts";
+import { DeliveryRate } from "./delivery-rate.ts";
 import { DialFailure, refusalError } from "./refusals.ts";
 import type { OutboundFoot } from "./scheduler.ts";
 import { gatherSealed, sealedPool } from "./sealed-copies.ts";
@@ -65,6 +66,12 @@ export interface TxConnectionEvents {
   onIdle(connection: TxConnection): void;
   /** The connection is gone after having been accepted. */
   onClose(connection: TxConnection, error?: Error): void;
+}
+
+/** What a connection's TCP has delivered and what it still holds (TxConnection.delivery). */
+export interface Delivery {
+  deliveredBytes: number;
+  backlogBytes: number;
 }
 
 export interface DialTarget {
@@ -97,6 +104,8 @@ export class TxConnection {
   /** The session's foot size (from the hello): what a sealed copy must hold. */
   private footBytes = 0;
   private wantsEncrypt = false;
+  /** How fast its TCP delivers while it has bytes to send, read on every watchdog tick. */
+  private readonly rate = new DeliveryRate();
   /** The CAP_* bits the receiver's welcome echoed: what both ends use on this connection (0 until it is up). */
   capabilities = 0;
 
@@ -106,7 +115,7 @@ export class TxConnection {
     private readonly events: TxConnectionEvents,
     /** The pre-shared key, when the transmitter has one. */
     private readonly key: Uint8Array | undefined,
-    clock: Clock,
+    private readonly clock: Clock,
     answer: HandshakeAnswer,
   ) {
     this.upkeep = new ConnectionUpkeep(() => this.framed, clock);
@@ -203,6 +212,17 @@ export class TxConnection {
     return this.framed.tcpFigures;
   }
 
+  /**
+   * Bytes the receiver's TCP holds so far, and bytes handed to this
+   * connection that it does not hold yet (queued here, in the kernel, in
+   * flight), where the transport can tell.
+   */
+  get delivery(): Delivery | undefined {
+    const figures = this.framed.tcpFigures;
+    if (figures === undefined) return undefined;
+    return { deliveredBytes: figures.bytesDelivered, backlogBytes: Math.max(0, this.framed.handedBytes - figures.bytesDelivered) };
+  }
+
   /** Queues a copy of the foot; `foot.copiesQueued` counts it until written or dropped. */
   sendFoot(foot: OutboundFoot, flags: number, onWritten: () => void): void {
     this.upkeep.countFoot(foot.payload.length, foot.sends > 1);
@@ -233,7 +253,14 @@ export class TxConnection {
    * the connection is dead, if it is (see FramedConnection.stallReason).
    */
   watch(timeoutMs: number): string | undefined {
+    const delivery = this.delivery;
+    if (delivery !== undefined) this.rate.read(this.clock.now(), delivery.deliveredBytes, delivery.backlogBytes);
     return this.upkeep.watch(timeoutMs);
+  }
+
+  /** Bytes per second its TCP delivers while it has bytes to send; undefined until measured, or where the transport cannot tell. */
+  get deliveryRate(): number | undefined {
+    return this.rate.bytesPerSecond;
   }
 
   /** Declares the connection dead: it closes and the owner hears `onClose` with `reason`. */

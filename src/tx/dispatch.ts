@@ -4,7 +4,9 @@
  *  1. `pump` hands each waiting foot (the scheduler's: re-sends first) to the
  *     most preferred link under its share of the window (placement.ts) that
  *     has an idle connection with room; on that link, to the connection
- *     carrying the fewest unacknowledged feet.
+ *     carrying the fewest unacknowledged feet. Once the input has ended,
+ *     only to a connection that would finish it among the first
+ *     (last-feet.ts): the stream is done when its last foot arrives.
  *  2. A straggler (the foot the receiver's output waits on, unacknowledged
  *     for a few round trips, fewer when nothing else can go out) is copied to
  *     an idle connection, preferably on another link (`hedgeStraggler`).
@@ -23,6 +25,8 @@ import { Chaos } from "../net/chaos.ts";
 import { log } from "../log.ts";
 import type { ControlFrame } from "../protocol/messages.ts";
 import { FOOT_FLAG_RETRANSMIT, FrameKind, type EndOfStream } from "../protocol/xdr.generated.ts";
+import type { Delivery } from "./connection.ts";
+import { takesLastFoot, type Carrier } from "./last-feet.ts";
 import type { Link } from "./links.ts";
 import { linkFootCaps, type LinkView } from "./placement.ts";
 import type { OutboundFoot, SendScheduler } from "./scheduler.ts";
@@ -63,6 +67,10 @@ export interface FootCarrier {
   readonly id: number;
   /** Nothing queued: a foot handed over now goes straight out. */
   readonly isIdle: boolean;
+  /** What its TCP delivered and still holds, where the transport can tell. */
+  readonly delivery: Delivery | undefined;
+  /** Bytes per second its TCP delivers while it has bytes to send, once measured. */
+  readonly deliveryRate: number | undefined;
   sendFoot(foot: OutboundFoot, flags: number, onWritten: () => void): void;
   sendControl(frame: ControlFrame): void;
   chaos(fault: ChaosFault): void;
@@ -83,6 +91,8 @@ export interface DispatchSettings {
   timeoutS: number;
   /** `chaos N`: a rehearsed fault every N feet sent (0: never). */
   chaosEvery: number;
+  /** The stream's foot size: what each waiting foot adds to a connection's backlog. */
+  footBytes: number;
 }
 
 export class Dispatch {
@@ -132,7 +142,7 @@ export class Dispatch {
         const byLink = this.routesByLink();
         const caps = linkFootCaps(this.linkViews(), window);
         for (;;) {
-          const route = this.routeForNextFoot(byLink, caps);
+          const route = this.routeForNextFoot(byLink, caps, this.lastFootTakers(byLink));
           if (route === undefined) break;
           const foot = this.scheduler.next(route.connection.id);
           if (foot === undefined) break;
@@ -163,8 +173,9 @@ export class Dispatch {
    * connections than half the window the share is one each: a floor of two
    * left half of them idle behind the others' second feet, which on a path
    * that limits each flow (`threads auto`'s case) halves the throughput.
+   * Once the input has ended, only a connection `takes` lets through does.
    */
-  private routeForNextFoot(byLink: readonly Route[][], caps: readonly number[]): Route | undefined {
+  private routeForNextFoot(byLink: readonly Route[][], caps: readonly number[], takes: ((route: Route) => boolean) | undefined): Route | undefined {
     for (const link of this.links) {
       const routes = byLink[link.index] ?? [];
       if (routes.length === 0) continue;
@@ -177,6 +188,7 @@ export class Dispatch {
         const carried = this.scheduler.carriedBy(route.connection.id);
         carriedOnLink += carried;
         if (route.draining || !route.connection.isIdle || carried >= perConnection) continue;
+        if (takes !== undefined && !takes(route)) continue;
         if (carried < bestCarried) {
           best = route;
           bestCarried = carried;
@@ -185,6 +197,29 @@ export class Dispatch {
       if (best !== undefined && carriedOnLink < cap) return best;
     }
     return undefined;
+  }
+
+  /**
+   * Once the input has ended: which idle connections take one of the feet
+   * still waiting, by when each connection would finish them (last-feet.ts).
+   * Read afresh for every foot, since each one placed adds to a backlog. A
+   * connection whose rate is not known yet is not judged, and takes feet.
+   */
+  private lastFootTakers(byLink: readonly Route[][]): ((route: Route) => boolean) | undefined {
+    const waiting = this.scheduler.waitingCount;
+    if (this.end === undefined || waiting === 0) return undefined;
+    const carriers = new Map<Route, Carrier>();
+    for (const route of byLink.flat()) {
+      const { delivery, deliveryRate } = route.connection;
+      if (route.draining || delivery === undefined || deliveryRate === undefined) continue;
+      carriers.set(route, { backlogBytes: delivery.backlogBytes, bytesPerSecond: deliveryRate });
+    }
+    return (route) => {
+      const candidate = carriers.get(route);
+      if (candidate === undefined) return true;
+      const others = [...carriers].flatMap(([other, carrier]) => (other === route ? [] : [carrier]));
+      return takesLastFoot(candidate, others, waiting, this.settings.footBytes);
+    };
   }
 
   private send(route: Route, foot: OutboundFoot): void {

@@ -87,6 +87,11 @@ export class SendScheduler {
     return this.resend.every((id) => !this.held.has(id)) && this.fresh.length === 0;
   }
 
+  /** Feet waiting for a connection: re-sends and new feet. */
+  get waitingCount(): number {
+    return this.resend.filter((id) => this.held.has(id)).length + this.fresh.length;
+  }
+
   /** True when the next foot to read fits in the window, `ahead` feet being read but not yet added. */
   canRead(ahead = 0): boolean {
     return this.nextRead + BigInt(ahead) < this.window;

@@ -7,6 +7,7 @@ import { describe, expect, test } from "bun:test";
 import type { ChaosFault } from "../../src/net/chaos.ts";
 import type { ControlFrame } from "../../src/protocol/messages.ts";
 import { DigestKind, FOOT_FLAG_RETRANSMIT, FrameKind, type EndOfStream } from "../../src/protocol/xdr.generated.ts";
+import type { Delivery } from "../../src/tx/connection.ts";
 import { Dispatch, type FootCarrier, type Route } from "../../src/tx/dispatch.ts";
 import { Link } from "../../src/tx/links.ts";
 import { SendScheduler, type OutboundFoot } from "../../src/tx/scheduler.ts";
@@ -16,6 +17,9 @@ class RecordingCarrier implements FootCarrier {
   readonly feet: { id: bigint; flags: number }[] = [];
   readonly frames: ControlFrame[] = [];
   idle = true;
+  /** No kernel figures unless a test gives them. */
+  delivery: Delivery | undefined = undefined;
+  deliveryRate: number | undefined = undefined;
   constructor(readonly id: number) {}
   get isIdle(): boolean {
     return this.idle;
@@ -46,7 +50,7 @@ function rig(linkCount: number, perLink: number, windowFeet = 8) {
   let id = 1;
   for (const link of links) for (let n = 0; n < perLink; n++) routes.push({ connection: new RecordingCarrier(id++), link, draining: false, endSent: false, feetDelivered: WARM });
   const views = () => links.map((link) => ({ live: link.live, rate: 0, feetDelivered: 0 }));
-  const dispatch = new Dispatch(scheduler, links, () => routes, views, () => {}, { timeoutS: 5, chaosEvery: 0 });
+  const dispatch = new Dispatch(scheduler, links, () => routes, views, () => {}, { timeoutS: 5, chaosEvery: 0, footBytes: 10 });
   return { scheduler, links, routes, dispatch, advance: (ms: number) => (now += ms) };
 }
 
@@ -123,6 +127,43 @@ describe("dispatch", () => {
     routes.push({ connection: new RecordingCarrier(9), link: links[0]!, draining: false, endSent: false, feetDelivered: 0 });
     dispatch.pump();
     for (const route of routes) expect(route.connection.frames.map((frame) => frame.kind)).toEqual([FrameKind.FRAME_END]);
+  });
+
+  test("once the input has ended, the last feet wait for the connections that finish them first", () => {
+    const { scheduler, routes, dispatch } = rig(1, 3, 8);
+    const [fast, slow, unmeasured] = routes as [(typeof routes)[0], (typeof routes)[0], (typeof routes)[0]];
+    // Feet of 10 bytes. The fast connection (busy) delivers 100 B/s and holds 10 bytes: its next feet are done
+    // at 200, 300, 400 ... ms. The slow one (idle) delivers 10 B/s and holds nothing: a foot takes it 1000 ms.
+    fast.connection.delivery = { deliveredBytes: 0, backlogBytes: 10 };
+    fast.connection.deliveryRate = 100;
+    fast.connection.idle = false;
+    slow.connection.delivery = { deliveredBytes: 0, backlogBytes: 0 };
+    slow.connection.deliveryRate = 10;
+    unmeasured.connection.idle = false;
+    // Before the end is known, an idle connection takes a foot whatever its rate.
+    scheduler.add(foot(0));
+    dispatch.pump();
+    expect(slow.connection.feet.map((f) => f.id)).toEqual([0n]);
+    scheduler.acknowledge(1n, []);
+    // Four feet wait once the input has ended: the fast one would finish all four before the slow one finishes one.
+    for (let i = 1; i < 5; i++) scheduler.add(foot(i));
+    dispatch.endOfStream({ totalFeet: 5n, totalBytes: 50n, digest: { kind: DigestKind.DIGEST_XXH3_CHAIN, xxh3Chain: 0n } });
+    expect(slow.connection.feet).toHaveLength(1);
+    // At 50 B/s the fast one finishes them at 400, 600, 800 and 1000 ms: the slow one is about as soon with one.
+    fast.connection.deliveryRate = 50;
+    dispatch.pump();
+    expect(slow.connection.feet.map((f) => f.id)).toEqual([0n, 1n]);
+    // The other three are the fast one's once it is idle.
+    fast.connection.idle = true;
+    dispatch.pump();
+    expect(fast.connection.feet.map((f) => f.id)).toEqual([2n, 3n, 4n]);
+    // A connection whose rate is not known yet is not judged: it takes a foot.
+    fast.connection.idle = false;
+    slow.connection.idle = false;
+    unmeasured.connection.idle = true;
+    scheduler.retransmit([1n]);
+    dispatch.pump();
+    expect(unmeasured.connection.feet).toEqual([{ id: 1n, flags: FOOT_FLAG_RETRANSMIT }]);
   });
 
   test("stopped, it sends nothing", () => {
