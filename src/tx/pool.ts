@@ -37,7 +37,8 @@ import { figuresOf, type ConnectionRecord, type Slot } from "./pool-records.ts";
 import type { Link } from "./links.ts";
 import { Reachability } from "./reachability.ts";
 import { chooseLink, connectionBudget, desiredConnections, rebalanceMove, type LinkView } from "./placement.ts";
-import { leastRoundTrip, roundTripInflation, type RoundTripSample, type TunerProgress, type ThreadTuner } from "./thread-tuner.ts";
+import { leastRoundTrip, roundTripInflation, type RoundTripSample } from "./round-trips.ts";
+import type { TunerProgress, ThreadTuner } from "./thread-tuner.ts";
 
 /** What the pool needs from the transmitter. */
 export interface PoolHost {
@@ -161,11 +162,13 @@ export class ConnectionPool {
    * A retired slot that is still dialling gives up its connection as soon as
    * it opens; one that is up drains (no new feet) and closes once empty.
    */
-  tune(tuner: ThreadTuner, nowMs: number, startedMs: number, progress: Omit<TunerProgress, "connectionsUp" | "roundTripMs" | "tcpDeliveredBytes" | "roundTripInflation" | "leastRoundTripMs">): void {
+  tune(tuner: ThreadTuner, nowMs: number, startedMs: number, progress: Omit<TunerProgress, "connectionsUp" | "roundTripMs" | "tcpDeliveredBytes" | "roundTripInflation" | "queueInflation" | "leastRoundTripMs">): void {
     if (this.stopped) return;
     const change = tuner.update(nowMs, { ...progress, connectionsUp: this.records.size, roundTripMs: this.pathRoundTripMs(), ...this.tcpReadings() });
     if (change === undefined) return;
-    log.info(`threads auto: ${change.from} → ${change.to} connections after ${((nowMs - startedMs) / 1000).toFixed(2)} s (${change.why})`);
+    const after = `after ${((nowMs - startedMs) / 1000).toFixed(2)} s (${change.why})`;
+    if (change.to === change.from) return log.info(`threads auto: staying at ${change.to} connections ${after}`);
+    log.info(`threads auto: ${change.from} → ${change.to} connections ${after}`);
     const wanted = connectionBudget(change.to, this.links.length);
     const active = this.activeSlots();
     for (let n = active.length; n < wanted; n++) {
@@ -192,7 +195,7 @@ export class ConnectionPool {
    * (`roundTripInflation`), and the least itself; nothing where the transport
    * cannot tell.
    */
-  private tcpReadings(): Pick<TunerProgress, "tcpDeliveredBytes" | "roundTripInflation" | "leastRoundTripMs"> {
+  private tcpReadings(): Pick<TunerProgress, "tcpDeliveredBytes" | "roundTripInflation" | "queueInflation" | "leastRoundTripMs"> {
     let known = false;
     const samples: RoundTripSample[] = [];
     for (const record of this.records.values()) {
@@ -206,6 +209,7 @@ export class ConnectionPool {
     return {
       tcpDeliveredBytes: known || this.records.size === 0 ? this.tcpDeliveredTotal : undefined,
       roundTripInflation: roundTripInflation(samples),
+      queueInflation: roundTripInflation(samples, "any"),
       leastRoundTripMs: leastRoundTrip(samples),
     };
   }

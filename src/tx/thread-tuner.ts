@@ -84,6 +84,18 @@
  *   where 8 had moved 35); and a rejection there stands without the
  *   re-check: the drift it answered is `queueFree`'s for cubic and reno,
  *   and bbr's goodput barely moves with random loss;
+ * - a link the connections already fill is not tried with more (`linkFull`):
+ *   where the kernel reports round trips standing `fullInflation` (1.3) or
+ *   more above their least, whatever the congestion control, a queue stands
+ *   at the bottleneck, so it is busy all the time and more connections
+ *   cannot move more. The climb stops there, and so do re-probes while the
+ *   queue stands. A trial there was not free even when held: on the rig's
+ *   clean 50 ms path (cubic or bbr) 4 connections moved 35 MiB/s and the
+ *   step to 8 added four that took 0.9–1.3 s a foot, where the first took
+ *   0.35; the stream's end waited on them (fixed `threads 4`: 7.88–7.93 s
+ *   for 256 MiB, auto 8.02–8.18). What this gives up: against other
+ *   traffic filling the same queue, more connections would win a larger
+ *   share of it;
  * - steady: now and then (`reprobeMs`, doubling after each probe that did not
  *   pay, up to `maxReprobeMs`) try half as many again, because the path may
  *   have changed (a policer lifted, a link added); a probe that pays climbs on.
@@ -91,6 +103,7 @@
  * zero says nothing about the count.
  */
 import { MAX_THREADS } from "../options.ts";
+import { QUEUE_MIN_ROUND_TRIP_MS } from "./round-trips.ts";
 
 export interface TunerSettings {
   /** Connections to begin with. */
@@ -138,6 +151,14 @@ export interface TunerSettings {
    * the bottleneck (`queueFree`). bbr's probing alone lifts them by up to a quarter on a path it fills.
    */
   queueFreeInflation: number;
+  /**
+   * Round trips standing at least this far above their least, whatever the
+   * congestion control, mean a standing queue: the link is full (`linkFull`).
+   * On the rig, 4 connections filling a 10, 50 or 100 ms link read 1.45–2.2
+   * once out of slow start (cubic and bbr); on 50 ms with 0.1 % loss, where
+   * cubic flows are the limit, 1.01–1.04 (1.13 in slow start).
+   */
+  fullInflation: number;
   /** Goodput grew by at least this factor: grow four times as fast. */
   strongGain: number;
   /** First wait in steady state before trying more connections again. */
@@ -177,6 +198,7 @@ export function defaultTunerSettings(footBytes: number): TunerSettings {
     footBytes,
     judgeFeet: 4,
     queueFreeInflation: 1.2,
+    fullInflation: 1.3,
     strongGain: 1.5,
     reprobeMs: 10_000,
     maxReprobeMs: 80_000,
@@ -199,65 +221,10 @@ export interface TunerProgress {
   windowFeet?: number;
   /** How far the connections' round trips stand above their least (`roundTripInflation`), where the kernel reports them. */
   roundTripInflation?: number;
+  /** The same over every connection, whatever its congestion control (`roundTripInflation(samples, "any")`). */
+  queueInflation?: number;
   /** The least round trip any connection has seen, where the kernel reports it. */
   leastRoundTripMs?: number;
-}
-
-/** One connection's round trips as the kernel reports them. */
-export interface RoundTripSample {
-  /** The link it runs on: each link's least round trip is its own. */
-  link: number;
-  roundTripMs: number;
-  minRoundTripMs: number;
-  /** Its congestion control, where the kernel says. */
-  congestion: string | undefined;
-}
-
-/**
- * Congestion controls that fill the bottleneck's queue before they back off
- * (they take loss as the sign of congestion), so a queue standing or not says
- * whether our connections fill the link. Not bbr: it paces at the rate it
- * measured and keeps the queue near empty at full rate (its round trips read
- * 1.14–1.20 of their least on the rig's full 100 and 200 ms links, where
- * cubic's read 2), and with it `queueFree` took 1 % loss paths to 32
- * connections that moved 19 MiB/s where 8 move 23. Others unknown to us are
- * left out too: no round-trip rule is better than a wrong one.
- */
-const QUEUE_FILLING_CONGESTION = new Set(["reno", "cubic", "bic", "htcp", "highspeed", "scalable", "hybla", "westwood"]);
-
-/**
- * Below this least round trip a link's queue cannot be told from the hosts'
- * own scheduling (loopback: tens of microseconds that vary by several times).
- */
-export const QUEUE_MIN_ROUND_TRIP_MS = 2;
-
-/** The least round trip any connection has seen (0: none yet, left out); undefined before any. */
-export function leastRoundTrip(samples: readonly RoundTripSample[]): number | undefined {
-  const seen = samples.map((sample) => sample.minRoundTripMs).filter((ms) => ms > 0);
-  return seen.length === 0 ? undefined : Math.min(...seen);
-}
-
-/**
- * The median, over connections whose congestion control fills queues
- * (QUEUE_FILLING_CONGESTION), of each one's smoothed round trip over the
- * least any connection on its link has seen (a connection that started while
- * a queue stood never saw the empty path, its elders did). Undefined with no
- * such connection on a link long enough to tell (QUEUE_MIN_ROUND_TRIP_MS).
- */
-export function roundTripInflation(allSamples: readonly RoundTripSample[]): number | undefined {
-  const samples = allSamples.filter((sample) => sample.congestion !== undefined && QUEUE_FILLING_CONGESTION.has(sample.congestion));
-  const least = new Map<number, number>();
-  for (const { link, minRoundTripMs } of samples) {
-    if (minRoundTripMs > 0) least.set(link, Math.min(least.get(link) ?? Infinity, minRoundTripMs));
-  }
-  const ratios: number[] = [];
-  for (const { link, roundTripMs } of samples) {
-    const base = least.get(link);
-    if (base !== undefined && base >= QUEUE_MIN_ROUND_TRIP_MS) ratios.push(roundTripMs / base);
-  }
-  if (ratios.length === 0) return undefined;
-  ratios.sort((a, b) => a - b);
-  return ratios[Math.floor(ratios.length / 2)];
 }
 
 /** A count and the goodput measured with it (bytes per second). */
@@ -266,7 +233,7 @@ interface Measured {
   rate: number;
 }
 
-/** What the tuner decided at a tick, for logging; `undefined` when nothing changed. */
+/** What the tuner decided at a tick, for logging; `undefined` when nothing was decided. `to` equals `from` when it decided to stay. */
 export interface TunerChange {
   from: number;
   to: number;
@@ -288,7 +255,7 @@ export class ThreadTuner {
   /** Settled once this many feet are acknowledged (those held at the change); undefined: not known yet. */
   private settleFeet: number | undefined = 0;
   /** The measurement under way: when it began, the acknowledged bytes then, and which count they came from. */
-  private measurement: { startMs: number; startBytes: number; byTcp: boolean; flushed: boolean } | undefined;
+  private measurement: { startMs: number; startBytes: number; byTcp: boolean; flushed: boolean; queueStood: boolean } | undefined;
   private reprobeMs: number;
   private nextProbeMs = Infinity;
   /** Connections were up at the last tick: going from none to some starts like a change (slow start again). */
@@ -330,9 +297,10 @@ export class ThreadTuner {
     const settleMs = Math.max(this.settings.settleMs, this.settings.settleRoundTrips * roundTripMs);
     const flushed = deliveredFeet >= this.settleFeet && nowMs - this.changedMs >= settleMs;
     if (this.measurement === undefined || this.measurement.byTcp !== byTcp) {
-      this.measurement = { startMs: nowMs, startBytes: deliveredBytes, byTcp, flushed };
+      this.measurement = { startMs: nowMs, startBytes: deliveredBytes, byTcp, flushed, queueStood: this.queueStands(progress) };
       return undefined;
     }
+    this.measurement.queueStood &&= this.queueStands(progress);
     const elapsedMs = nowMs - this.measurement.startMs;
     const bytes = deliveredBytes - this.measurement.startBytes;
     const measureMs = Math.max(this.settings.measureMs, this.settings.measureRoundTrips * roundTripMs);
@@ -348,11 +316,11 @@ export class ThreadTuner {
       const change = this.judge(nowMs, rate, elapsedMs, progress);
       // After a change the next measurement starts at once (for a trial that pays, the
       // sooner the better); otherwise at the next tick.
-      this.measurement = change === undefined ? undefined : { startMs: nowMs, startBytes: deliveredBytes, byTcp, flushed: false };
+      this.measurement = change === undefined || change.to === change.from ? undefined : { startMs: nowMs, startBytes: deliveredBytes, byTcp, flushed: false, queueStood: this.queueStands(progress) };
       return change;
     }
     // Settled only now: measure afresh from here.
-    if (!this.measurement.flushed && flushed) this.measurement = { startMs: nowMs, startBytes: deliveredBytes, byTcp, flushed };
+    if (!this.measurement.flushed && flushed) this.measurement = { startMs: nowMs, startBytes: deliveredBytes, byTcp, flushed, queueStood: this.queueStands(progress) };
     return undefined;
   }
 
@@ -378,6 +346,20 @@ export class ThreadTuner {
     return inflation !== undefined && inflation <= this.settings.queueFreeInflation && progress.feetHeld >= this.count;
   }
 
+  /** A tall queue stands at the bottleneck now. */
+  private queueStands(progress: TunerProgress): boolean {
+    return progress.queueInflation !== undefined && progress.queueInflation >= this.settings.fullInflation;
+  }
+
+  /**
+   * The link is full: a tall queue stood at every tick of the measurement
+   * (one reading could be a slow start's overshoot), so more connections
+   * cannot move more.
+   */
+  private linkFull(): boolean {
+    return this.measurement?.queueStood === true;
+  }
+
   /** More connections paid: goodput rose by `gain` and by more than a measurement's error (`minGainBytes`, `minTcpGainBytes`). */
   private pays(rate: number, before: number, elapsedMs: number): boolean {
     const minGainBytes = this.measurement?.byTcp === true ? this.settings.minTcpGainBytes : this.settings.minGainBytes;
@@ -397,7 +379,7 @@ export class ThreadTuner {
         // Did not pay, did not cost: held, not undone (the class comment says why).
         this.baseline = current;
         this.holdSteady(nowMs, false);
-        return undefined;
+        return this.stay(`${this.count} connections moved ${mib(rate)} against ${mib(before.rate)} with ${before.count}: held`);
       }
       // The trial did not pay: back to what we had (the first time, on a path whose queue the
       // kernel does not report, to measure it again before the rejection stands).
@@ -425,12 +407,20 @@ export class ThreadTuner {
         this.nextProbeMs = this.count >= this.settings.max ? Infinity : nowMs + this.reprobeMs;
         return undefined;
       }
+      if (this.linkFull()) {
+        this.holdSteady(nowMs, false);
+        return this.stay(`${mib(rate)} with ${this.count}; ${this.fullWhy(progress)}`);
+      }
       const noQueue = this.queueFree(progress) ? `, no queue (round trips ${progress.roundTripInflation!.toFixed(2)}x their least)` : "";
       const why = before === undefined || before.count === this.count ? `${mib(rate)} with ${this.count}${noQueue}` : `${mib(rate)} with ${this.count}, ${rate >= before.rate ? "up" : "down"} from ${mib(before.rate)} with ${before.count}${noQueue}`;
       const strong = before !== undefined && rate >= before.rate * this.settings.strongGain;
       return this.change(nowMs, Math.min(ceiling, this.count * (strong ? 4 : 2)), why);
     }
     if (nowMs >= this.nextProbeMs && this.count < ceiling) {
+      if (this.linkFull()) {
+        this.holdSteady(nowMs, true);
+        return undefined;
+      }
       const to = Math.min(ceiling, Math.ceil(this.count * 1.5));
       this.nextProbeMs = Infinity; // set again when the probe is judged
       return this.change(nowMs, to, `probing: ${mib(rate)} with ${this.count}`);
@@ -467,6 +457,15 @@ export class ThreadTuner {
     if (probeFailed) this.reprobeMs = Math.min(this.reprobeMs * 2, this.settings.maxReprobeMs);
     this.phase = "steady";
     this.nextProbeMs = nowMs + this.reprobeMs;
+  }
+
+  private fullWhy(progress: TunerProgress): string {
+    return `round trips ${progress.queueInflation!.toFixed(2)}x their least: the link is full`;
+  }
+
+  /** A decision to keep the count, for the log. */
+  private stay(why: string): TunerChange {
+    return { from: this.count, to: this.count, why };
   }
 
   private change(nowMs: number, to: number, why: string): TunerChange | undefined {

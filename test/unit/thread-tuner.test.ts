@@ -4,7 +4,8 @@
  * (the transmitter's watchdog ticks as often).
  */
 import { describe, expect, test } from "bun:test";
-import { defaultTunerSettings, leastRoundTrip, roundTripInflation, ThreadTuner, type TunerChange, type TunerSettings } from "../../src/tx/thread-tuner.ts";
+import { leastRoundTrip, roundTripInflation } from "../../src/tx/round-trips.ts";
+import { defaultTunerSettings, ThreadTuner, type TunerChange, type TunerSettings } from "../../src/tx/thread-tuner.ts";
 import { MIB } from "../support/sizes.ts";
 
 const FOOT = 2 * MIB;
@@ -20,6 +21,8 @@ interface Run {
   /** The count at every tick. */
   counts: number[];
   changes: TunerChange[];
+  /** Decisions to keep the count (logged as "staying at"). */
+  stays: TunerChange[];
   final: number;
 }
 
@@ -51,10 +54,12 @@ function simulate(
     tcp?: boolean;
     /** The connections' round trips over their least, as the kernel reports them (none: not reported). */
     inflation?: (count: number, nowMs: number) => number;
+    /** The same over every connection, whatever its congestion control (default: `inflation`'s, as with cubic alone). */
+    queueInflation?: (count: number, nowMs: number) => number;
   } = {},
 ): Run {
   const tuner = new ThreadTuner({ ...defaultTunerSettings(FOOT), ...options.settings }, 0);
-  const run: Run = { counts: [], changes: [], final: tuner.target };
+  const run: Run = { counts: [], changes: [], stays: [], final: tuner.target };
   let bytes = 0;
   let acknowledged = 0;
   for (let now = TICK_MS; now <= seconds * 1000; now += TICK_MS) {
@@ -67,6 +72,7 @@ function simulate(
       deliveredFeet: Math.floor(acknowledged / FOOT),
       tcpDeliveredBytes: options.tcp === true ? bytes : undefined,
       roundTripInflation: options.inflation?.(tuner.target, now),
+      queueInflation: (options.queueInflation ?? options.inflation)?.(tuner.target, now),
       // The kernel reports round trips wherever it reports bytes.
       leastRoundTripMs: options.tcp === true ? options.roundTripMs : undefined,
       feetHeld: options.feetHeld ?? 8,
@@ -74,7 +80,7 @@ function simulate(
       roundTripMs: options.roundTripMs,
       windowFeet: options.windowFeet,
     });
-    if (change !== undefined) run.changes.push(change);
+    if (change !== undefined) (change.to === change.from ? run.stays : run.changes).push(change);
     run.counts.push(tuner.target);
   }
   run.final = tuner.target;
@@ -265,19 +271,32 @@ describe("threads auto", () => {
     expect(run.counts[Math.round(6_000 / TICK_MS)], why).toBeGreaterThanOrEqual(32);
   });
 
-  test("...while a queue stands (a link the connections fill), a doubling that does not pay is held, not undone, and the climb stops", () => {
-    const run = simulate(() => 34, 8, { roundTripMs: 50, tcp: true, inflation: () => 2 });
-    expect(run.changes.map((c) => c.to)).toEqual([8]);
+  test("...while a tall queue stands (a link the connections fill), no more are tried, then or in later probes; the decision is logged once", () => {
+    const run = simulate(() => 34, 60, { roundTripMs: 50, tcp: true, inflation: () => 2 });
+    expect(run.changes).toEqual([]);
+    expect(run.stays.map((c) => c.why)).toEqual(["34 MiB/s with 4; round trips 2.00x their least: the link is full"]);
   });
 
-  test("...held too where round trips are known but say nothing of a queue (bbr)", () => {
+  test("...whatever the congestion control: bbr's connections filling the link read a tall queue too", () => {
+    const run = simulate(() => 34, 60, { roundTripMs: 50, tcp: true, queueInflation: () => 2.05 });
+    expect(run.changes).toEqual([]);
+  });
+
+  test("...and the climb stops where the queue begins to stand", () => {
+    // 2 MiB/s a flow up to 34 in all: 8 doubles 4's goodput (so the next step is 32), and 32 fill the link.
+    const run = simulate(perFlow(2, 34), 60, { roundTripMs: 50, tcp: true, windowFeet: 96, feetHeld: 96, inflation: (n) => (n < 32 ? 1.02 : 1.9) });
+    expect(run.changes.map((c) => c.to), run.changes.map((c) => c.why).join("; ")).toEqual([8, 32]);
+  });
+
+  test("a doubling that does not pay, where round trips are known but say nothing of a queue (bbr), is held and not undone", () => {
     const run = simulate(() => 34, 8, { roundTripMs: 50, tcp: true });
     expect(run.changes.map((c) => c.to)).toEqual([8]);
+    expect(run.stays.map((c) => c.why)).toEqual(["8 connections moved 34 MiB/s against 34 MiB/s with 4: held"]);
   });
 
   test("...but one that costs goodput goes back, at once (no re-check where the queue is known)", () => {
-    // 34 MiB/s with 4, 28 with 8 (more connections overflow a small bottleneck buffer).
-    const run = simulate((n) => (n <= 4 ? 34 : 28), 8, { roundTripMs: 50, tcp: true, inflation: () => 2 });
+    // 34 MiB/s with 4, 28 with 8 (more connections overflow a small bottleneck buffer); a queue, not a tall one.
+    const run = simulate((n) => (n <= 4 ? 34 : 28), 8, { roundTripMs: 50, tcp: true, inflation: () => 1.3 });
     expect(run.changes.map((c) => c.to)).toEqual([8, 4]);
   });
 
