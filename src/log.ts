@@ -4,7 +4,7 @@
  * is dropped and counted instead of ending or stalling the transfer.
  * The original's `verbose 0..20` maps onto consola's numeric levels.
  */
-import { createConsola, type ConsolaInstance } from "consola";
+import { createConsola, type ConsolaInstance, type ConsolaReporter } from "consola/core";
 import { stderrWriter } from "./stderr.ts";
 
 /** verbose 0 → warnings and errors; 1–4 → info; 5–9 → debug; 10+ → trace. */
@@ -34,16 +34,32 @@ const logStream: NodeJS.WriteStream = Object.create(process.stderr, {
   },
 });
 
+/**
+ * consola's basic format ("[warn] text"; every call here passes one string),
+ * written without its node:util and node:tty, which add about 5 ms to every
+ * start, and our starts are on the clock (bench/wan.md).
+ */
+const plainReporter: ConsolaReporter = {
+  log: (entry, context) => {
+    context.options.stderr?.write(`[${entry.type}] ${entry.args.map(String).join(" ")}\n`);
+  },
+};
+
 function makeLogger(level: number): ConsolaInstance {
-  return createConsola({
+  const terminal = process.stderr.isTTY === true;
+  const logger = createConsola({
     level,
     // consola writes info and below to stdout by default; never here.
     stdout: logStream,
     stderr: logStream,
     throttle: 0,
-    fancy: process.stderr.isTTY === true,
-    formatOptions: { date: false, colors: process.stderr.isTTY === true },
+    reporters: [plainReporter],
+    formatOptions: { date: false, colors: terminal },
   });
+  // On a terminal, consola's own icons and colours. Loaded at once, not later: its
+  // import makes fd 1 non-blocking, which src/stdio-pipes.ts then undoes.
+  if (terminal) logger.setReporters((require("consola") as typeof import("consola")).createConsola({ fancy: true }).options.reporters);
+  return logger;
 }
 
 /** The process-wide logger; setVerbose() adjusts it once options are known. */

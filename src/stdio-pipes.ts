@@ -7,8 +7,9 @@
  *    process, and a 2 MiB foot takes 32 round trips through Bun's thread pool.
  *    1 MiB measured best (4 MiB no longer fits the CPU caches; figures in
  *    README, Performance).
- * 2. Blocking writes. Importing consola makes fd 1 non-blocking
- *    (consola touches process.stdout, Bun 1.4.5), and Node's stream then writes a pipe a piece at a time,
+ * 2. Blocking writes. Touching process.stdout makes fd 1 non-blocking (Bun
+ *    1.4.5; consola's full import does, which the logger loads on a
+ *    terminal), and Node's stream then writes a pipe a piece at a time,
  *    waking on epoll between pieces. With O_NONBLOCK cleared, one write() per
  *    foot on Bun's thread pool lets the kernel do that waiting (stdin is read
  *    the same way, src/tx/stdin.ts): faster and cheaper in CPU through both

@@ -9,7 +9,6 @@
  * failed, or the size is wrong: asked for again like a checksum failure), or
  * "violation" (a flag this connection cannot carry: the connection is dropped).
  */
-import { constants as zlibConstants, gunzip, zstdDecompress } from "node:zlib";
 import { openSealed } from "../protocol/keys.ts";
 import { FOOT_FLAG_GZIP, FOOT_FLAG_SEALED, FOOT_FLAG_ZSTD, type Foot } from "../protocol/xdr.generated.ts";
 
@@ -20,7 +19,9 @@ export function needsUnpacking(flags: number, footKey: Uint8Array | undefined): 
   return footKey !== undefined || (flags & (FOOT_FLAG_SEALED | FOOT_FLAG_ZSTD | FOOT_FLAG_GZIP)) !== 0;
 }
 
-function inflate(kind: "zstd" | "gzip", bytes: Uint8Array, maxOutputLength: number): Promise<Uint8Array> {
+async function inflate(kind: "zstd" | "gzip", bytes: Uint8Array, maxOutputLength: number): Promise<Uint8Array> {
+  // Loaded on the first compressed foot: node:zlib adds about 9 ms to every start.
+  const { constants: zlibConstants, gunzip, zstdDecompress } = await import("node:zlib");
   // One output buffer the size of the foot: with the default 16 KiB chunks a
   // foot came out in 128 pieces and was then joined, a copy and a pile of
   // garbage per foot (half the receiver's CPU: README, Performance).

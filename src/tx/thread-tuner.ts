@@ -315,8 +315,9 @@ export class ThreadTuner {
     if ((enough && settledEnough) || timedOut) {
       const change = this.judge(nowMs, rate, elapsedMs, progress);
       // After a change the next measurement starts at once (for a trial that pays, the
-      // sooner the better); otherwise at the next tick.
-      this.measurement = change === undefined || change.to === change.from ? undefined : { startMs: nowMs, startBytes: deliveredBytes, byTcp, flushed: false, queueStood: this.queueStands(progress) };
+      // sooner the better); otherwise at the next tick. This tick's round trips are the
+      // old count's: the queue is judged from the next tick on.
+      this.measurement = change === undefined || change.to === change.from ? undefined : { startMs: nowMs, startBytes: deliveredBytes, byTcp, flushed: false, queueStood: true };
       return change;
     }
     // Settled only now: measure afresh from here.

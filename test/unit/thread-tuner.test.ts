@@ -296,7 +296,7 @@ describe("threads auto", () => {
 
   test("...but one that costs goodput goes back, at once (no re-check where the queue is known)", () => {
     // 34 MiB/s with 4, 28 with 8 (more connections overflow a small bottleneck buffer); a queue, not a tall one.
-    const run = simulate((n) => (n <= 4 ? 34 : 28), 8, { roundTripMs: 50, tcp: true, inflation: () => 1.3 });
+    const run = simulate((n) => (n <= 4 ? 34 : 28), 8, { roundTripMs: 50, tcp: true, inflation: () => 1.25 });
     expect(run.changes.map((c) => c.to)).toEqual([8, 4]);
   });
 
