@@ -52,7 +52,7 @@ import {
   MAX_HELLO_RECORD_BYTES,
   type Welcome,
 } from "../protocol/xdr.generated.ts";
-import { DeliveryRate } from "./delivery-rate.ts";
+import { DeliveryRate, type Delivery } from "./delivery-rate.ts";
 import { DialFailure, refusalError } from "./refusals.ts";
 import type { OutboundFoot } from "./scheduler.ts";
 import { gatherSealed, sealedPool } from "./sealed-copies.ts";
@@ -66,12 +66,6 @@ export interface TxConnectionEvents {
   onIdle(connection: TxConnection): void;
   /** The connection is gone after having been accepted. */
   onClose(connection: TxConnection, error?: Error): void;
-}
-
-/** What a connection's TCP has delivered and what it still holds (TxConnection.delivery). */
-export interface Delivery {
-  deliveredBytes: number;
-  backlogBytes: number;
 }
 
 export interface DialTarget {

@@ -5,6 +5,12 @@
  * on every watchdog tick; dispatch places the last feet by it (last-feet.ts).
  */
 
+/** What a connection's TCP has delivered and what it still holds (TxConnection.delivery). */
+export interface Delivery {
+  deliveredBytes: number;
+  backlogBytes: number;
+}
+
 /** Weight of a new reading: at a 250 ms tick, the rate follows the last second or so. */
 const RATE_WEIGHT = 0.5;
 

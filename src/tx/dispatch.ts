@@ -25,7 +25,7 @@ import { Chaos } from "../net/chaos.ts";
 import { log } from "../log.ts";
 import type { ControlFrame } from "../protocol/messages.ts";
 import { FOOT_FLAG_RETRANSMIT, FrameKind, type EndOfStream } from "../protocol/xdr.generated.ts";
-import type { Delivery } from "./connection.ts";
+import type { Delivery } from "./delivery-rate.ts";
 import { takesLastFoot, type Carrier } from "./last-feet.ts";
 import type { Link } from "./links.ts";
 import { linkFootCaps, type LinkView } from "./placement.ts";

@@ -93,9 +93,13 @@
  *   clean 50 ms path (cubic or bbr) 4 connections moved 35 MiB/s and the
  *   step to 8 added four that took 0.9–1.3 s a foot, where the first took
  *   0.35; the stream's end waited on them (fixed `threads 4`: 7.88–7.93 s
- *   for 256 MiB, auto 8.02–8.18). What this gives up: against other
- *   traffic filling the same queue, more connections would win a larger
- *   share of it;
+ *   for 256 MiB, auto 8.02–8.18). The reading is the median connection's
+ *   over all links: on the rig's two links of 10 and 150 ms, the 10 ms
+ *   link's queue stands with 4 connections (2.3–2.5), and 4 moved 0.82–0.88
+ *   of the summed rate; judged per link (every link's queue standing), the
+ *   count climbed to 16–32 and moved 0.64–0.67, the 150 ms link's feet
+ *   holding the window. What this gives up: against other traffic filling
+ *   the same queue, more connections would win a larger share of it;
  * - steady: now and then (`reprobeMs`, doubling after each probe that did not
  *   pay, up to `maxReprobeMs`) try half as many again, because the path may
  *   have changed (a policer lifted, a link added); a probe that pays climbs on.

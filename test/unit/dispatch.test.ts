@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import type { ChaosFault } from "../../src/net/chaos.ts";
 import type { ControlFrame } from "../../src/protocol/messages.ts";
 import { DigestKind, FOOT_FLAG_RETRANSMIT, FrameKind, type EndOfStream } from "../../src/protocol/xdr.generated.ts";
-import type { Delivery } from "../../src/tx/connection.ts";
+import type { Delivery } from "../../src/tx/delivery-rate.ts";
 import { Dispatch, type FootCarrier, type Route } from "../../src/tx/dispatch.ts";
 import { Link } from "../../src/tx/links.ts";
 import { SendScheduler, type OutboundFoot } from "../../src/tx/scheduler.ts";
