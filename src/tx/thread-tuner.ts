@@ -86,7 +86,8 @@
  *   and bbr's goodput barely moves with random loss;
  * - a link the connections already fill is not tried with more (`linkFull`):
  *   where the kernel reports round trips standing `fullInflation` (1.3) or
- *   more above their least, whatever the congestion control, a queue stands
+ *   more above their least all through a measurement, whatever the
+ *   congestion control, a queue stands
  *   at the bottleneck, so it is busy all the time and more connections
  *   cannot move more. The climb stops there, and so do re-probes while the
  *   queue stands. A trial there was not free even when held: on the rig's
@@ -258,7 +259,7 @@ export class ThreadTuner {
   private changedMs: number;
   /** Settled once this many feet are acknowledged (those held at the change); undefined: not known yet. */
   private settleFeet: number | undefined = 0;
-  /** The measurement under way: when it began, the acknowledged bytes then, and which count they came from. */
+  /** The measurement under way: when it began, the acknowledged bytes then, which count they came from, and whether a tall queue stood at every tick of it. */
   private measurement: { startMs: number; startBytes: number; byTcp: boolean; flushed: boolean; queueStood: boolean } | undefined;
   private reprobeMs: number;
   private nextProbeMs = Infinity;
