@@ -92,7 +92,7 @@
  *   cannot move more. The climb stops there, and so do re-probes while the
  *   queue stands. A trial there was not free even when held: on the rig's
  *   clean 50 ms path (cubic or bbr) 4 connections moved 35 MiB/s and the
- *   step to 8 added four that took 0.9–1.3 s a foot, where the first took
+ *   step to 8 added four that took 0.86–1.3 s a foot, where the first took
  *   0.35; the stream's end waited on them (fixed `threads 4`: 7.88–7.93 s
  *   for 256 MiB, auto 8.02–8.18). The reading is the median connection's
  *   over all links: on the rig's two links of 10 and 150 ms, the 10 ms
