@@ -84,7 +84,7 @@ export class SendScheduler {
 
   /** Every foot held has been handed to a connection: none waits to go out. */
   get allSent(): boolean {
-    return this.resend.every((id) => !this.held.has(id)) && this.fresh.length === 0;
+    return this.waitingCount === 0;
   }
 
   /** Feet waiting for a connection: re-sends and new feet. */

@@ -301,8 +301,10 @@ export class ThreadTuner {
     this.settleFeet ??= deliveredFeet + progress.feetHeld;
     const settleMs = Math.max(this.settings.settleMs, this.settings.settleRoundTrips * roundTripMs);
     const flushed = deliveredFeet >= this.settleFeet && nowMs - this.changedMs >= settleMs;
+    // A measurement from this tick: its queue reading is this tick's, unless the count just changed.
+    const measureFromNow = (settled: boolean, queueStood = this.queueStands(progress)) => ({ startMs: nowMs, startBytes: deliveredBytes, byTcp, flushed: settled, queueStood });
     if (this.measurement === undefined || this.measurement.byTcp !== byTcp) {
-      this.measurement = { startMs: nowMs, startBytes: deliveredBytes, byTcp, flushed, queueStood: this.queueStands(progress) };
+      this.measurement = measureFromNow(flushed);
       return undefined;
     }
     this.measurement.queueStood &&= this.queueStands(progress);
@@ -322,11 +324,11 @@ export class ThreadTuner {
       // After a change the next measurement starts at once (for a trial that pays, the
       // sooner the better); otherwise at the next tick. This tick's round trips are the
       // old count's: the queue is judged from the next tick on.
-      this.measurement = change === undefined || change.to === change.from ? undefined : { startMs: nowMs, startBytes: deliveredBytes, byTcp, flushed: false, queueStood: true };
+      this.measurement = change === undefined || change.to === change.from ? undefined : measureFromNow(false, true);
       return change;
     }
     // Settled only now: measure afresh from here.
-    if (!this.measurement.flushed && flushed) this.measurement = { startMs: nowMs, startBytes: deliveredBytes, byTcp, flushed, queueStood: this.queueStands(progress) };
+    if (!this.measurement.flushed && flushed) this.measurement = measureFromNow(flushed);
     return undefined;
   }
 
@@ -415,7 +417,7 @@ export class ThreadTuner {
       }
       if (this.linkFull()) {
         this.holdSteady(nowMs, false);
-        return this.stay(`${mib(rate)} with ${this.count}; ${this.fullWhy(progress)}`);
+        return this.stay(`${mib(rate)} with ${this.count}; round trips ${progress.queueInflation!.toFixed(2)}x their least: the link is full`);
       }
       const noQueue = this.queueFree(progress) ? `, no queue (round trips ${progress.roundTripInflation!.toFixed(2)}x their least)` : "";
       const why = before === undefined || before.count === this.count ? `${mib(rate)} with ${this.count}${noQueue}` : `${mib(rate)} with ${this.count}, ${rate >= before.rate ? "up" : "down"} from ${mib(before.rate)} with ${before.count}${noQueue}`;
@@ -463,10 +465,6 @@ export class ThreadTuner {
     if (probeFailed) this.reprobeMs = Math.min(this.reprobeMs * 2, this.settings.maxReprobeMs);
     this.phase = "steady";
     this.nextProbeMs = nowMs + this.reprobeMs;
-  }
-
-  private fullWhy(progress: TunerProgress): string {
-    return `round trips ${progress.queueInflation!.toFixed(2)}x their least: the link is full`;
   }
 
   /** A decision to keep the count, for the log. */
