@@ -5,7 +5,7 @@
  * The original's `verbose 0..20` maps onto consola's numeric levels.
  */
 import { createConsola, type ConsolaInstance, type ConsolaReporter } from "consola/core";
-import { stderrWriter } from "./stderr.ts";
+import { processStderr, stderrIsTerminal, stderrWriter } from "./stderr.ts";
 
 /** verbose 0 → warnings and errors; 1–4 → info; 5–9 → debug; 10+ → trace. */
 export function levelForVerbose(verbose: number): number {
@@ -22,17 +22,24 @@ export function setBeforeLogLine(hook: (() => void) | undefined): void {
   beforeLine = hook;
 }
 
-/** stderr (its isTTY, columns... inherited), written by stderrWriter, with the hook in front of every write. */
-const logStream: NodeJS.WriteStream = Object.create(process.stderr, {
-  write: {
-    value: (chunk: string | Uint8Array): boolean => {
-      beforeLine?.();
-      stderrWriter.write(chunk);
-      // Never ask consola to wait for 'drain': what cannot be written is dropped.
-      return true;
+/**
+ * What consola writes to: stderrWriter, with the hook in front of every write.
+ * On a terminal it inherits the rest (isTTY, columns) from process.stderr for
+ * consola's own reporters; elsewhere nothing reads more than `write`, and
+ * process.stderr is not made (about 9 ms of every start).
+ */
+function logStream(terminal: boolean): NodeJS.WriteStream {
+  return Object.create(terminal ? processStderr() : {}, {
+    write: {
+      value: (chunk: string | Uint8Array): boolean => {
+        beforeLine?.();
+        stderrWriter.write(chunk);
+        // Never ask consola to wait for 'drain': what cannot be written is dropped.
+        return true;
+      },
     },
-  },
-});
+  }) as NodeJS.WriteStream;
+}
 
 /**
  * consola's basic format ("[warn] text"; every call here passes one string),
@@ -46,12 +53,13 @@ const plainReporter: ConsolaReporter = {
 };
 
 function makeLogger(level: number): ConsolaInstance {
-  const terminal = process.stderr.isTTY === true;
+  const terminal = stderrIsTerminal;
+  const stream = logStream(terminal);
   const logger = createConsola({
     level,
     // consola writes info and below to stdout by default; never here.
-    stdout: logStream,
-    stderr: logStream,
+    stdout: stream,
+    stderr: stream,
     throttle: 0,
     reporters: [plainReporter],
     formatOptions: { date: false, colors: terminal },

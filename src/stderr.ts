@@ -30,7 +30,6 @@
  * so is anything that cannot be reopened (a socket, another OS).
  */
 import { constants, fstatSync, openSync, writeSync } from "node:fs";
-import { isatty } from "node:tty";
 
 /** At most this many bytes wait for stderr; a text that would go beyond is dropped. */
 export const STDERR_BACKLOG_BYTES = 64 * 1024;
@@ -155,8 +154,7 @@ export class StderrWriter {
 export function stderrDescriptor(): number {
   let reopen = false;
   try {
-    const stat = fstatSync(STDERR_FD);
-    reopen = stat.isFIFO() || isatty(STDERR_FD);
+    reopen = fstatSync(STDERR_FD).isFIFO() || stderrIsTerminal;
   } catch {
     return STDERR_FD;
   }
@@ -171,10 +169,35 @@ export function stderrDescriptor(): number {
   }
 }
 
+/**
+ * Whether fd 2 is a terminal. node:tty is asked only about a character device
+ * (a terminal, /dev/null and the like): its import adds 7-8 ms to a start,
+ * and a start with stderr on a file or a pipe is on the clock (bench/wan.md).
+ */
+export const stderrIsTerminal: boolean = (() => {
+  try {
+    return fstatSync(STDERR_FD).isCharacterDevice() && (require("node:tty") as typeof import("node:tty")).isatty(STDERR_FD);
+  } catch {
+    return false;
+  }
+})();
+
 /** The process's stderr writer. */
 export const stderrWriter = new StderrWriter(stderrDescriptor());
 
 // What is still waiting gets one last chance as the process exits (best effort: it does not wait).
 process.on("exit", () => stderrWriter.flush());
-// Anything that still writes process.stderr (a library) must not turn ENOSPC or EPIPE into a crash.
-process.stderr.on("error", () => {});
+let guardedStderr: NodeJS.WriteStream | undefined;
+/**
+ * process.stderr, for what needs the stream itself (a terminal's columns,
+ * consola's reporters on a terminal): whatever writes it must not turn ENOSPC
+ * or EPIPE into a crash, so it never goes without an 'error' listener. Made
+ * only when asked: the stream's creation adds about 9 ms to a start.
+ */
+export function processStderr(): NodeJS.WriteStream {
+  if (guardedStderr === undefined) {
+    guardedStderr = process.stderr;
+    guardedStderr.on("error", () => {});
+  }
+  return guardedStderr;
+}

@@ -31,7 +31,7 @@ import { constants } from "node:os";
 import { nextVerbose, setBeforeLogLine, setQuiet, setVerbose } from "../log.ts";
 import { DEFAULT_REPORT, type Invocation } from "../options.ts";
 import { StatusBoard } from "../status/board.ts";
-import { stderrWriter } from "../stderr.ts";
+import { stderrIsTerminal, stderrWriter } from "../stderr.ts";
 import { writeStatsFile } from "../status/stats.ts";
 import { builtinRequest, helpText, parseCommandLine, versionText } from "./command.ts";
 import { loadKeys } from "./key-file.ts";
@@ -113,7 +113,7 @@ export const processIo: MainIo = {
     }),
   // Never throws or waits: what stderr cannot take is dropped and counted (src/stderr.ts).
   stderr: (text) => stderrWriter.write(text),
-  stderrIsTerminal: process.stderr.isTTY === true,
+  stderrIsTerminal,
 };
 
 /**

@@ -2,7 +2,36 @@
  * Addresses as the user writes them and as messages show them. Pure: no
  * resolver, no sockets.
  */
-import { isIP } from "node:net";
+
+/** One IPv4 octet in decimal, without leading zeros. */
+const V4_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])";
+const V4 = `(?:${V4_OCTET}\\.){3}${V4_OCTET}`;
+const V6_GROUP = "[0-9a-fA-F]{1,4}";
+const IPV4_LITERAL = new RegExp(`^${V4}$`);
+/**
+ * RFC 4291 text forms: eight groups, one "::" for a run of zero groups, an
+ * IPv4 tail, and an optional zone ("%eth0"). node:net's isIP reads the same
+ * forms, but importing node:net adds 7-8 ms to every start, and starts are on
+ * the clock (bench/wan.md).
+ */
+const IPV6_LITERAL = new RegExp(
+  "^(?:" +
+    `(?:${V6_GROUP}:){7}(?:${V6_GROUP}|:)|` +
+    `(?:${V6_GROUP}:){6}(?:${V4}|:${V6_GROUP}|:)|` +
+    `(?:${V6_GROUP}:){5}(?::${V4}|(?::${V6_GROUP}){1,2}|:)|` +
+    `(?:${V6_GROUP}:){4}(?:(?::${V6_GROUP}){0,1}:${V4}|(?::${V6_GROUP}){1,3}|:)|` +
+    `(?:${V6_GROUP}:){3}(?:(?::${V6_GROUP}){0,2}:${V4}|(?::${V6_GROUP}){1,4}|:)|` +
+    `(?:${V6_GROUP}:){2}(?:(?::${V6_GROUP}){0,3}:${V4}|(?::${V6_GROUP}){1,5}|:)|` +
+    `(?:${V6_GROUP}:){1}(?:(?::${V6_GROUP}){0,4}:${V4}|(?::${V6_GROUP}){1,6}|:)|` +
+    `(?::(?:(?::${V6_GROUP}){0,5}:${V4}|(?::${V6_GROUP}){1,7}|:))` +
+    ")(?:%[0-9a-zA-Z.:-]+)?$",
+);
+
+/** 4 for an IPv4 literal, 6 for an IPv6 one, 0 for anything else (a name, a typo). */
+export function ipVersion(host: string): 0 | 4 | 6 {
+  if (IPV4_LITERAL.test(host)) return 4;
+  return IPV6_LITERAL.test(host) ? 6 : 0;
+}
 
 /** "host:port" for messages, with IPv6 literals in brackets ("[::1]:8834"). */
 export function formatAddress(host: string, port: number): string {
@@ -37,7 +66,7 @@ export function quoted(text: string): string {
  */
 export function hostProblem(host: string): string | undefined {
   if (host === "") return "it is empty";
-  if (isIP(host) !== 0) return undefined;
+  if (ipVersion(host) !== 0) return undefined;
   if (host.includes("\uFFFD")) return "it is not valid UTF-8";
   const stray = /[^A-Za-z0-9._-]/u.exec(host)?.[0];
   if (stray !== undefined) {

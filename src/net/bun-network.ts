@@ -17,9 +17,8 @@
  */
 import type { Socket } from "bun";
 import { closeSync, openSync, readFileSync } from "node:fs";
-import net from "node:net";
 import { log } from "../log.ts";
-import { formatAddress } from "./address.ts";
+import { formatAddress, ipVersion } from "./address.ts";
 import { checkCongestion, congestionRefusal, getCongestion, setCongestion } from "./congestion.ts";
 import type { Channel, ChannelHandlers, Listening, Network } from "./channel.ts";
 import { socketDescriptor } from "./socket-calls.ts";
@@ -203,7 +202,7 @@ function makeNetwork(settings: TcpSettings): Network {
     },
 
     async resolve(host) {
-      if (net.isIP(host) !== 0) return [host];
+      if (ipVersion(host) !== 0) return [host];
       // Loaded only for a name: node:dns adds about 10 ms to every start.
       const dns = await import("node:dns");
       const found = await dns.promises.lookup(host, { all: true, order: "verbatim" });

@@ -19,7 +19,6 @@
  * repeats, retransmissions included. The foot record up to the payload
  * (frame kind, foot header, payload length word) is the associated data.
  */
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
 import { KEY_NONCE_BYTES, KEY_PROOF_BYTES, SEAL_NONCE_BYTES, SEAL_TAG_BYTES } from "./xdr.generated.ts";
 
 /** Shorter keys are refused: a proof over a guessable key can be brute-forced offline. */
@@ -34,13 +33,19 @@ const RX_LABEL = new TextEncoder().encode("viamillipede v1 rx proof");
 const FOOT_KEY_INFO = new TextEncoder().encode("viamillipede v1 foot key");
 const CIPHER = "aes-256-gcm";
 
+let nodeCrypto: typeof import("node:crypto") | undefined;
+/** node:crypto, loaded on first use: it adds 6-7 ms to every start, and only keyed transfers need it. */
+function cryptoModule(): typeof import("node:crypto") {
+  return (nodeCrypto ??= require("node:crypto") as typeof import("node:crypto"));
+}
+
 /** A fresh random nonce for the handshake. */
 export function keyNonce(): Uint8Array {
-  return new Uint8Array(randomBytes(KEY_NONCE_BYTES));
+  return new Uint8Array(cryptoModule().randomBytes(KEY_NONCE_BYTES));
 }
 
 function hmac(key: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
-  const mac = createHmac("sha256", key);
+  const mac = cryptoModule().createHmac("sha256", key);
   for (const part of parts) mac.update(part);
   return new Uint8Array(mac.digest());
 }
@@ -63,7 +68,7 @@ export function receiverProof(
 
 /** Constant-time comparison of a received proof with the expected one. */
 export function proofMatches(received: Uint8Array, expected: Uint8Array): boolean {
-  return received.length === KEY_PROOF_BYTES && expected.length === KEY_PROOF_BYTES && timingSafeEqual(received, expected);
+  return received.length === KEY_PROOF_BYTES && expected.length === KEY_PROOF_BYTES && cryptoModule().timingSafeEqual(received, expected);
 }
 
 /** The connection's foot key (see the header comment). */
@@ -71,7 +76,7 @@ export function footKey(key: Uint8Array, transmitterNonce: Uint8Array, receiverN
   const salt = new Uint8Array(transmitterNonce.length + receiverNonce.length);
   salt.set(transmitterNonce);
   salt.set(receiverNonce, transmitterNonce.length);
-  return new Uint8Array(hkdfSync("sha256", key, salt, FOOT_KEY_INFO, 32));
+  return new Uint8Array(cryptoModule().hkdfSync("sha256", key, salt, FOOT_KEY_INFO, 32));
 }
 
 /** Seals feet for one connection: a counter nonce that never repeats under its key. */
@@ -87,7 +92,7 @@ export class FootSealer {
   seal(aad: Uint8Array, plain: Uint8Array): Uint8Array[] {
     const nonce = new Uint8Array(SEAL_NONCE_BYTES);
     new DataView(nonce.buffer).setBigUint64(4, this.counter++);
-    const cipher = createCipheriv(CIPHER, this.key, nonce, { authTagLength: SEAL_TAG_BYTES });
+    const cipher = cryptoModule().createCipheriv(CIPHER, this.key, nonce, { authTagLength: SEAL_TAG_BYTES });
     cipher.setAAD(aad);
     const body = cipher.update(plain);
     const tail = cipher.final(); // empty for GCM, but part of the contract
@@ -108,7 +113,7 @@ export function openSealed(key: Uint8Array, aad: Uint8Array, sealed: Uint8Array)
   const nonce = sealed.subarray(0, SEAL_NONCE_BYTES);
   const tag = sealed.subarray(sealed.length - SEAL_TAG_BYTES);
   try {
-    const decipher = createDecipheriv(CIPHER, key, nonce, { authTagLength: SEAL_TAG_BYTES });
+    const decipher = cryptoModule().createDecipheriv(CIPHER, key, nonce, { authTagLength: SEAL_TAG_BYTES });
     decipher.setAAD(aad);
     decipher.setAuthTag(tag);
     const body = decipher.update(sealed.subarray(SEAL_NONCE_BYTES, sealed.length - SEAL_TAG_BYTES));

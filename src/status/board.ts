@@ -14,7 +14,7 @@ import { RateMeter } from "./rate-meter.ts";
 import type { FiguresSource, TransferFigures } from "./figures.ts";
 import { progressLines, statusBlock, summaryLine, type Snapshot } from "./format.ts";
 import { statsDocument, writeStatsFile } from "./stats.ts";
-import { stderrWriter } from "../stderr.ts";
+import { processStderr, stderrWriter } from "../stderr.ts";
 
 /** How often rates are sampled and the progress line redrawn. */
 export const PROGRESS_INTERVAL_MS = 250;
@@ -58,7 +58,7 @@ export class StatusBoard {
 
   constructor(private readonly options: BoardOptions) {
     this.now = options.now ?? (() => performance.now());
-    this.columns = options.columns ?? (() => process.stderr.columns);
+    this.columns = options.columns ?? (() => processStderr().columns);
     this.droppedLines = options.droppedLines ?? (() => stderrWriter.droppedLines);
   }
 
