@@ -11,6 +11,7 @@ import type { Channel, ChannelHandlers, Network } from "../../src/net/channel.ts
 import type { TransmitterOptions } from "../../src/options.ts";
 import { receive } from "../../src/rx/receiver.ts";
 import { memorySink } from "../../src/rx/stdout.ts";
+import type { ByteSource } from "../../src/tx/stdin.ts";
 import { transmit } from "../../src/tx/transmitter.ts";
 import { memorySource } from "../support/memory-source.ts";
 import { VirtualClock } from "../support/virtual-clock.ts";
@@ -49,6 +50,25 @@ describe("the transmitter on virtual time", () => {
     expect(clock.now()).toBeGreaterThanOrEqual(300_000);
     expect(clock.now()).toBeLessThanOrEqual(300_250);
     expect(performance.now() - wallStarted).toBeLessThan(10_000);
+  });
+
+  test("the first feet are read while the connections dial: the 4 every receiver's first window holds, and no more", async () => {
+    const clock = new VirtualClock();
+    const source = memorySource(pattern(10 * FOOT));
+    let read = 0;
+    const counting: ByteSource = {
+      async read(into) {
+        const n = await source.read(into);
+        read += n;
+        return n;
+      },
+    };
+    // Nobody listens: no welcome ever grants a window.
+    const options: TransmitterOptions = { ...common, patienceS: 2, timeoutS: 5, targets: [{ host: "memory", port: 1 }], threads: 2 };
+    const outcome = transmit(options, { network: new MemoryNetwork(), source: counting, clock });
+    const error = (await clock.until(outcome.then(() => undefined, (e: unknown) => e), 10_000)) as VmError;
+    expect(error.code).toBe("unreachable");
+    expect(read).toBe(4 * FOOT);
   });
 
   test("an outage longer than the timeout: the silent connection is declared dead, dials fail, and the transfer resumes once the receiver is back", async () => {
