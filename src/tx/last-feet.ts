@@ -17,6 +17,11 @@
  * foot to the connection finishing it first, asked only whether the
  * candidate has a place in it. A connection left out stays idle and the
  * faster ones take the feet as they free up.
+ *
+ * The same estimate says when the foot the whole transfer waits on (every
+ * foot out, the window full) is better copied at once (`fasterCopy`): an
+ * idle connection that would deliver a whole copy sooner than its carrier
+ * delivers the rest of it.
  */
 
 /** A connection as the plan sees it: what it still has to deliver, and how fast it delivers. */
@@ -55,4 +60,26 @@ export function takesLastFoot(candidate: Carrier, others: Iterable<Carrier>, wai
     if (sooner >= waiting) return false;
   }
   return true;
+}
+
+/**
+ * Of the `idle` connections, the one to carry a copy of a foot of
+ * `footBytes` that `holder` is carrying at the front of its backlog, if it
+ * would deliver the whole copy more than FINISH_MARGIN sooner than `holder`
+ * delivers the rest of the foot (at most its backlog); else undefined. A
+ * holder that delivers nothing (a retransmission timeout) finishes never.
+ */
+export function fasterCopy(holder: Carrier, idle: readonly Carrier[], footBytes: number): number | undefined {
+  const holderMs = holder.bytesPerSecond > 0 ? (Math.min(holder.backlogBytes, footBytes) * 1000) / holder.bytesPerSecond : Infinity;
+  let best: number | undefined;
+  let bestMs = Infinity;
+  idle.forEach((carrier, index) => {
+    if (!(carrier.bytesPerSecond > 0)) return;
+    const copyMs = finishMs(carrier, 1, footBytes);
+    if (copyMs < bestMs) {
+      best = index;
+      bestMs = copyMs;
+    }
+  });
+  return best !== undefined && bestMs * (1 + FINISH_MARGIN) < holderMs ? best : undefined;
 }

@@ -4,7 +4,7 @@
  * them all clearly before it finishes one.
  */
 import { describe, expect, test } from "bun:test";
-import { FINISH_MARGIN, finishMs, takesLastFoot, type Carrier } from "../../src/tx/last-feet.ts";
+import { fasterCopy, FINISH_MARGIN, finishMs, takesLastFoot, type Carrier } from "../../src/tx/last-feet.ts";
 
 const MiB = 2 ** 20;
 const FOOT = 2 * MiB;
@@ -50,5 +50,25 @@ describe("last feet", () => {
     const fast: Carrier = { backlogBytes: 0, bytesPerSecond: 100 * MiB };
     expect(takesLastFoot({ backlogBytes: 0, bytesPerSecond: 0 }, [fast], 1, FOOT)).toBe(true);
     expect(takesLastFoot({ backlogBytes: 0, bytesPerSecond: MiB }, [{ backlogBytes: 0, bytesPerSecond: 0 }], 1, FOOT)).toBe(true);
+  });
+
+  test("fasterCopy: the idle connection that delivers a whole copy first, if clearly before the carrier delivers the rest", () => {
+    const idle: Carrier[] = [
+      { backlogBytes: 0, bytesPerSecond: MiB }, // a copy in 2 s
+      { backlogBytes: 0, bytesPerSecond: 4 * MiB }, // 0.5 s
+      { backlogBytes: FOOT, bytesPerSecond: 4 * MiB }, // 1 s: its own backlog first
+    ];
+    // The carrier still has the whole foot at 0.5 MiB/s: 4 s. The quickest copy wins.
+    expect(fasterCopy({ backlogBytes: FOOT, bytesPerSecond: MiB / 2 }, idle, FOOT)).toBe(1);
+    // Only a quarter of the foot left at 1 MiB/s: 0.5 s, and no copy beats that by the margin.
+    expect(fasterCopy({ backlogBytes: FOOT / 4, bytesPerSecond: MiB }, idle, FOOT)).toBeUndefined();
+    // Behind the foot, more of the carrier's backlog does not count: at most the foot's bytes are left of it.
+    expect(fasterCopy({ backlogBytes: 3 * FOOT, bytesPerSecond: 4 * MiB }, idle, FOOT)).toBeUndefined();
+  });
+
+  test("fasterCopy: a carrier that delivers nothing (a retransmission timeout) is beaten by any idle one that delivers; unknown rates are not judged", () => {
+    expect(fasterCopy({ backlogBytes: FOOT, bytesPerSecond: 0 }, [{ backlogBytes: 0, bytesPerSecond: MiB / 100 }], FOOT)).toBe(0);
+    expect(fasterCopy({ backlogBytes: FOOT, bytesPerSecond: 0 }, [{ backlogBytes: 0, bytesPerSecond: 0 }], FOOT)).toBeUndefined();
+    expect(fasterCopy({ backlogBytes: FOOT, bytesPerSecond: MiB }, [], FOOT)).toBeUndefined();
   });
 });
