@@ -228,6 +228,31 @@ describe("threads auto", () => {
     expect(run.final, why).toBeGreaterThanOrEqual(32);
   });
 
+  test("read from TCP, such slow connections are judged on a megabyte, not four feet: 48 within 10 s, not 15 (200 ms, 1 % loss, cubic)", () => {
+    // 0.09 MiB/s a flow: four feet (8 MiB) took 4 connections past the 5 s limit.
+    const run = simulate(perFlow(0.09), 20, { tcp: true, roundTripMs: 200, inflation: () => 1.01, feetHeld: 48, windowFeet: 48 });
+    const why = run.changes.map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    expect(run.counts[Math.round(10_000 / TICK_MS) - 1], why).toBe(48);
+  });
+
+  test("a doubling judged against a figure from slow start (a trial that paid at once) is held where it moved 80 % of it (50 ms, 0.1 % loss, cubic)", () => {
+    // Settled: 13 MiB/s with 4, 16 with 8, 18 with 16, 31 with 32 or more; but for a second
+    // after a step to 16 or more the new connections' slow start moves 36.
+    let last = 4;
+    let grewMs = 0;
+    const path: Path = (n, nowMs) => {
+      if (n > last) grewMs = nowMs;
+      last = n;
+      if (n >= 16 && nowMs - grewMs < 1_000) return 36;
+      return n >= 32 ? 31 : n >= 16 ? 18 : n >= 8 ? 16 : 13;
+    };
+    const inflation = (n: number): number => (n >= 16 ? 1.25 : 1.02);
+    const run = simulate(path, 30, { tcp: true, roundTripMs: 50, inflation, feetHeld: 48, windowFeet: 48, settings: { reprobeMs: 60_000 } });
+    const why = [...run.changes, ...run.stays].map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    expect(run.final, why).toBe(48);
+    expect(run.stays.map((c) => c.why), why).toEqual(["48 connections moved 31 MiB/s against 36 MiB/s with 16, read before they settled: held"]);
+  });
+
   test("...but a slow input (connections without feet) is no reason to climb", () => {
     // 0.2 MiB/s whatever the count: the input is the limit, and 2 feet are held.
     const run = simulate(() => 0.2, 60, { roundTripMs: 200, feetHeld: 2, settings: { reprobeMs: 120_000 } });
@@ -280,6 +305,33 @@ describe("threads auto", () => {
   test("...whatever the congestion control: bbr's connections filling the link read a tall queue too", () => {
     const run = simulate(() => 34, 60, { roundTripMs: 50, tcp: true, queueInflation: () => 2.05 });
     expect(run.changes).toEqual([]);
+  });
+
+  test("...and while bbr drains the queue its start-up built: half the measurement's ticks and its last one standing is a full link", () => {
+    // 50 ms, clean, 4 bbr connections, as the kernel read them (sampled every 250 ms): start-up
+    // fills the queue, a drain of a few hundred milliseconds, then the queue stands again.
+    const sequence = [1.0, 1.19, 2.02, 1.1, 1.32];
+    const queueInflation = (_count: number, nowMs: number): number => sequence[Math.round(nowMs / TICK_MS) - 1] ?? 1.8;
+    const run = simulate(() => 34, 20, { roundTripMs: 50, tcp: true, queueInflation, settings: { reprobeMs: 60_000 } });
+    expect(run.changes.map((c) => `${c.from}→${c.to}: ${c.why}`)).toEqual([]);
+    expect(run.stays.map((c) => c.why)).toEqual(["34 MiB/s with 4; round trips 1.32x their least: the link is full"]);
+  });
+
+  test("...but a step judged at once (it paid before its connections settled) needs the queue at every tick: slow start overshoots (50 ms, 0.1 % loss, cubic)", () => {
+    // 15 MiB/s with 4, 18 with 8 or 16, 23 with 32 or more; for a second after a step to 16
+    // the new connections' slow start moves 34 and, from its second reading on, builds a queue.
+    let last = 4;
+    let grewMs = 0;
+    const path: Path = (n, nowMs) => {
+      if (n > last) grewMs = nowMs;
+      last = n;
+      if (n === 16 && nowMs - grewMs < 1_000) return 34;
+      return n >= 32 ? 23 : n >= 8 ? 18 : 15;
+    };
+    const queueInflation = (n: number, nowMs: number): number => (n === 16 && nowMs - grewMs >= 250 && nowMs - grewMs < 1_000 ? 1.41 : 1.05);
+    const run = simulate(path, 20, { tcp: true, roundTripMs: 50, queueInflation, inflation: () => 1.05, feetHeld: 48, windowFeet: 48, settings: { reprobeMs: 60_000 } });
+    const why = [...run.changes, ...run.stays].map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    expect(run.final, why).toBeGreaterThanOrEqual(32);
   });
 
   test("...and the climb stops where the queue begins to stand", () => {
