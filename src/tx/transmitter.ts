@@ -95,6 +95,8 @@ class Transmitter {
   /** What the receiver says about its command (exec on rx). */
   private readonly verdict = new ReceiverVerdict();
   private finished = false;
+  /** The input's failure while no connection was up yet (see inputFailed). */
+  private inputFailure: { error: unknown } | undefined;
   private settle!: { resolve: (s: TransferSummary) => void; reject: (e: VmError) => void };
 
   constructor(
@@ -146,7 +148,7 @@ class Transmitter {
     if (this.finished) return done;
     if (this.links.length > 1) log.info(`links in order of preference: ${this.links.map((link) => link.address).join(", ")}`);
     this.pool.start();
-    this.reader.run().catch((error) => this.fail(error));
+    this.reader.run().catch((error) => this.inputFailed(error));
     return done;
   }
 
@@ -184,6 +186,7 @@ class Transmitter {
 
   /** A connection came up: its welcome says where the receiver's stream and window stand. */
   private onWelcome(welcome: Welcome): void {
+    if (this.inputFailure !== undefined) return this.fail(this.inputFailure.error);
     this.scheduler.acknowledge(welcome.deliveredBelow, []);
     if (this.scheduler.credit(welcome.windowEnd)) this.reader.wake();
     this.dispatch.pump();
@@ -266,6 +269,17 @@ class Transmitter {
     log.info(`confirmed by the receiver: ${end.totalBytes} bytes in ${end.totalFeet} feet, ${seconds.toFixed(2)} s, ${rate.toFixed(0)} MiB/s`);
     // Per-link shares are in the summary line (src/status/format.ts).
     this.settle.resolve({ feet: end.totalFeet, bytes: end.totalBytes, seconds, links: this.pool.linkFigures(), ...(verdict && { consumer: verdict }) });
+  }
+
+  /**
+   * Reading the input failed. The first feet are read while the connections
+   * dial, so this can come before any is up: then the first to come up tells
+   * the receiver (which would otherwise wait out its `patience`); with none,
+   * the transfer ends as any unreachable one does.
+   */
+  private inputFailed(error: unknown): void {
+    if (this.pool.live().next().done === true) this.inputFailure ??= { error };
+    else this.fail(error);
   }
 
   private fail(error: unknown, fromReceiver = false): void {
