@@ -105,6 +105,8 @@ export class Dispatch {
   private readonly chaos: Chaos;
   /** Feet sent again (re-sends and hedged copies). */
   retransmits = 0;
+  /** Their bytes. */
+  copiedBytes = 0;
 
   constructor(
     private readonly scheduler: SendScheduler,
@@ -226,7 +228,10 @@ export class Dispatch {
   private send(route: Route, foot: OutboundFoot): void {
     const { connection, link } = route;
     connection.sendFoot(foot, foot.sends > 1 ? FOOT_FLAG_RETRANSMIT : 0, () => this.written(foot));
-    if (foot.sends > 1) this.retransmits++;
+    if (foot.sends > 1) {
+      this.retransmits++;
+      this.copiedBytes += foot.payload.length;
+    }
     link.noteSent(foot.payload.length);
     const fault = this.chaos.tick();
     if (fault !== undefined) {

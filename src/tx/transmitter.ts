@@ -140,7 +140,7 @@ class Transmitter {
           feetHeld: this.scheduler.heldCount,
           windowFeet: Number(this.scheduler.windowEnd - this.scheduler.deliveredBelow),
         };
-        this.pool.tune(tuner, this.clock.now(), this.startedMs, progress);
+        this.pool.tune(tuner, this.clock.now(), this.startedMs, progress, this.dispatch.copiedBytes);
       };
       this.timers.push(this.clock.every(TUNE_MS, "tx threads auto", tune));
     }
