@@ -240,30 +240,13 @@ describe("dispatch", () => {
     }
   });
 
-  test("a straggler the whole transfer waits on goes at once to an idle connection that delivers a copy sooner than its carrier delivers the rest", () => {
-    for (const carrierRate of [0, 1, 100]) {
-      const { scheduler, routes, dispatch, advance } = rig(1, 2, 2);
-      scheduler.add(foot(0));
-      scheduler.add(foot(1));
-      dispatch.pump();
-      const [first, second] = routes as [(typeof routes)[0], (typeof routes)[0]];
-      advance(100);
-      scheduler.acknowledge(0n, [1n]);
-      // Foot 0 (10 bytes) still wholly on the first connection; the second delivers 100 bytes/s.
-      first.connection.idle = false;
-      first.connection.delivery = { deliveredBytes: 0, backlogBytes: 10 };
-      first.connection.deliveryRate = carrierRate;
-      second.connection.delivery = { deliveredBytes: 10, backlogBytes: 0 };
-      second.connection.deliveryRate = 100;
-      advance(10); // far from 1.5 round trips (150 ms)
-      dispatch.pump();
-      // A copy takes the second 100 ms: sooner than a carrier in a timeout (0/s) or at 1 byte/s, not than one at 100/s.
-      expect(second.connection.feet.map((f) => f.id), `carrier at ${carrierRate}/s`).toEqual(carrierRate === 100 ? [1n] : [1n, 0n]);
-    }
-  });
-
-  test("...but not while more feet may go out (the window has room): a copy then costs what they would have moved", () => {
-    const { scheduler, routes, dispatch, advance } = rig(1, 2, 8);
+  /**
+   * Two connections; foot 1 acknowledged after 100 ms on the second, foot 0 still wholly on the
+   * first (10 bytes, delivered at `carrierRate` bytes/s), the second idle at 100 bytes/s; 10 ms
+   * later (far from 1.5 round trips, 150 ms), what does the second carry?
+   */
+  function secondCarriesAfterStraggling(windowFeet: number, carrierRate: number): bigint[] {
+    const { scheduler, routes, dispatch, advance } = rig(1, 2, windowFeet);
     scheduler.add(foot(0));
     scheduler.add(foot(1));
     dispatch.pump();
@@ -272,11 +255,23 @@ describe("dispatch", () => {
     scheduler.acknowledge(0n, [1n]);
     first.connection.idle = false;
     first.connection.delivery = { deliveredBytes: 0, backlogBytes: 10 };
-    first.connection.deliveryRate = 0;
+    first.connection.deliveryRate = carrierRate;
     second.connection.delivery = { deliveredBytes: 10, backlogBytes: 0 };
     second.connection.deliveryRate = 100;
     advance(10);
     dispatch.pump();
-    expect(second.connection.feet.map((f) => f.id)).toEqual([1n]);
+    return second.connection.feet.map((f) => f.id);
+  }
+
+  test("a straggler the whole transfer waits on goes at once to an idle connection that delivers a copy sooner than its carrier delivers the rest", () => {
+    // 2 feet of window: nothing else can go out. A copy takes the second 100 ms: sooner than a
+    // carrier in a timeout (0/s) or at 1 byte/s, not than one at 100/s.
+    for (const carrierRate of [0, 1, 100]) {
+      expect(secondCarriesAfterStraggling(2, carrierRate), `carrier at ${carrierRate}/s`).toEqual(carrierRate === 100 ? [1n] : [1n, 0n]);
+    }
+  });
+
+  test("...but not while more feet may go out (the window has room): a copy then costs what they would have moved", () => {
+    expect(secondCarriesAfterStraggling(8, 0)).toEqual([1n]);
   });
 });
