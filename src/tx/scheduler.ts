@@ -43,6 +43,8 @@ export class SendScheduler {
   private resend: bigint[] = [];
   private fresh: bigint[] = [];
   private window = 0n;
+  /** Feet below this id may be read before a window covers them (they are sent only once one does). */
+  private readAheadEnd = 0n;
   private acknowledgedBelow = 0n;
   private nextRead = 0n;
   /** Per connection, how many unacknowledged feet it carries. */
@@ -89,12 +91,18 @@ export class SendScheduler {
 
   /** Feet waiting for a connection: re-sends and new feet. */
   get waitingCount(): number {
-    return this.resend.filter((id) => this.held.has(id)).length + this.fresh.length;
+    return this.resend.filter((id) => this.held.has(id)).length + this.fresh.filter((id) => id < this.window).length;
   }
 
   /** True when the next foot to read fits in the window, `ahead` feet being read but not yet added. */
   canRead(ahead = 0): boolean {
-    return this.nextRead + BigInt(ahead) < this.window;
+    const end = this.window > this.readAheadEnd ? this.window : this.readAheadEnd;
+    return this.nextRead + BigInt(ahead) < end;
+  }
+
+  /** Lets the first `feet` be read before any window is granted; they still go out only within one. */
+  readAhead(feet: number): void {
+    this.readAheadEnd = BigInt(feet);
   }
 
   /** Window credit from the receiver; absolute, so stale or repeated grants are harmless. */
@@ -114,7 +122,7 @@ export class SendScheduler {
 
   /** The next foot to send on connection `connectionId`, if any is waiting. */
   next(connectionId: number): OutboundFoot | undefined {
-    const foot = this.take(this.resend) ?? this.take(this.fresh);
+    const foot = this.take(this.resend) ?? (this.fresh.length > 0 && this.fresh[0]! < this.window ? this.take(this.fresh) : undefined);
     if (foot === undefined) return undefined;
     this.assign(foot, connectionId);
     return foot;

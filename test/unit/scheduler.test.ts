@@ -36,6 +36,22 @@ describe("SendScheduler", () => {
     expect(s.canRead()).toBe(true);
   });
 
+  test("read ahead before any window: the feet are read, and go out only within the window granted (a peer may grant fewer)", () => {
+    const s = new SendScheduler();
+    s.readAhead(4);
+    for (let id = 0; id < 4; id++) {
+      expect(s.canRead()).toBe(true);
+      s.add(foot(id));
+    }
+    expect(s.canRead()).toBe(false);
+    expect(s.next(1)).toBeUndefined(); // nothing granted yet
+    s.credit(2n);
+    expect([s.next(1)?.id, s.next(2)?.id, s.next(1)]).toEqual([0n, 1n, undefined]);
+    expect(s.waitingCount).toBe(0); // feet 2 and 3 wait for the window, not for a connection
+    s.credit(3n);
+    expect([s.waitingCount, s.next(1)?.id]).toEqual([1, 2n]);
+  });
+
   test("feet go out in order, each remembered with its connection", () => {
     const s = withFeet(3);
     expect([s.next(1)?.id, s.next(2)?.id, s.next(1)?.id, s.next(2)]).toEqual([0n, 1n, 2n, undefined]);
