@@ -5,8 +5,10 @@
  * Invariants:
  * - every foot read is held until the receiver acknowledges it, so a
  *   connection that dies loses nothing: its feet go back in the queue;
- * - new feet are read only below the receiver's window end, so at most
- *   `windowEnd - deliveredBelow` feet are held (memory bounded by the window);
+ * - new feet are read only below the receiver's window end (or the few read
+ *   ahead before the first window, `readAhead`), so at most
+ *   `windowEnd - deliveredBelow` feet are held (memory bounded by the window),
+ *   and feet go out only below it;
  * - re-sends go before new feet, so the receiver's gap closes first.
  */
 import { systemClock } from "../clock.ts";
