@@ -17,6 +17,23 @@ type Path = (connections: number, nowMs: number) => number;
 /** Each flow limited to `perFlow` MiB/s, all of them together to `total`. */
 const perFlow = (perFlowMib: number, totalMib = Infinity): Path => (n) => Math.min(n * perFlowMib, totalMib);
 
+/**
+ * A path whose rate also depends on the time since the count last grew (new
+ * connections in slow start), from `rates(count, msSinceGrowth)`.
+ */
+function afterGrowth(rates: (connections: number, sinceGrowthMs: number) => number): { path: Path; sinceGrowthMs: (nowMs: number) => number } {
+  let last = defaultTunerSettings(FOOT).start;
+  let grewMs = 0;
+  return {
+    path: (n, nowMs) => {
+      if (n > last) grewMs = nowMs;
+      last = n;
+      return rates(n, nowMs - grewMs);
+    },
+    sinceGrowthMs: (nowMs) => nowMs - grewMs,
+  };
+}
+
 interface Run {
   /** The count at every tick. */
   counts: number[];
@@ -238,14 +255,7 @@ describe("threads auto", () => {
   test("a doubling judged against a figure from slow start (a trial that paid at once) is held where it moved 80 % of it (50 ms, 0.1 % loss, cubic)", () => {
     // Settled: 13 MiB/s with 4, 16 with 8, 18 with 16, 31 with 32 or more; but for a second
     // after a step to 16 or more the new connections' slow start moves 36.
-    let last = 4;
-    let grewMs = 0;
-    const path: Path = (n, nowMs) => {
-      if (n > last) grewMs = nowMs;
-      last = n;
-      if (n >= 16 && nowMs - grewMs < 1_000) return 36;
-      return n >= 32 ? 31 : n >= 16 ? 18 : n >= 8 ? 16 : 13;
-    };
+    const { path } = afterGrowth((n, sinceMs) => (n >= 16 && sinceMs < 1_000 ? 36 : n >= 32 ? 31 : n >= 16 ? 18 : n >= 8 ? 16 : 13));
     const inflation = (n: number): number => (n >= 16 ? 1.25 : 1.02);
     const run = simulate(path, 30, { tcp: true, roundTripMs: 50, inflation, feetHeld: 48, windowFeet: 48, settings: { reprobeMs: 60_000 } });
     const why = [...run.changes, ...run.stays].map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
@@ -320,15 +330,8 @@ describe("threads auto", () => {
   test("...but a step judged at once (it paid before its connections settled) needs the queue at every tick: slow start overshoots (50 ms, 0.1 % loss, cubic)", () => {
     // 15 MiB/s with 4, 18 with 8 or 16, 23 with 32 or more; for a second after a step to 16
     // the new connections' slow start moves 34 and, from its second reading on, builds a queue.
-    let last = 4;
-    let grewMs = 0;
-    const path: Path = (n, nowMs) => {
-      if (n > last) grewMs = nowMs;
-      last = n;
-      if (n === 16 && nowMs - grewMs < 1_000) return 34;
-      return n >= 32 ? 23 : n >= 8 ? 18 : 15;
-    };
-    const queueInflation = (n: number, nowMs: number): number => (n === 16 && nowMs - grewMs >= 250 && nowMs - grewMs < 1_000 ? 1.41 : 1.05);
+    const { path, sinceGrowthMs } = afterGrowth((n, sinceMs) => (n === 16 && sinceMs < 1_000 ? 34 : n >= 32 ? 23 : n >= 8 ? 18 : 15));
+    const queueInflation = (n: number, nowMs: number): number => (n === 16 && sinceGrowthMs(nowMs) >= 250 && sinceGrowthMs(nowMs) < 1_000 ? 1.41 : 1.05);
     const run = simulate(path, 20, { tcp: true, roundTripMs: 50, queueInflation, inflation: () => 1.05, feetHeld: 48, windowFeet: 48, settings: { reprobeMs: 60_000 } });
     const why = [...run.changes, ...run.stays].map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
     expect(run.final, why).toBeGreaterThanOrEqual(32);
