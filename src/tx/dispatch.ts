@@ -232,7 +232,7 @@ export class Dispatch {
       this.retransmits++;
       this.copiedBytes += foot.payload.length;
     }
-    link.noteSent(foot.payload.length);
+    link.noteSent(foot.payload.length, foot.lastSentMs);
     const fault = this.chaos.tick();
     if (fault !== undefined) {
       log.warn(`chaos: ${fault} on connection ${connection.id}`);

@@ -13,6 +13,15 @@ import { RateMeter } from "../status/rate-meter.ts";
 
 /** Weight of a new sample in a link's foot round-trip average. */
 const ROUND_TRIP_WEIGHT = 0.125;
+/**
+ * A link's first foot is given this many of its round trips to arrive
+ * before the link is judged by its rate. A new connection's TCP starts with
+ * 10 segments and doubles them each round trip: a 2 MiB foot is out after 8
+ * round trips, and its acknowledgement takes one more (150 ms, 100 Mbit/s,
+ * bbr: the first foot was acknowledged 1.29 s, 8.6 round trips, after it
+ * left).
+ */
+export const PROVING_ROUND_TRIPS = 12;
 
 export class Link {
   readonly address: string;
@@ -21,6 +30,7 @@ export class Link {
   readonly delivered = new RateMeter();
   private sentBytes = 0;
   private sentFeet = 0;
+  private firstSentMs: number | undefined;
   private deliveredFeet = 0;
   private roundTrip: number | undefined;
   private quickestRoundTrip: number | undefined;
@@ -59,9 +69,20 @@ export class Link {
     return wasBad;
   }
 
-  noteSent(bytes: number): void {
+  noteSent(bytes: number, nowMs: number): void {
     this.sentBytes += bytes;
     this.sentFeet++;
+    this.firstSentMs ??= nowMs;
+  }
+
+  /**
+   * Its first feet are on their way and none has arrived yet, for less than
+   * PROVING_ROUND_TRIPS of its round trip: its rate is not known yet, which
+   * is not a rate of 0 (a long path's first foot takes a second or more).
+   */
+  provingAt(nowMs: number): boolean {
+    if (!this.live || this.deliveredFeet > 0 || this.firstSentMs === undefined) return false;
+    return nowMs - this.firstSentMs < PROVING_ROUND_TRIPS * (this.quickestRoundTrip ?? 0);
   }
 
   /** The receiver acknowledged a foot this link carried, `roundTripMs` after it went out. */

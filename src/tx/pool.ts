@@ -117,7 +117,8 @@ export class ConnectionPool {
   }
 
   linkViews(): LinkView[] {
-    return this.links.map((link) => ({ live: link.live, rate: link.delivered.bytesPerSecond, feetDelivered: link.feetDelivered }));
+    const nowMs = this.clock.now();
+    return this.links.map((link) => ({ live: link.live, rate: link.delivered.bytesPerSecond, feetDelivered: link.feetDelivered, proving: link.provingAt(nowMs) }));
   }
 
   /** Connections up on `link`. */

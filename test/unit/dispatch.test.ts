@@ -49,7 +49,7 @@ function rig(linkCount: number, perLink: number, windowFeet = 8) {
   const routes: (Route & { connection: RecordingCarrier; draining: boolean; feetDelivered: number })[] = [];
   let id = 1;
   for (const link of links) for (let n = 0; n < perLink; n++) routes.push({ connection: new RecordingCarrier(id++), link, draining: false, endSent: false, feetDelivered: WARM });
-  const views = () => links.map((link) => ({ live: link.live, rate: 0, feetDelivered: 0 }));
+  const views = () => links.map((link) => ({ live: link.live, rate: 0, feetDelivered: 0, proving: false }));
   const dispatch = new Dispatch(scheduler, links, () => routes, views, () => {}, { timeoutS: 5, chaosEvery: 0, footBytes: 10 });
   return { scheduler, links, routes, dispatch, advance: (ms: number) => (now += ms) };
 }

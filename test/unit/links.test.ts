@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { VmError } from "../../src/errors.ts";
-import { resolveLinks } from "../../src/tx/links.ts";
+import { PROVING_ROUND_TRIPS, resolveLinks } from "../../src/tx/links.ts";
 import { RateMeter } from "../../src/status/rate-meter.ts";
 
 describe("links from tx clauses", () => {
@@ -76,10 +76,33 @@ describe("links from tx clauses", () => {
     expect(link!.markFailed()).toBe(false);
     expect(link!.stateWith(0)).toBe("down");
     expect(link!.live).toBe(false);
-    link!.noteSent(100);
+    link!.noteSent(100, 0);
     expect(link!.noteDelivered(100, 8)).toBe(true); // back
     expect(link!.figures(1)).toMatchObject({ link: 1, address: "[::1]:5", state: "up", connections: 1, bytesSent: 100, feetSent: 1, bytesDelivered: 100, feetDelivered: 1 });
     expect(link!.footRoundTripMs).toBe(8);
+  });
+
+  test("a link is proving while its first feet are out and none arrived, for PROVING_ROUND_TRIPS of its round trip", async () => {
+    const {
+      links: [link],
+    } = await resolveLinks([{ host: "10.0.0.2", port: 5 }]);
+    link!.noteHandshake(300, 2); // a 150 ms path
+    expect(link!.provingAt(1000)).toBe(false); // nothing sent: nothing to prove (a slow source leaves it unused)
+    link!.noteSent(2 << 20, 1000);
+    link!.noteSent(2 << 20, 1100); // the clock runs from the first foot
+    expect(link!.provingAt(1000)).toBe(true);
+    expect(link!.provingAt(1000 + PROVING_ROUND_TRIPS * 150 - 1)).toBe(true);
+    expect(link!.provingAt(1000 + PROVING_ROUND_TRIPS * 150)).toBe(false); // judged: its rate of 0 counts
+    link!.noteDelivered(2 << 20, 1290);
+    expect(link!.provingAt(1500)).toBe(false); // its rate is known
+
+    const {
+      links: [dying],
+    } = await resolveLinks([{ host: "10.0.0.3", port: 5 }]);
+    dying!.noteHandshake(300, 2);
+    dying!.noteSent(2 << 20, 0);
+    dying!.markFailed();
+    expect(dying!.provingAt(10)).toBe(false); // a dead link proves nothing
   });
 });
 

@@ -9,8 +9,10 @@ import {
   type LinkView,
 } from "../../src/tx/placement.ts";
 
-const live = (rate = 0, feetDelivered = 1000): LinkView => ({ live: true, rate, feetDelivered });
-const dead = (rate = 0): LinkView => ({ live: false, rate, feetDelivered: 1000 });
+const live = (rate = 0, feetDelivered = 1000): LinkView => ({ live: true, rate, feetDelivered, proving: false });
+const dead = (rate = 0): LinkView => ({ live: false, rate, feetDelivered: 1000, proving: false });
+/** A live link whose first feet are on their way: no rate yet. */
+const proving = (): LinkView => ({ live: true, rate: 0, feetDelivered: 0, proving: true });
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
 describe("connection placement", () => {
@@ -30,6 +32,17 @@ describe("connection placement", () => {
     expect(desired).toEqual([1 + 13 / 6, 1 + 26 / 6, 1 + 39 / 6].map((d) => expect.closeTo(d, 9)));
     // A slow source uses only the first link: everything floats there.
     expect(desiredConnections([live(5), live(0), live(0)], 16)).toEqual([14, 1, 1]);
+  });
+
+  test("a link still carrying its first feet counts as the known links do on average, not as a rate of 0", () => {
+    // 10 ms and 150 ms links: the long one's first foot takes over a second to arrive.
+    expect(desiredConnections([live(12), proving()], 4)).toEqual([2, 2]);
+    expect(desiredConnections([live(10), live(30), proving()], 9)).toEqual([1 + 6 / 6, 1 + 18 / 6, 1 + 12 / 6].map((d) => expect.closeTo(d, 9)));
+    expect(desiredConnections([proving(), proving()], 4)).toEqual([2, 2]);
+    // ...so it keeps its floating connection; once judged at a rate of 0, it gives it up.
+    const assigned = [2, 2];
+    expect(rebalanceMove([live(12), proving()], desiredConnections([live(12), proving()], 4), assigned)).toBeUndefined();
+    expect(rebalanceMove([live(12), live(0, 0)], desiredConnections([live(12), live(0, 0)], 4), assigned)).toEqual({ from: 1, to: 0 });
   });
 
   test("a dead link keeps only its anchor; with every link dead, all stay candidates", () => {
