@@ -36,6 +36,12 @@ export const TUNE_MS = 100;
 export const REBALANCE_TICKS = 4;
 /** Foot buffers kept for reuse; never more than the window ever needed at once. */
 export const MAX_POOLED_FEET = 256;
+/**
+ * A failing transmitter waits at most this long for its abort notices to be
+ * with the kernel (behind the rest of a foot under way) before it settles and
+ * the process exits; under the CLI's 2 s grace after a signal.
+ */
+export const FINAL_FLUSH_MS = 1_000;
 
 // Receiver
 

@@ -43,8 +43,14 @@ export class FramedConnection {
   private queue: Uint8Array[] = [];
   /** Callbacks to run once the queue entry at the same index is written (or dropped). */
   private written: ((() => void) | undefined)[] = [];
+  /** Whether the queue entry at the same index is the first piece of a `send`. */
+  private firsts: boolean[] = [];
   private queueHead = 0;
+  /** The transport took part of the entry at `queueHead`: its record is under way. */
+  private headStarted = false;
   private queued = 0;
+  /** `flushed` callers, told once nothing is queued or the connection closed. */
+  private flushWaiters: (() => void)[] = [];
   /** Bytes the transport has taken, in all. */
   private taken = 0;
   private closed = false;
@@ -169,11 +175,12 @@ export class FramedConnection {
       onWritten?.();
       return;
     }
-    for (const piece of pieces) {
+    pieces.forEach((piece, i) => {
       this.queue.push(piece);
       this.written.push(undefined);
+      this.firsts.push(i === 0);
       this.queued += piece.length;
-    }
+    });
     this.written[this.written.length - 1] = onWritten;
     this.flush();
   }
@@ -182,6 +189,35 @@ export class FramedConnection {
   shutdown(): void {
     this.shutdownWhenIdle = true;
     if (!this.closed && this.queued === 0) this.channel?.shutdown();
+  }
+
+  /**
+   * The last record on this connection: what is queued and not yet under
+   * way is dropped (its `onWritten` runs), the record the transport has
+   * started on is finished, `pieces` follow it, and our side half-closes
+   * once they are written. A final notice (an abort) must not wait behind
+   * feet nobody will need: the process may exit soon after (`flushed`).
+   */
+  sendFinal(pieces: readonly Uint8Array[]): void {
+    let keep = this.queue.length;
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      if (this.firsts[i] && !(i === this.queueHead && this.headStarted)) {
+        keep = i;
+        break;
+      }
+    }
+    const dropped = this.written.slice(keep);
+    for (const piece of this.queue.slice(keep)) this.queued -= piece.length;
+    this.queue.length = this.written.length = this.firsts.length = keep;
+    for (const done of dropped) done?.();
+    this.send(pieces);
+    this.shutdown();
+  }
+
+  /** Resolves once nothing is queued (every byte is with the transport) or the connection is closed. */
+  flushed(): Promise<void> {
+    if (this.closed || this.queued === 0) return Promise.resolve();
+    return new Promise((resolve) => this.flushWaiters.push(resolve));
   }
 
   /** Drops the connection now. `reason` reaches onClose. */
@@ -253,18 +289,28 @@ export class FramedConnection {
       if (taken > 0) this.lastWriteProgressMs = this.clock.now();
       if (taken < piece.length) {
         this.queue[this.queueHead] = piece.subarray(taken);
+        if (taken > 0) this.headStarted = true;
         return; // the rest goes on drain
       }
       const done = this.written[this.queueHead];
       this.queueHead++;
+      this.headStarted = false;
       done?.();
       if (this.closed) return;
     }
     this.queue = [];
     this.written = [];
+    this.firsts = [];
     this.queueHead = 0;
     if (this.shutdownWhenIdle) channel.shutdown();
+    this.tellFlushed();
     this.handlers.onIdle();
+  }
+
+  private tellFlushed(): void {
+    const waiters = this.flushWaiters;
+    this.flushWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   private finish(error?: Error): void {
@@ -275,9 +321,12 @@ export class FramedConnection {
     const dropped = this.written.slice(this.queueHead);
     this.queue = [];
     this.written = [];
+    this.firsts = [];
     this.queueHead = 0;
+    this.headStarted = false;
     this.queued = 0;
     for (const done of dropped) done?.();
+    this.tellFlushed();
     this.handlers.onClose(error);
   }
 }

@@ -267,11 +267,15 @@ export class TxConnection {
     this.upkeep.chaos(fault);
   }
 
-  /** Sends one last frame, then half-closes once it is written. */
+  /** Sends one last frame (feet queued and not under way are dropped), then half-closes once it is written. */
   sendFinal(frame: ControlFrame): void {
     this.enter({ name: "closing" });
-    this.sendControl(frame);
-    this.framed.shutdown();
+    this.framed.sendFinal([encodeControlFrame(frame)]);
+  }
+
+  /** Resolves once everything queued is with the transport, or the connection is closed. */
+  flushed(): Promise<void> {
+    return this.framed.flushed();
   }
 
   close(): void {

@@ -20,7 +20,7 @@
  * State it owns: the lifecycle (running, confirmed, finished), the
  * scheduler, end-of-stream once read, the acknowledged totals and the timers.
  */
-import { MAX_POOLED_FEET, REBALANCE_TICKS, TUNE_MS, WATCHDOG_TICK_MS } from "../constants.ts";
+import { FINAL_FLUSH_MS, MAX_POOLED_FEET, REBALANCE_TICKS, TUNE_MS, WATCHDOG_TICK_MS } from "../constants.ts";
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { asVmError, onInterrupt, VmError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -286,13 +286,33 @@ class Transmitter {
   private fail(error: unknown, fromReceiver = false): void {
     if (this.finished) return;
     const vmError = asVmError(error);
-    if (!fromReceiver) {
-      // Tell the receiver why, so it stops waiting and exits with a reason too.
-      for (const { connection } of this.pool.live()) connection.sendFinal(abortFrame(vmError, connection.capabilities));
+    if (fromReceiver) {
+      // Told by the receiver: drop the connections.
+      this.finish(true);
+      this.settle.reject(vmError);
+      return;
     }
-    // Told by the receiver: drop the connections. Telling it: they close after the notice.
-    this.finish(fromReceiver);
-    this.settle.reject(vmError);
+    // Tell the receiver why, so it stops waiting and exits with a reason too;
+    // the connections close after the notice.
+    const telling = new Set<TxConnection>();
+    const flushed: Promise<void>[] = [];
+    for (const { connection } of this.pool.live()) {
+      connection.sendFinal(abortFrame(vmError, connection.capabilities));
+      telling.add(connection);
+      flushed.push(connection.flushed().then(() => void telling.delete(connection)));
+    }
+    this.finish(false);
+    // The process exits once this settles, and what is still queued then is
+    // lost: the notice must be with the kernel first, or the receiver sees
+    // the connections end mid-foot and waits out its patience for them.
+    let timer: Timer | undefined;
+    const late = new Promise<void>((resolve) => (timer = this.clock.after(FINAL_FLUSH_MS, "tx abort flush", resolve)));
+    void Promise.race([Promise.all(flushed), late]).then(() => {
+      timer?.cancel();
+      // A transport that never took the notice: the connection ends without it, as at exit.
+      for (const connection of telling) connection.close();
+      this.settle.reject(vmError);
+    });
   }
 
   /** Stops everything; `closeConnections` drops them (after a failure they close after their final frame). */

@@ -16,6 +16,10 @@ import { transmit } from "../../src/tx/transmitter.ts";
 import { memorySource } from "../support/memory-source.ts";
 import { VirtualClock } from "../support/virtual-clock.ts";
 import { MemoryNetwork } from "./memory-network.ts";
+import { FINAL_FLUSH_MS } from "../../src/constants.ts";
+import { decodeFrame } from "../../src/protocol/messages.ts";
+import { RecordDecoder } from "../../src/protocol/records.ts";
+import { FrameKind } from "../../src/protocol/xdr.generated.ts";
 
 const FOOT = 64 * 1024;
 const common = { verbose: 0, checkphrase: "", chaosEvery: 0, footBytes: FOOT };
@@ -35,6 +39,50 @@ function withOutage(network: Network, refusing: () => boolean): Network {
     },
     listen: network.listen.bind(network),
   };
+}
+
+/**
+ * `network`, with the transmitter's one connection let through until
+ * `roomBytes` are taken, then none until `release`: a socket buffer the
+ * peer does not empty. `wire` holds what the transport took.
+ */
+function tightening(network: Network, roomBytes: number) {
+  let room = roomBytes;
+  let handlers: ChannelHandlers | undefined;
+  let filled!: () => void;
+  const wire: Uint8Array[] = [];
+  const full = new Promise<void>((resolve) => (filled = resolve));
+  const tight: Network = {
+    async dial(host, port, given) {
+      handlers = given;
+      const inner = await network.dial(host, port, given);
+      return {
+        remoteAddress: inner.remoteAddress,
+        write(bytes) {
+          const taken = inner.write(bytes.subarray(0, Math.min(room, bytes.length)));
+          room -= taken;
+          wire.push(bytes.slice(0, taken));
+          if (room === 0) filled();
+          return taken;
+        },
+        shutdown: () => inner.shutdown(),
+        destroy: () => inner.destroy(),
+        pause: () => inner.pause(),
+        resume: () => inner.resume(),
+      };
+    },
+    listen: network.listen.bind(network),
+  };
+  const release = () => {
+    room = Infinity;
+    handlers?.onDrain();
+  };
+  /** The frames the transport took, after the hello. */
+  const frames = () => {
+    const decoder = new RecordDecoder(4 * FOOT);
+    return wire.flatMap((chunk) => decoder.push(chunk)).slice(1).map(decodeFrame);
+  };
+  return { network: tight, full, release, frames };
 }
 
 describe("the transmitter on virtual time", () => {
@@ -100,5 +148,58 @@ describe("the transmitter on virtual time", () => {
     expect(dials).toBeGreaterThan(2);
     expect(memory.dials).toBe(2);
     expect(performance.now() - wallStarted).toBeLessThan(10_000);
+  });
+
+  test("a failing transmitter settles once its abort is with the transport: the receiver hears why, not a connection ended mid-foot", async () => {
+    // The process exits when the transmitter settles: what its connections still queue then is lost.
+    const clock = new VirtualClock();
+    const memory = new MemoryNetwork();
+    const { network, full, release, frames } = tightening(memory, FOOT + FOOT / 2); // the second foot half taken
+    let listening!: (port: number) => void;
+    const ready = new Promise<number>((resolve) => (listening = resolve));
+    const rx = receive({ ...common, port: 0, bind: undefined, windowFeet: 8, patienceS: 600, timeoutS: 600 }, { network: memory, sink: memorySink(), onListening: listening });
+    const rxOutcome = rx.then(() => undefined, (e: unknown) => e as VmError);
+    const port = await ready;
+    const stop = new AbortController();
+    const options: TransmitterOptions = { ...common, patienceS: 60, timeoutS: 600, targets: [{ host: "memory", port }], threads: 1 };
+    let settled = false;
+    const outcome = transmit(options, { network, source: memorySource(pattern(16 * FOOT)), clock, signal: stop.signal }).then(
+      () => undefined,
+      (e: unknown) => e as VmError,
+    ).finally(() => (settled = true));
+    await full;
+    stop.abort("SIGTERM");
+    await clock.advance(FINAL_FLUSH_MS / 2);
+    expect(settled).toBe(false); // the abort waits behind the rest of the foot under way
+    release();
+    const error = await clock.until(outcome, FINAL_FLUSH_MS / 2);
+    expect(error?.code).toBe("interrupted");
+    // On the wire: two whole feet, then the abort; the feet queued behind them were dropped.
+    expect(frames().map((frame) => frame.kind)).toEqual([FrameKind.FRAME_FOOT, FrameKind.FRAME_FOOT, FrameKind.FRAME_ABORT]);
+    expect((await rxOutcome)?.message).toContain("SIGTERM");
+  });
+
+  test("an abort the transport never takes: the transmitter settles after FINAL_FLUSH_MS all the same", async () => {
+    const clock = new VirtualClock();
+    const memory = new MemoryNetwork();
+    const { network, full } = tightening(memory, FOOT + FOOT / 2);
+    let listening!: (port: number) => void;
+    const ready = new Promise<number>((resolve) => (listening = resolve));
+    const rx = receive({ ...common, port: 0, bind: undefined, windowFeet: 8, patienceS: 1, timeoutS: 600 }, { network: memory, sink: memorySink(), onListening: listening });
+    const port = await ready;
+    const stop = new AbortController();
+    const options: TransmitterOptions = { ...common, patienceS: 60, timeoutS: 600, targets: [{ host: "memory", port }], threads: 1 };
+    const outcome = transmit(options, { network, source: memorySource(pattern(16 * FOOT)), clock, signal: stop.signal }).then(
+      () => undefined,
+      (e: unknown) => e as VmError,
+    );
+    await full;
+    const abortedMs = clock.now();
+    stop.abort("SIGTERM");
+    const error = await clock.until(outcome, 2 * FINAL_FLUSH_MS);
+    expect(error?.code).toBe("interrupted");
+    expect(clock.now() - abortedMs).toBe(FINAL_FLUSH_MS);
+    // ...and drops the connection, as the process's exit would: the receiver sees it end.
+    expect(((await rx.then(() => undefined, (e: unknown) => e)) as VmError).code).toBe("peerLost");
   });
 });
