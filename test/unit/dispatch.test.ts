@@ -218,16 +218,25 @@ describe("dispatch", () => {
     expect(warm.connection.feet).toHaveLength(2); // 400 ms after foot 1 left: the usual straggler rule
   });
 
+  /**
+   * One link, two connections, `windowFeet` of window: feet 0 and 1 go out, and
+   * foot 1 is acknowledged after 100 ms (a round trip of 100 ms) while the
+   * output waits on foot 0, still on the first.
+   */
+  function straggling(windowFeet: number) {
+    const { scheduler, routes, dispatch, advance } = rig(1, 2, windowFeet);
+    scheduler.add(foot(0));
+    scheduler.add(foot(1));
+    dispatch.pump();
+    const [first, second] = routes as [(typeof routes)[0], (typeof routes)[0]];
+    advance(100);
+    scheduler.acknowledge(0n, [1n]);
+    return { first, second, dispatch, advance };
+  }
+
   test("a straggler the whole transfer waits on (every foot out, the window full) is copied after 1.5 round trips, not four", () => {
     for (const windowFeet of [2, 8]) {
-      const { scheduler, routes, dispatch, advance } = rig(1, 2, windowFeet);
-      scheduler.add(foot(0));
-      scheduler.add(foot(1));
-      dispatch.pump();
-      const [first, second] = routes as [(typeof routes)[0], (typeof routes)[0]];
-      // Foot 1 is acknowledged after 100 ms: a round trip of 100 ms; the output waits on foot 0.
-      advance(100);
-      scheduler.acknowledge(0n, [1n]);
+      const { first, second, dispatch, advance } = straggling(windowFeet);
       dispatch.pump();
       advance(49);
       dispatch.pump();
@@ -241,18 +250,12 @@ describe("dispatch", () => {
   });
 
   /**
-   * Two connections; foot 1 acknowledged after 100 ms on the second, foot 0 still wholly on the
-   * first (10 bytes, delivered at `carrierRate` bytes/s), the second idle at 100 bytes/s; 10 ms
-   * later (far from 1.5 round trips, 150 ms), what does the second carry?
+   * `straggling`, with foot 0 still wholly on the first connection (10 bytes, delivered at
+   * `carrierRate` bytes/s) and the second idle at 100 bytes/s; 10 ms later (far from 1.5 round
+   * trips, 150 ms), what does the second carry?
    */
   function secondCarriesAfterStraggling(windowFeet: number, carrierRate: number): bigint[] {
-    const { scheduler, routes, dispatch, advance } = rig(1, 2, windowFeet);
-    scheduler.add(foot(0));
-    scheduler.add(foot(1));
-    dispatch.pump();
-    const [first, second] = routes as [(typeof routes)[0], (typeof routes)[0]];
-    advance(100);
-    scheduler.acknowledge(0n, [1n]);
+    const { first, second, dispatch, advance } = straggling(windowFeet);
     first.connection.idle = false;
     first.connection.delivery = { deliveredBytes: 0, backlogBytes: 10 };
     first.connection.deliveryRate = carrierRate;
