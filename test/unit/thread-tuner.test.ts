@@ -263,6 +263,20 @@ describe("threads auto", () => {
     expect(run.stays.map((c) => c.why), why).toEqual(["48 connections moved 31 MiB/s against 36 MiB/s with 16, read before they settled: held"]);
   });
 
+  test("...and where it moved half of it (100 ms, 0.1 % loss, cubic: a way back costs seconds at a quarter of the rate)", () => {
+    // Settled, each flow moves 0.55 MiB/s (32: 18 MiB/s, 43: 24); for a second after a step to 16
+    // or more the new connections' slow start moves 1.8 each (32: 33, the link). On the rig,
+    // "43 connections moved 23 against 29 with 16" went back to 16, which then moved 4 MiB/s for
+    // 10 s (their windows had met their losses).
+    const { path } = afterGrowth((n, sinceMs) => Math.min(33, (n >= 16 && sinceMs < 1_000 ? 1.8 : 0.55) * n));
+    // With 32 or more, a queue forms (round trips 1.25x their least), short of a full link.
+    const inflation = (n: number): number => (n >= 32 ? 1.25 : 1.02);
+    const run = simulate(path, 30, { tcp: true, roundTripMs: 100, inflation, feetHeld: 43, windowFeet: 43, settings: { reprobeMs: 60_000 } });
+    const why = [...run.changes, ...run.stays].map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    expect(run.changes.filter((c) => c.to < c.from), why).toEqual([]);
+    expect(run.final, why).toBeGreaterThanOrEqual(32);
+  });
+
   test("...but a slow input (connections without feet) is no reason to climb", () => {
     // 0.2 MiB/s whatever the count: the input is the limit, and 2 feet are held.
     const run = simulate(() => 0.2, 60, { roundTripMs: 200, feetHeld: 2, settings: { reprobeMs: 120_000 } });
