@@ -85,6 +85,31 @@ function tightening(network: Network, roomBytes: number) {
   return { network: tight, full, release, frames };
 }
 
+/**
+ * A receiver (wall clock, `rxPatienceS`) and a transmitter (virtual clock, one
+ * connection) sending 16 feet through `tightening` (one foot and a half of
+ * room), stopped by `stop`; `full` once the second foot is half taken.
+ */
+async function stuckMidFoot(rxPatienceS: number) {
+  const clock = new VirtualClock();
+  const memory = new MemoryNetwork();
+  const tight = tightening(memory, FOOT + FOOT / 2);
+  let listening!: (port: number) => void;
+  const ready = new Promise<number>((resolve) => (listening = resolve));
+  const rx = receive(
+    { ...common, port: 0, bind: undefined, windowFeet: 8, patienceS: rxPatienceS, timeoutS: 600 },
+    { network: memory, sink: memorySink(), onListening: listening },
+  ).then(() => undefined, (e: unknown) => e as VmError);
+  const port = await ready;
+  const stop = new AbortController();
+  const options: TransmitterOptions = { ...common, patienceS: 60, timeoutS: 600, targets: [{ host: "memory", port }], threads: 1 };
+  const tx = transmit(options, { network: tight.network, source: memorySource(pattern(16 * FOOT)), clock, signal: stop.signal }).then(
+    () => undefined,
+    (e: unknown) => e as VmError,
+  );
+  return { ...tight, clock, rx, tx, stop };
+}
+
 describe("the transmitter on virtual time", () => {
   test("no receiver: patience 300 s gives up with 'unreachable' after 300 s of its clock, in wall milliseconds", async () => {
     const clock = new VirtualClock();
@@ -152,21 +177,9 @@ describe("the transmitter on virtual time", () => {
 
   test("a failing transmitter settles once its abort is with the transport: the receiver hears why, not a connection ended mid-foot", async () => {
     // The process exits when the transmitter settles: what its connections still queue then is lost.
-    const clock = new VirtualClock();
-    const memory = new MemoryNetwork();
-    const { network, full, release, frames } = tightening(memory, FOOT + FOOT / 2); // the second foot half taken
-    let listening!: (port: number) => void;
-    const ready = new Promise<number>((resolve) => (listening = resolve));
-    const rx = receive({ ...common, port: 0, bind: undefined, windowFeet: 8, patienceS: 600, timeoutS: 600 }, { network: memory, sink: memorySink(), onListening: listening });
-    const rxOutcome = rx.then(() => undefined, (e: unknown) => e as VmError);
-    const port = await ready;
-    const stop = new AbortController();
-    const options: TransmitterOptions = { ...common, patienceS: 60, timeoutS: 600, targets: [{ host: "memory", port }], threads: 1 };
+    const { clock, full, release, frames, rx, tx, stop } = await stuckMidFoot(600);
     let settled = false;
-    const outcome = transmit(options, { network, source: memorySource(pattern(16 * FOOT)), clock, signal: stop.signal }).then(
-      () => undefined,
-      (e: unknown) => e as VmError,
-    ).finally(() => (settled = true));
+    const outcome = tx.finally(() => (settled = true));
     await full;
     stop.abort("SIGTERM");
     await clock.advance(FINAL_FLUSH_MS / 2);
@@ -176,30 +189,18 @@ describe("the transmitter on virtual time", () => {
     expect(error?.code).toBe("interrupted");
     // On the wire: two whole feet, then the abort; the feet queued behind them were dropped.
     expect(frames().map((frame) => frame.kind)).toEqual([FrameKind.FRAME_FOOT, FrameKind.FRAME_FOOT, FrameKind.FRAME_ABORT]);
-    expect((await rxOutcome)?.message).toContain("SIGTERM");
+    expect((await rx)?.message).toContain("SIGTERM");
   });
 
   test("an abort the transport never takes: the transmitter settles after FINAL_FLUSH_MS all the same", async () => {
-    const clock = new VirtualClock();
-    const memory = new MemoryNetwork();
-    const { network, full } = tightening(memory, FOOT + FOOT / 2);
-    let listening!: (port: number) => void;
-    const ready = new Promise<number>((resolve) => (listening = resolve));
-    const rx = receive({ ...common, port: 0, bind: undefined, windowFeet: 8, patienceS: 1, timeoutS: 600 }, { network: memory, sink: memorySink(), onListening: listening });
-    const port = await ready;
-    const stop = new AbortController();
-    const options: TransmitterOptions = { ...common, patienceS: 60, timeoutS: 600, targets: [{ host: "memory", port }], threads: 1 };
-    const outcome = transmit(options, { network, source: memorySource(pattern(16 * FOOT)), clock, signal: stop.signal }).then(
-      () => undefined,
-      (e: unknown) => e as VmError,
-    );
+    const { clock, full, rx, tx, stop } = await stuckMidFoot(1);
     await full;
     const abortedMs = clock.now();
     stop.abort("SIGTERM");
-    const error = await clock.until(outcome, 2 * FINAL_FLUSH_MS);
+    const error = await clock.until(tx, 2 * FINAL_FLUSH_MS);
     expect(error?.code).toBe("interrupted");
     expect(clock.now() - abortedMs).toBe(FINAL_FLUSH_MS);
     // ...and drops the connection, as the process's exit would: the receiver sees it end.
-    expect(((await rx.then(() => undefined, (e: unknown) => e)) as VmError).code).toBe("peerLost");
+    expect((await rx)?.code).toBe("peerLost");
   });
 });
