@@ -105,7 +105,10 @@ export class TxConnection {
 
   private constructor(
     readonly id: number,
+    /** The receiver's address as dialled, "host:port" (for messages). */
     readonly target: string,
+    /** The receiver's host as dialled (the link's). */
+    readonly host: string,
     private readonly events: TxConnectionEvents,
     /** The pre-shared key, when the transmitter has one. */
     private readonly key: Uint8Array | undefined,
@@ -133,7 +136,7 @@ export class TxConnection {
     let answer!: HandshakeAnswer;
     const answered = new Promise<Welcome>((resolve, reject) => (answer = { resolve, reject }));
     answered.catch(() => {}); // a refusal may come before we wait for the answer; the race below reports it
-    const connection = new TxConnection(id, label, events, key, clock, answer);
+    const connection = new TxConnection(id, label, target.host, events, key, clock, answer);
     // One deadline for the dial and the handshake: a path that swallows the
     // SYN would otherwise hold this dial for the kernel's two minutes.
     let timer: Timer | undefined;

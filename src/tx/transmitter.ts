@@ -229,7 +229,8 @@ class Transmitter {
       case FrameKind.FRAME_VERDICT:
         // Only where we asked for it, and it always precedes the confirmation.
         if ((connection.capabilities & CAP_VERDICT) === 0) return this.unexpected(connection, frame.kind);
-        this.verdict.heard(frame.verdict, this.pool.record(connection.id)?.link.host ?? connection.target);
+        // The connection's own host: a retired connection may bring it after the pool let it go.
+        this.verdict.heard(frame.verdict, connection.host);
         break;
       case FrameKind.FRAME_CONFIRM: {
         const missing = this.verdict.missingBefore(connection.capabilities);
