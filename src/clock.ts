@@ -25,6 +25,19 @@ export interface Clock {
   sleep(ms: number, name: string): Promise<void>;
 }
 
+/** `promise`'s value, or undefined if `ms` pass first on `clock` (a timer named `name`). */
+export async function within<T>(promise: Promise<T>, ms: number, clock: Clock, name: string): Promise<T | undefined> {
+  let timer: Timer | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = clock.after(ms, name, () => resolve(undefined));
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    timer?.cancel();
+  }
+}
+
 /** The wall clock: performance.now() and the runtime's timers. */
 export const systemClock: Clock = {
   now: () => performance.now(),

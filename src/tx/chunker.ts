@@ -11,7 +11,7 @@
  * still waiting when the foot left is not abandoned: it reads into a staging
  * buffer and its bytes start the next foot.
  */
-import { systemClock, type Clock, type Timer } from "../clock.ts";
+import { systemClock, within, type Clock } from "../clock.ts";
 import type { ByteSource } from "./stdin.ts";
 
 /** charmode: a foot leaves when no more input arrives within this long... */
@@ -105,7 +105,7 @@ export class Chunker {
         // Sized for this foot's room; a read carried over to the next foot fits its empty buffer.
         this.pending ??= this.source.read(staging.subarray(0, Math.min(room, staging.length))).then((n) => ({ n }), (error: unknown) => ({ error }));
         const waitMs = fill === 0 ? Infinity : Math.min(this.timing.quietMs, deadline - this.clock.now());
-        outcome = waitMs === Infinity ? await this.pending : waitMs <= 0 ? undefined : await raceTimer(this.pending, waitMs, this.clock);
+        outcome = waitMs === Infinity ? await this.pending : waitMs <= 0 ? undefined : await within(this.pending, waitMs, this.clock, "charmode foot quiet or held");
         if (outcome === undefined) break; // quiet, or held long enough: the foot leaves; the read stays pending
         this.pending = undefined;
         if ("n" in outcome && outcome.n > 0) {
@@ -120,18 +120,5 @@ export class Chunker {
       break;
     }
     return fill;
-  }
-}
-
-/** The promise's value, or undefined if `ms` pass first. */
-async function raceTimer<T>(promise: Promise<T>, ms: number, clock: Clock): Promise<T | undefined> {
-  let timer: Timer | undefined;
-  const late = new Promise<undefined>((resolve) => {
-    timer = clock.after(ms, "charmode foot quiet or held", () => resolve(undefined));
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    timer?.cancel();
   }
 }

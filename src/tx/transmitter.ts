@@ -21,7 +21,7 @@
  * scheduler, end-of-stream once read, the acknowledged totals and the timers.
  */
 import { FINAL_FLUSH_MS, MAX_POOLED_FEET, REBALANCE_TICKS, TUNE_MS, WATCHDOG_TICK_MS } from "../constants.ts";
-import { systemClock, type Clock, type Timer } from "../clock.ts";
+import { systemClock, within, type Clock, type Timer } from "../clock.ts";
 import { asVmError, onInterrupt, VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { Network } from "../net/channel.ts";
@@ -295,23 +295,15 @@ class Transmitter {
     }
     // Tell the receiver why, so it stops waiting and exits with a reason too;
     // the connections close after the notice.
-    const telling = new Set<TxConnection>();
-    const flushed: Promise<void>[] = [];
-    for (const { connection } of this.pool.live()) {
-      connection.sendFinal(abortFrame(vmError, connection.capabilities));
-      telling.add(connection);
-      flushed.push(connection.flushed().then(() => void telling.delete(connection)));
-    }
+    const telling = [...this.pool.live()].map(({ connection }) => connection);
+    for (const connection of telling) connection.sendFinal(abortFrame(vmError, connection.capabilities));
     this.finish(false);
     // The process exits once this settles, and what is still queued then is
     // lost: the notice must be with the kernel first, or the receiver sees
     // the connections end mid-foot and waits out its patience for them.
-    let timer: Timer | undefined;
-    const late = new Promise<void>((resolve) => (timer = this.clock.after(FINAL_FLUSH_MS, "tx abort flush", resolve)));
-    void Promise.race([Promise.all(flushed), late]).then(() => {
-      timer?.cancel();
-      // A transport that never took the notice: the connection ends without it, as at exit.
-      for (const connection of telling) connection.close();
+    void within(Promise.all(telling.map((connection) => connection.flushed())), FINAL_FLUSH_MS, this.clock, "tx abort flush").then(() => {
+      // A transport that never took the notice (bytes still queued): the connection ends without it, as at exit.
+      for (const connection of telling) if (!connection.isIdle) connection.close();
       this.settle.reject(vmError);
     });
   }
