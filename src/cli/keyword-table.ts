@@ -35,7 +35,7 @@ import { MAX_CHECKPHRASE_BYTES, MAX_LABEL_BYTES } from "../protocol/xdr.generate
 import { MAX_KEY_BYTES, MIN_KEY_BYTES } from "../protocol/keys.ts";
 import { parseCongestionName } from "../net/congestion.ts";
 import { MAX_PRBS_SEED } from "../tx/prbs.ts";
-import { AUTO_MAX_THREADS, AUTO_START_THREADS } from "../tx/thread-tuner.ts";
+import { AUTO_MAX_THREADS, AUTO_START_THREADS } from "../tx/tuner-settings.ts";
 import {
   ANY_PORT,
   file,

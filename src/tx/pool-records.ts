@@ -29,7 +29,7 @@ export interface ConnectionRecord {
   endSent: boolean;
   /** Feet acknowledged whose latest copy it carried (dispatch gives a new connection fewer feet). */
   feetDelivered: number;
-  /** Its TCP's count of bytes delivered when the pool last read it (`ConnectionPool.tcpReadings`). */
+  /** Its TCP's count of bytes delivered when the pool last read it (`KernelReadings.read`). */
   tcpBytesDeliveredSeen: number;
   /** Ends its slot's wait for it. */
   readonly release: () => void;

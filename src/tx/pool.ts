@@ -37,8 +37,9 @@ import { figuresOf, type ConnectionRecord, type Slot } from "./pool-records.ts";
 import type { Link } from "./links.ts";
 import { Reachability } from "./reachability.ts";
 import { chooseLink, connectionBudget, desiredConnections, rebalanceMove, type LinkView } from "./placement.ts";
-import { leastRoundTrip, roundTripInflation, type RoundTripSample } from "./round-trips.ts";
-import type { TunerProgress, ThreadTuner } from "./thread-tuner.ts";
+import { KernelReadings } from "./kernel-readings.ts";
+import type { ThreadTuner } from "./thread-tuner.ts";
+import type { TunerProgress } from "./tuner-settings.ts";
 
 /** What the pool needs from the transmitter. */
 export interface PoolHost {
@@ -62,8 +63,8 @@ export class ConnectionPool {
   private readonly records = new Map<number, ConnectionRecord>();
   private readonly pastConnections: ConnectionFigures[] = [];
   private nextConnectionId = 1;
-  /** Bytes delivered on every connection so far, as `tcpReadings` keeps them. */
-  private tcpDeliveredTotal = 0;
+  /** What the kernel says of the connections, for `threads auto`. */
+  private readonly kernel = new KernelReadings();
   private stopped = false;
   /** How long the receiver has been out of reach, and why (patience, busy). */
   private readonly reach: Reachability;
@@ -172,7 +173,7 @@ export class ConnectionPool {
     copiedBytes: number,
   ): void {
     if (this.stopped) return;
-    const readings = this.tcpReadings();
+    const readings = this.kernel.read(this.records.values());
     // Goodput, not TCP's bytes: a copy crosses TCP once more but moves the stream no further.
     // One 2 MiB copy adds 2.9 MiB/s to a 0.7 s measurement: enough to read an input paced to
     // 24 MiB/s as "28 with 8" (seen in two of three runs of the gate's auto test).
@@ -198,33 +199,6 @@ export class ConnectionPool {
       slot.record.draining = true;
       this.closeIfDrained(slot.record);
     }
-  }
-
-  /**
-   * What the kernel says of our connections, for `threads auto`: bytes that
-   * reached the receiver's TCP, a running total kept from each connection's
-   * count as it grows (what a connection moved between its last reading and
-   * its close is left out), how far their round trips stand above the least
-   * (`roundTripInflation`), and the least itself; nothing where the transport
-   * cannot tell.
-   */
-  private tcpReadings(): Pick<TunerProgress, "tcpDeliveredBytes" | "roundTripInflation" | "queueInflation" | "leastRoundTripMs"> {
-    let known = false;
-    const samples: RoundTripSample[] = [];
-    for (const record of this.records.values()) {
-      const figures = record.connection.tcpFigures;
-      if (figures === undefined) continue; // closing: its descriptor may be gone
-      known = true;
-      if (figures.bytesDelivered > record.tcpBytesDeliveredSeen) this.tcpDeliveredTotal += figures.bytesDelivered - record.tcpBytesDeliveredSeen;
-      record.tcpBytesDeliveredSeen = figures.bytesDelivered;
-      samples.push({ link: record.link.index, roundTripMs: figures.roundTripMs, minRoundTripMs: figures.minRoundTripMs, congestion: figures.congestion });
-    }
-    return {
-      tcpDeliveredBytes: known || this.records.size === 0 ? this.tcpDeliveredTotal : undefined,
-      roundTripInflation: roundTripInflation(samples),
-      queueInflation: roundTripInflation(samples, "any"),
-      leastRoundTripMs: leastRoundTrip(samples),
-    };
   }
 
   /**

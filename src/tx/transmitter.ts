@@ -38,7 +38,8 @@ import { ConnectionPool } from "./pool.ts";
 import { Reader } from "./reader.ts";
 import { SendScheduler, type OutboundFoot } from "./scheduler.ts";
 import { stdinSource, type ByteSource } from "./stdin.ts";
-import { defaultTunerSettings, ThreadTuner } from "./thread-tuner.ts";
+import { ThreadTuner } from "./thread-tuner.ts";
+import { defaultTunerSettings } from "./tuner-settings.ts";
 import { ReceiverVerdict, transmitterHello } from "./verdict.ts";
 
 export interface TransmitterIo {

@@ -5,7 +5,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { leastRoundTrip, roundTripInflation } from "../../src/tx/round-trips.ts";
-import { defaultTunerSettings, ThreadTuner, type TunerChange, type TunerSettings } from "../../src/tx/thread-tuner.ts";
+import { ThreadTuner, type TunerChange } from "../../src/tx/thread-tuner.ts";
+import { defaultTunerSettings, type TunerSettings } from "../../src/tx/tuner-settings.ts";
 import { MIB } from "../support/sizes.ts";
 
 const FOOT = 2 * MIB;
