@@ -53,6 +53,7 @@ import {
   type Welcome,
 } from "../protocol/xdr.generated.ts";
 import { DeliveryRate, type Delivery } from "./delivery-rate.ts";
+import { queueStandsOn } from "./round-trips.ts";
 import { DialFailure, refusalError } from "./refusals.ts";
 import type { OutboundFoot } from "./scheduler.ts";
 import { gatherSealed, sealedPool } from "./sealed-copies.ts";
@@ -258,6 +259,17 @@ export class TxConnection {
   /** Bytes per second its TCP delivers while it has bytes to send; undefined until measured, or where the transport cannot tell. */
   get deliveryRate(): number | undefined {
     return this.rate.bytesPerSecond;
+  }
+
+  /** Whether its TCP delivered anything since the previous tick while it had bytes to send (DeliveryRate.moving). */
+  get moving(): boolean | undefined {
+    return this.rate.moving;
+  }
+
+  /** Whether its round trips say a queue stands on its path: its link is full (round-trips.ts `queueStandsOn`). */
+  get queueStands(): boolean | undefined {
+    const figures = this.framed.tcpFigures;
+    return figures === undefined ? undefined : queueStandsOn(figures);
   }
 
   /** Declares the connection dead: it closes and the owner hears `onClose` with `reason`. */

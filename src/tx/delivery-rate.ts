@@ -20,6 +20,12 @@ export class DeliveryRate {
   private lastBacklog = 0;
   /** Smoothed bytes per second while busy; undefined until one busy interval was read. */
   bytesPerSecond: number | undefined;
+  /**
+   * Whether the last interval read, with bytes to send at both its ends,
+   * delivered any: false in a retransmission timeout or on a dead path;
+   * undefined when the connection ran dry or was idle at either end.
+   */
+  moving: boolean | undefined;
 
   /**
    * A reading at `nowMs`: bytes the peer's TCP holds so far, and bytes handed
@@ -31,7 +37,9 @@ export class DeliveryRate {
   read(nowMs: number, deliveredBytes: number, backlogBytes: number): void {
     if (this.lastMs !== undefined && nowMs > this.lastMs) {
       const moved = deliveredBytes - this.lastDelivered;
-      if (moved >= 0 && this.lastBacklog > 0 && backlogBytes > 0) {
+      const busy = this.lastBacklog > 0 && backlogBytes > 0;
+      this.moving = busy ? moved > 0 : undefined;
+      if (moved >= 0 && busy) {
         const sample = (moved * 1000) / (nowMs - this.lastMs);
         this.bytesPerSecond = this.bytesPerSecond === undefined ? sample : this.bytesPerSecond + RATE_WEIGHT * (sample - this.bytesPerSecond);
       }

@@ -34,6 +34,25 @@ const QUEUE_FILLING_CONGESTION = new Set(["reno", "cubic", "bic", "htcp", "highs
  */
 export const QUEUE_MIN_ROUND_TRIP_MS = 2;
 
+/**
+ * Round trips standing at least this far above their least, whatever the
+ * congestion control, mean a standing queue at the bottleneck: the link is
+ * full. On the rig, 4 connections filling a 10, 50 or 100 ms link read
+ * 1.45–2.2 once out of slow start (cubic and bbr); on 50 ms with 0.1 % loss,
+ * where cubic flows are the limit, 1.01–1.04 (1.13 in slow start).
+ */
+export const FULL_QUEUE_INFLATION = 1.3;
+
+/**
+ * Whether one connection's round trips say a queue stands on its path
+ * (FULL_QUEUE_INFLATION); undefined where its path is too short to tell
+ * (QUEUE_MIN_ROUND_TRIP_MS) or nothing was measured yet.
+ */
+export function queueStandsOn(figures: { roundTripMs: number; minRoundTripMs: number }): boolean | undefined {
+  if (!(figures.minRoundTripMs >= QUEUE_MIN_ROUND_TRIP_MS)) return undefined;
+  return figures.roundTripMs >= FULL_QUEUE_INFLATION * figures.minRoundTripMs;
+}
+
 /** The least round trip any connection has seen (0: none yet, left out); undefined before any. */
 export function leastRoundTrip(samples: readonly RoundTripSample[]): number | undefined {
   const seen = samples.map((sample) => sample.minRoundTripMs).filter((ms) => ms > 0);

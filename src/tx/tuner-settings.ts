@@ -4,6 +4,7 @@
  * each tick (the pool reads it from the acknowledgements and the kernel).
  */
 import { MAX_THREADS } from "../options.ts";
+import { FULL_QUEUE_INFLATION } from "./round-trips.ts";
 
 export interface TunerSettings {
   /** Connections to begin with. */
@@ -60,10 +61,8 @@ export interface TunerSettings {
   queueFreeInflation: number;
   /**
    * Round trips standing at least this far above their least, whatever the
-   * congestion control, mean a standing queue: the link is full (`linkFull`).
-   * On the rig, 4 connections filling a 10, 50 or 100 ms link read 1.45–2.2
-   * once out of slow start (cubic and bbr); on 50 ms with 0.1 % loss, where
-   * cubic flows are the limit, 1.01–1.04 (1.13 in slow start).
+   * congestion control, mean a standing queue: the link is full (`linkFull`;
+   * FULL_QUEUE_INFLATION, round-trips.ts, says what the rig read).
    */
   fullInflation: number;
   /** `gain` for a baseline read before its connections settled (see the class comment). */
@@ -109,7 +108,7 @@ export function defaultTunerSettings(footBytes: number): TunerSettings {
     footBytes,
     judgeFeet: 4,
     queueFreeInflation: 1.2,
-    fullInflation: 1.3,
+    fullInflation: FULL_QUEUE_INFLATION,
     strongGain: 1.5,
     reprobeMs: 10_000,
     maxReprobeMs: 80_000,

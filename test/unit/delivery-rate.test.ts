@@ -37,4 +37,16 @@ describe("delivery rate", () => {
     rate.read(500, 1000, 1000);
     expect(rate.bytesPerSecond).toBe(2000);
   });
+
+  test("moving: whether the last busy interval delivered anything; unknown across an interval that started or ended idle", () => {
+    const rate = new DeliveryRate();
+    rate.read(0, 0, 1000);
+    expect(rate.moving).toBeUndefined();
+    rate.read(250, 10, 1000);
+    expect(rate.moving).toBe(true);
+    rate.read(500, 10, 1000); // a retransmission timeout: nothing arrives
+    expect(rate.moving).toBe(false);
+    rate.read(750, 1010, 0); // ran dry
+    expect(rate.moving).toBeUndefined();
+  });
 });

@@ -20,6 +20,8 @@ class RecordingCarrier implements FootCarrier {
   /** No kernel figures unless a test gives them. */
   delivery: Delivery | undefined = undefined;
   deliveryRate: number | undefined = undefined;
+  moving: boolean | undefined = undefined;
+  queueStands: boolean | undefined = undefined;
   constructor(readonly id: number) {}
   get isIdle(): boolean {
     return this.idle;
@@ -276,5 +278,43 @@ describe("dispatch", () => {
 
   test("...but not while more feet may go out (the window has room): a copy then costs what they would have moved", () => {
     expect(secondCarriesAfterStraggling(8, 0)).toEqual([1n]);
+  });
+
+  describe("a straggler on a full link (a queue stands on its carrier's path)", () => {
+    /** `straggling` with 2 feet of window (the transfer waits on foot 0), 1.5 round trips on: what does the second carry? */
+    function copiedAfterStallWhen(carrier: { moving: boolean | undefined; queueStands: boolean | undefined }): bigint[] {
+      const { first, second, dispatch, advance } = straggling(2);
+      first.connection.moving = carrier.moving;
+      first.connection.queueStands = carrier.queueStands;
+      advance(50);
+      dispatch.pump();
+      return second.connection.feet.map((f) => f.id);
+    }
+
+    test("is not copied on that link while its carrier's TCP is moving: the copy would only share the bottleneck", () => {
+      expect(copiedAfterStallWhen({ moving: true, queueStands: true })).toEqual([1n]);
+    });
+
+    test("is copied when its carrier delivers nothing (a retransmission timeout), when no queue stands, or where neither is known", () => {
+      expect(copiedAfterStallWhen({ moving: false, queueStands: true })).toEqual([1n, 0n]);
+      expect(copiedAfterStallWhen({ moving: true, queueStands: false })).toEqual([1n, 0n]);
+      expect(copiedAfterStallWhen({ moving: undefined, queueStands: undefined })).toEqual([1n, 0n]);
+    });
+
+    test("goes to an idle connection on another link all the same", () => {
+      const { scheduler, routes, dispatch, advance } = rig(2, 1, 2);
+      const [near, far] = routes as [(typeof routes)[0], (typeof routes)[0]];
+      scheduler.add(foot(0));
+      scheduler.add(foot(1));
+      dispatch.pump();
+      expect([near.connection.feet.length, far.connection.feet.length]).toEqual([2, 0]);
+      advance(100);
+      scheduler.acknowledge(0n, [1n]);
+      near.connection.moving = true;
+      near.connection.queueStands = true;
+      advance(50);
+      dispatch.pump();
+      expect(far.connection.feet.map((f) => f.id)).toEqual([0n]);
+    });
   });
 });
