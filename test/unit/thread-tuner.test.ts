@@ -352,6 +352,28 @@ describe("threads auto", () => {
     expect(run.final, why).toBeGreaterThanOrEqual(32);
   });
 
+  test("...and a full link read before the connections settled is looked at again once they have, not a re-probe later", () => {
+    // The rig's 50 ms, 0.1 % loss, cubic path in a full run: 8 → 16 at 1.9 s, and the new connections'
+    // slow start built a queue from the step on, so every tick stood (1.46x) and "35 MiB/s with 16"
+    // held the count at 16, which then moved 17 MiB/s until the re-probe 10 s later (32 move 23).
+    const { path, sinceGrowthMs } = afterGrowth((n, sinceMs) => (n === 16 && sinceMs < 1_000 ? 35 : n >= 32 ? 23 : n >= 16 ? 17 : n >= 8 ? 16 : 13));
+    const queueInflation = (n: number, nowMs: number): number => (n === 16 && sinceGrowthMs(nowMs) < 1_000 ? 1.46 : 1.05);
+    const run = simulate(path, 20, { tcp: true, roundTripMs: 50, queueInflation, inflation: () => 1.05, feetHeld: 48, windowFeet: 48 });
+    const why = [...run.changes, ...run.stays].map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    expect(run.stays.some((c) => c.why.endsWith("the link is full")), why).toBe(true);
+    // Past 16 within a few seconds, not at the default re-probe (10 s after the hold).
+    expect(run.counts[Math.round(5_000 / TICK_MS)], why).toBeGreaterThan(16);
+  });
+
+  test("...where the queue still stands once they have, the hold stands: no probe then or later", () => {
+    // The same step to 16, on a link 16 fill: the queue stands from the step on and stays.
+    const { path } = afterGrowth((n, sinceMs) => (n === 16 && sinceMs < 1_000 ? 35 : n >= 16 ? 34 : n >= 8 ? 16 : 13));
+    const queueInflation = (n: number): number => (n >= 16 ? 1.46 : 1.05);
+    const run = simulate(path, 30, { tcp: true, roundTripMs: 50, queueInflation, inflation: () => 1.05, feetHeld: 48, windowFeet: 48 });
+    const why = [...run.changes, ...run.stays].map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    expect(Math.max(...run.counts), why).toBe(16);
+  });
+
   test("...and the climb stops where the queue begins to stand", () => {
     // 2 MiB/s a flow up to 34 in all: 8 doubles 4's goodput (so the next step is 32), and 32 fill the link.
     const run = simulate(perFlow(2, 34), 60, { roundTripMs: 50, tcp: true, windowFeet: 96, feetHeld: 96, inflation: (n) => (n < 32 ? 1.02 : 1.9) });
