@@ -237,7 +237,7 @@ export class ThreadTuner {
     const settledEnough = this.measurement.flushed || (trial && (this.pays(rate, this.baseline!.rate, elapsedMs) || this.queueFree(progress)));
     // Held on a full link read before the connections settled, and they have had their time: once
     // a measurement's worth shows the queue gone (now, and at half its ticks), a probe is due at once.
-    const queueGone = enough && this.fullRecheckMs !== undefined && nowMs >= this.fullRecheckMs && !(queue.standsNow && queue.stood * 2 >= queue.ticks);
+    const queueGone = enough && this.fullRecheckMs !== undefined && nowMs >= this.fullRecheckMs && !queueStoodMostly(queue);
     if (queueGone) this.nextProbeMs = nowMs;
     if ((enough && settledEnough) || timedOut || queueGone) {
       const change = this.judge(nowMs, rate, elapsedMs, progress);
@@ -296,8 +296,7 @@ export class ThreadTuner {
   private linkFull(): boolean {
     const measurement = this.measurement;
     if (measurement === undefined || !measurement.queue.standsNow) return false;
-    const { stood, ticks } = measurement.queue;
-    return measurement.flushed ? stood * 2 >= ticks : stood === ticks;
+    return measurement.flushed ? queueStoodMostly(measurement.queue) : measurement.queue.stood === measurement.queue.ticks;
   }
 
   /** More connections paid: goodput rose by `gain` and by more than a measurement's error (`minGainBytes`, `minTcpGainBytes`). */
@@ -418,6 +417,11 @@ export class ThreadTuner {
     this.settleFeet = undefined; // taken at the next tick, from the feet held then
     return { from, to, why };
   }
+}
+
+/** A tall queue stands now and stood at half the measurement's ticks or more: a full link, once the connections settled (`linkFull`). */
+function queueStoodMostly(queue: QueueReadings): boolean {
+  return queue.standsNow && queue.stood * 2 >= queue.ticks;
 }
 
 function mib(bytesPerSecond: number): string {
