@@ -117,13 +117,20 @@
  *   256 MiB where 4 take 7.9); so did 200 ms clean paths, cubic or bbr.
  *   What this gives up: against other traffic filling
  *   the same queue, more connections would win a larger share of it.
- *   Where that reading was taken before the connections settled, the queue
- *   may have been their slow start's: once they have had their time
- *   (`settleMs`, `settleRoundTrips`), a probe comes as soon as it no longer
- *   stands (now and at half the ticks since the hold), not `reprobeMs`
+ *   The queue may have been the connections' slow start's, even on a
+ *   settled reading, so a full-link hold is watched (`fullHold`): once the
+ *   connections have had their time (`settleMs`, `settleRoundTrips`; at
+ *   once where the reading was settled), a probe comes as soon as a
+ *   measurement's worth shows the queue gone (now and at half its ticks)
+ *   and goodput fallen by `strongGain` from the hold's, not `reprobeMs`
  *   later (50 ms, 0.1 % loss, cubic: 8 → 16, "35 MiB/s with 16" and 1.46x
  *   at every tick from the step on, then 17 MiB/s for the 10 s to the
- *   re-probe, where 32 move 23);
+ *   re-probe, where 32 move 23; 100 ms, 0.1 % loss, cubic: the first
+ *   settled reading, 0.8–1.9 s, "30 MiB/s with 4" at 1.46x, then 4 moved
+ *   3 MiB/s until the re-probe at 12.3 s). Both, because bbr on a link it
+ *   fills drains its queue now and then (the readings above) while
+ *   goodput stays; a cubic path whose losses took the queue away moves a
+ *   fraction of what it did;
  * - steady: now and then (`reprobeMs`, doubling after each probe that did not
  *   pay, up to `maxReprobeMs`) try half as many again, because the path may
  *   have changed (a policer lifted, a link added); a probe that pays climbs on.
@@ -174,8 +181,8 @@ export class ThreadTuner {
   private measurement: { startMs: number; startBytes: number; byTcp: boolean; flushed: boolean; queue: QueueReadings } | undefined;
   private reprobeMs: number;
   private nextProbeMs = Infinity;
-  /** Held on a full link read before the connections settled: from then on, the queue is watched for a probe (`update`). */
-  private fullRecheckMs: number | undefined;
+  /** Held on a full link: from `watchMs` on, the queue and goodput (`rate` at the hold) are watched for a probe (`update`). */
+  private fullHold: { watchMs: number; rate: number } | undefined;
   /** Connections were up at the last tick: going from none to some starts like a change (slow start again). */
   private wasUp = false;
 
@@ -235,11 +242,12 @@ export class ThreadTuner {
     // in slow start understates its count.
     const trial = this.baseline !== undefined && this.baseline.count !== this.count;
     const settledEnough = this.measurement.flushed || (trial && (this.pays(rate, this.baseline!.rate, elapsedMs) || this.queueFree(progress)));
-    // Held on a full link read before the connections settled, and they have had their time: once
-    // a measurement's worth shows the queue gone (now, and at half its ticks), a probe is due at once.
-    const queueGone = enough && this.fullRecheckMs !== undefined && nowMs >= this.fullRecheckMs && !queueStoodMostly(queue);
-    if (queueGone) this.nextProbeMs = nowMs;
-    if ((enough && settledEnough) || timedOut || queueGone) {
+    // Held on a full link, and the connections have had their time: once a measurement's worth
+    // shows the queue gone (now, and at half its ticks) and goodput fallen, a probe is due at once.
+    const hold = this.fullHold;
+    const fullNoMore = enough && hold !== undefined && nowMs >= hold.watchMs && !queueStoodMostly(queue) && rate * this.settings.strongGain <= hold.rate;
+    if (fullNoMore) this.nextProbeMs = nowMs;
+    if ((enough && settledEnough) || timedOut || fullNoMore) {
       const change = this.judge(nowMs, rate, elapsedMs, progress);
       // After a change the next measurement starts at once (for a trial that pays, the
       // sooner the better); otherwise at the next tick. This tick's round trips are the
@@ -349,9 +357,7 @@ export class ThreadTuner {
         return undefined;
       }
       if (this.linkFull()) {
-        this.holdSteady(nowMs, false);
-        // Read before the connections settled, the queue may be their slow start's: watched once they have (`update`).
-        if (this.measurement?.flushed !== true) this.fullRecheckMs = nowMs + this.settleMs(progress);
+        this.holdFull(nowMs, rate, progress, false);
         return this.stay(`${mib(rate)} with ${this.count}; round trips ${progress.queueInflation!.toFixed(2)}x their least: the link is full`);
       }
       const noQueue = this.queueFree(progress) ? `, no queue (round trips ${progress.roundTripInflation!.toFixed(2)}x their least)` : "";
@@ -361,7 +367,7 @@ export class ThreadTuner {
     }
     if (nowMs >= this.nextProbeMs && this.count < ceiling) {
       if (this.linkFull()) {
-        this.holdSteady(nowMs, true);
+        this.holdFull(nowMs, rate, progress, true);
         return undefined;
       }
       const to = Math.min(ceiling, Math.ceil(this.count * 1.5));
@@ -395,10 +401,16 @@ export class ThreadTuner {
     return undefined;
   }
 
+  /** Holds the count on a full link, watched from once the connections have had their settle time (at once if this measurement was settled). */
+  private holdFull(nowMs: number, rate: number, progress: TunerProgress, probeFailed: boolean): void {
+    this.holdSteady(nowMs, probeFailed);
+    this.fullHold = { watchMs: this.measurement?.flushed === true ? nowMs : nowMs + this.settleMs(progress), rate };
+  }
+
   /** Holds the count until the next probe; after a probe that did not pay, the next one waits twice as long. */
   private holdSteady(nowMs: number, probeFailed: boolean): void {
     if (probeFailed) this.reprobeMs = Math.min(this.reprobeMs * 2, this.settings.maxReprobeMs);
-    this.fullRecheckMs = undefined;
+    this.fullHold = undefined;
     this.phase = "steady";
     this.nextProbeMs = nowMs + this.reprobeMs;
   }
@@ -413,7 +425,7 @@ export class ThreadTuner {
     const from = this.count;
     this.count = to;
     this.changedMs = nowMs;
-    this.fullRecheckMs = undefined;
+    this.fullHold = undefined;
     this.settleFeet = undefined; // taken at the next tick, from the feet held then
     return { from, to, why };
   }

@@ -67,7 +67,7 @@ export interface TunerSettings {
   fullInflation: number;
   /** `gain` for a baseline read before its connections settled (see the class comment). */
   unsettledGain: number;
-  /** Goodput grew by at least this factor: grow four times as fast. */
+  /** Goodput grew by at least this factor: grow four times as fast. Fallen by it from what a full link moved at its hold: the hold is looked at again (thread-tuner.ts). */
   strongGain: number;
   /** First wait in steady state before trying more connections again. */
   reprobeMs: number;

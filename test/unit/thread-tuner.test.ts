@@ -374,6 +374,27 @@ describe("threads auto", () => {
     expect(Math.max(...run.counts), why).toBe(16);
   });
 
+  test("...and so is one read once they settled, where the queue was still slow start's: a probe once it is gone and goodput fell", () => {
+    // The rig's 100 ms, 0.1 % loss, cubic path in a full run: the first settled reading (0.8–1.9 s)
+    // saw 4 connections' slow start fill the link, "30 MiB/s with 4" at 1.46x; then their losses took
+    // the queue away and 4 moved 3 MiB/s until the re-probe at 12.3 s (12 move 16).
+    const path: Path = (n, nowMs) => (n === 4 ? (nowMs < 2_500 ? 30 : 3) : Math.min(32, 1.4 * n));
+    const queueInflation = (n: number, nowMs: number): number => (n === 4 && nowMs < 2_500 ? 1.46 : 1.02);
+    const run = simulate(path, 20, { tcp: true, roundTripMs: 100, queueInflation, inflation: queueInflation, feetHeld: 48, windowFeet: 48 });
+    const why = [...run.changes, ...run.stays].map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    expect(run.stays.some((c) => c.why === "30 MiB/s with 4; round trips 1.46x their least: the link is full"), why).toBe(true);
+    expect(run.counts[Math.round(5_000 / TICK_MS)], why).toBeGreaterThan(4);
+  });
+
+  test("...but a full link whose queue comes and goes while goodput holds (bbr draining what it built) is not probed before the re-probe", () => {
+    // bbr on a link 4 connections fill: round trips read 1.1 for a second, then 1.5 for one, and so on; 34 MiB/s throughout.
+    const queueInflation = (n: number, nowMs: number): number => (nowMs < 2_000 || Math.floor(nowMs / 1_000) % 2 === 1 ? 1.5 : 1.1);
+    const run = simulate(() => 34, 9, { tcp: true, roundTripMs: 50, queueInflation, inflation: () => 1.05, feetHeld: 48, windowFeet: 48 });
+    const why = [...run.changes, ...run.stays].map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    expect(run.stays.some((c) => c.why.endsWith("the link is full")), why).toBe(true);
+    expect(Math.max(...run.counts), why).toBe(4);
+  });
+
   test("...and the climb stops where the queue begins to stand", () => {
     // 2 MiB/s a flow up to 34 in all: 8 doubles 4's goodput (so the next step is 32), and 32 fill the link.
     const run = simulate(perFlow(2, 34), 60, { roundTripMs: 50, tcp: true, windowFeet: 96, feetHeld: 96, inflation: (n) => (n < 32 ? 1.02 : 1.9) });
