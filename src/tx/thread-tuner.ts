@@ -91,11 +91,9 @@
  *   held rather than undone: the connections that would close carry their
  *   share of a full link, and the rest take seconds to win it back (50 ms,
  *   bbr: 8 → 4 connections, and the 4 moved 23 MiB/s for over a second
- *   where 8 had moved 35). A rejection there is re-checked too: drift
- *   comes on later than `queueFree` can see (200 ms, 0.1 % loss, cubic:
- *   "16 → 43 (21 MiB/s with 16)" at 6.1 s, then "43 connections moved 8
- *   against 21 with 16" with a queue at 43, and the 16 moved 4 MiB/s
- *   until the re-probe 11 s later);
+ *   where 8 had moved 35); and a rejection there stands without the
+ *   re-check: the drift it answered is `queueFree`'s for cubic and reno,
+ *   and bbr's goodput barely moves with random loss;
  * - a link the connections already fill is not tried with more (`linkFull`):
  *   where the kernel reports round trips standing `fullInflation` (1.3) or
  *   more above their least at the end of a measurement and at half its
@@ -332,9 +330,10 @@ export class ThreadTuner {
         this.holdSteady(nowMs, false);
         return this.stay(`${this.count} connections moved ${mib(rate)} against ${mib(before.rate)} with ${before.count}${before.settled ? "" : ", read before they settled"}: held`);
       }
-      // The trial did not pay: back to what we had (the first time, to measure it again before the rejection stands).
+      // The trial did not pay: back to what we had (the first time, on a path whose queue the
+      // kernel does not report, to measure it again before the rejection stands).
       const why = `${this.count} connections moved ${mib(rate)} against ${mib(before.rate)} with ${before.count}`;
-      if (!this.rechecked) {
+      if (!this.rechecked && !long) {
         this.rechecked = true;
         this.rejected = { trial: current, phase: this.phase };
         this.baseline = undefined;
