@@ -39,7 +39,11 @@
  *   (`windowFeet`): a connection without a foot moves nothing, and a trial
  *   beyond it only spends connections in slow start. Not fewer: where each
  *   connection moves a fraction of a MiB/s (50 ms, 1 % loss, cubic: about
- *   0.3), every connection the window allows pays (bench/wan.md);
+ *   0.3), every connection the window allows pays (bench/wan.md); and a
+ *   count held at the window's limit is probed as soon as the window grows
+ *   by `windowGrowth`, not a re-probe later (200 ms, 0.1 % loss, cubic: 32
+ *   connections at a 32-foot window at 6 s, the window at 48 feet within
+ *   seconds, and the 32 held until the re-probe at 17–18 s);
  * - grow: double the count while each doubling raises goodput by `gain`
  *   (10%) or more, up to `max`; when goodput grew by `strongGain` (50%) or
  *   more, quadruple instead: that is a per-flow limit, and the ramp is time
@@ -183,6 +187,8 @@ export class ThreadTuner {
   private nextProbeMs = Infinity;
   /** Held on a full link: from `watchMs` on, the queue and goodput (`rate` at the hold) are watched for a probe (`update`). */
   private fullHold: { watchMs: number; rate: number } | undefined;
+  /** Held at the receiver's window (the climb's ceiling), short of `max`: a probe once the window grows by `windowGrowth`. */
+  private atWindow = false;
   /** Connections were up at the last tick: going from none to some starts like a change (slow start again). */
   private wasUp = false;
 
@@ -354,6 +360,7 @@ export class ThreadTuner {
         this.phase = "steady";
         // At the cap nothing is left to probe; at the window's limit, the window may grow.
         this.nextProbeMs = this.count >= this.settings.max ? Infinity : nowMs + this.reprobeMs;
+        this.atWindow = this.count < this.settings.max;
         return undefined;
       }
       if (this.linkFull()) {
@@ -365,14 +372,15 @@ export class ThreadTuner {
       const strong = before !== undefined && rate >= before.rate * this.settings.strongGain;
       return this.change(nowMs, Math.min(ceiling, this.count * (strong ? 4 : 2)), why);
     }
-    if (nowMs >= this.nextProbeMs && this.count < ceiling) {
+    const windowGrew = this.atWindow && ceiling >= this.count * this.settings.windowGrowth;
+    if ((nowMs >= this.nextProbeMs || windowGrew) && this.count < ceiling) {
       if (this.linkFull()) {
         this.holdFull(nowMs, rate, progress, true);
         return undefined;
       }
       const to = Math.min(ceiling, Math.ceil(this.count * 1.5));
       this.nextProbeMs = Infinity; // set again when the probe is judged
-      return this.change(nowMs, to, `probing: ${mib(rate)} with ${this.count}`);
+      return this.change(nowMs, to, `probing${windowGrew ? `, the window grown to ${ceiling} feet` : ""}: ${mib(rate)} with ${this.count}`);
     }
     return undefined;
   }
@@ -411,6 +419,7 @@ export class ThreadTuner {
   private holdSteady(nowMs: number, probeFailed: boolean): void {
     if (probeFailed) this.reprobeMs = Math.min(this.reprobeMs * 2, this.settings.maxReprobeMs);
     this.fullHold = undefined;
+    this.atWindow = false;
     this.phase = "steady";
     this.nextProbeMs = nowMs + this.reprobeMs;
   }
@@ -426,6 +435,7 @@ export class ThreadTuner {
     this.count = to;
     this.changedMs = nowMs;
     this.fullHold = undefined;
+    this.atWindow = false;
     this.settleFeet = undefined; // taken at the next tick, from the feet held then
     return { from, to, why };
   }

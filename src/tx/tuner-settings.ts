@@ -69,6 +69,12 @@ export interface TunerSettings {
   unsettledGain: number;
   /** Goodput grew by at least this factor: grow four times as fast. Fallen by it from what a full link moved at its hold: the hold is looked at again (thread-tuner.ts). */
   strongGain: number;
+  /**
+   * A count held at the receiver's window is probed once the window has grown
+   * by this factor past it: a smaller step cannot show `gain` within a
+   * measurement's error, and costs a slow start.
+   */
+  windowGrowth: number;
   /** First wait in steady state before trying more connections again. */
   reprobeMs: number;
   maxReprobeMs: number;
@@ -110,6 +116,7 @@ export function defaultTunerSettings(footBytes: number): TunerSettings {
     queueFreeInflation: 1.2,
     fullInflation: FULL_QUEUE_INFLATION,
     strongGain: 1.5,
+    windowGrowth: 1.25,
     reprobeMs: 10_000,
     maxReprobeMs: 80_000,
   };

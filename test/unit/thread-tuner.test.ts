@@ -58,8 +58,8 @@ function simulate(
     up?: (nowMs: number, count: number) => number;
     /** The path's round trip, as the pool measures it (none: unknown). */
     roundTripMs?: number;
-    /** The receiver's window in feet. */
-    windowFeet?: number;
+    /** The receiver's window in feet, or as it grows over time. */
+    windowFeet?: number | ((nowMs: number) => number);
     /**
      * Feet acknowledged whole, each connection's a foot's time after its bytes
      * began to move, and the connections in step (they started their feet
@@ -96,7 +96,7 @@ function simulate(
       feetHeld: options.feetHeld ?? 8,
       connectionsUp: up,
       roundTripMs: options.roundTripMs,
-      windowFeet: options.windowFeet,
+      windowFeet: typeof options.windowFeet === "function" ? options.windowFeet(now) : options.windowFeet,
     });
     if (change !== undefined) (change.to === change.from ? run.stays : run.changes).push(change);
     run.counts.push(tuner.target);
@@ -237,6 +237,23 @@ describe("threads auto", () => {
     // ...but 4 measured again moves less than 8 did: the climb goes on from 8 (to 16), long before a re-probe (10 s).
     expect(run.changes[2]?.to, why).toBe(16);
     expect(run.counts[Math.round(15_000 / TICK_MS)], why).toBeGreaterThanOrEqual(32);
+  });
+
+  test("a count held at the receiver's window is probed once the window grows, not a re-probe later (200 ms, 0.1 % loss, cubic)", () => {
+    // 0.4 MiB/s a flow, no queue; the window lets out 32 feet until 8 s, then 43, then 48.
+    const windowFeet = (nowMs: number): number => (nowMs < 8_000 ? 32 : nowMs < 9_000 ? 43 : 48);
+    const run = simulate(perFlow(0.4), 30, { roundTripMs: 200, tcp: true, inflation: () => 1.02, feetHeld: 48, windowFeet });
+    const why = run.changes.map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    expect(run.counts[Math.round(7_500 / TICK_MS)], why).toBe(32);
+    expect(run.counts[Math.round(12_000 / TICK_MS)], why).toBeGreaterThan(32);
+  });
+
+  test("...but not for a step too small to judge: a window grown from 46 to 48 feet waits for the re-probe", () => {
+    const windowFeet = (nowMs: number): number => (nowMs < 8_000 ? 46 : 48);
+    const run = simulate(perFlow(0.4), 14, { roundTripMs: 200, tcp: true, inflation: () => 1.02, feetHeld: 48, windowFeet });
+    const why = run.changes.map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    expect(run.counts[Math.round(7_500 / TICK_MS)], why).toBe(46);
+    expect(run.counts[run.counts.length - 1], why).toBe(46);
   });
 
   test("connections so slow that a measurement sees under 4 feet: the trial is kept, and the count climbs (200 ms, 1 % loss, cubic)", () => {
