@@ -97,7 +97,10 @@
  *   bbr: 8 → 4 connections, and the 4 moved 23 MiB/s for over a second
  *   where 8 had moved 35); and a rejection there stands without the
  *   re-check: the drift it answered is `queueFree`'s for cubic and reno,
- *   and bbr's goodput barely moves with random loss;
+ *   bbr's goodput barely moves with random loss, and the second
+ *   measurement can read more than drift (100 ms clean: back from 8 to 4,
+ *   the 4 read "5 MiB/s with 4 now", and with the re-check the count went
+ *   to 16 on a full link, 10.5 s where 4 take 8.4);
  * - a link the connections already fill is not tried with more (`linkFull`):
  *   where the kernel reports round trips standing `fullInflation` (1.3) or
  *   more above their least at the end of a measurement and at half its
