@@ -360,10 +360,10 @@ export class ThreadTuner {
     }
     if (this.phase === "grow") {
       if (this.count >= ceiling) {
-        this.phase = "steady";
+        this.holdSteady(nowMs, false);
         // At the cap nothing is left to probe; at the window's limit, the window may grow.
-        this.nextProbeMs = this.count >= this.settings.max ? Infinity : nowMs + this.reprobeMs;
-        this.atWindow = this.count < this.settings.max;
+        if (this.count >= this.settings.max) this.nextProbeMs = Infinity;
+        else this.atWindow = true;
         return undefined;
       }
       if (this.linkFull()) {

@@ -105,6 +105,11 @@ function simulate(
   return run;
 }
 
+/** What the tuner decided in a run, changes then stays, for a failed expectation's message. */
+function decisions(run: Run): string {
+  return [...run.changes, ...run.stays].map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+}
+
 describe("threads auto", () => {
   test("a gain smaller than the measurement's error (two feet) is not taken for one: a 24 MiB/s source read as 28 with 8 stays at 4", () => {
     // The paced source moves 24 MiB/s whatever the count; just after the step to 8, acknowledgements
@@ -231,7 +236,7 @@ describe("threads auto", () => {
     // (3 s), then falls to 0.5 MiB/s by 6 s and stays there; the flows never fill the link.
     const decaying: Path = (n, now) => n * (now < 3_000 ? 1.5 : Math.max(0.5, 1.5 - (now - 3_000) / 3_000));
     const run = simulate(decaying, 30, { roundTripMs: 200, windowFeet: 96 });
-    const why = run.changes.map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    const why = decisions(run);
     // The doubling measured during the fall looks worse than the 4 measured before it...
     expect(run.changes[1]?.to, why).toBe(4);
     // ...but 4 measured again moves less than 8 did: the climb goes on from 8 (to 16), long before a re-probe (10 s).
@@ -243,7 +248,7 @@ describe("threads auto", () => {
     // 0.4 MiB/s a flow, no queue; the window lets out 32 feet until 8 s, then 43, then 48.
     const windowFeet = (nowMs: number): number => (nowMs < 8_000 ? 32 : nowMs < 9_000 ? 43 : 48);
     const run = simulate(perFlow(0.4), 30, { roundTripMs: 200, tcp: true, inflation: () => 1.02, feetHeld: 48, windowFeet });
-    const why = run.changes.map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    const why = decisions(run);
     expect(run.counts[Math.round(7_500 / TICK_MS)], why).toBe(32);
     expect(run.counts[Math.round(12_000 / TICK_MS)], why).toBeGreaterThan(32);
   });
@@ -251,7 +256,7 @@ describe("threads auto", () => {
   test("...but not for a step too small to judge: a window grown from 46 to 48 feet waits for the re-probe", () => {
     const windowFeet = (nowMs: number): number => (nowMs < 8_000 ? 46 : 48);
     const run = simulate(perFlow(0.4), 14, { roundTripMs: 200, tcp: true, inflation: () => 1.02, feetHeld: 48, windowFeet });
-    const why = run.changes.map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    const why = decisions(run);
     expect(run.counts[Math.round(7_500 / TICK_MS)], why).toBe(46);
     expect(run.counts[run.counts.length - 1], why).toBe(46);
   });
@@ -259,14 +264,14 @@ describe("threads auto", () => {
   test("connections so slow that a measurement sees under 4 feet: the trial is kept, and the count climbs (200 ms, 1 % loss, cubic)", () => {
     // Each flow moves 0.1 MiB/s: a 2 MiB foot takes a connection 20 s; every connection has feet.
     const run = simulate(perFlow(0.1), 60, { roundTripMs: 200, feetHeld: 48, windowFeet: 48 });
-    const why = run.changes.map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    const why = decisions(run);
     expect(run.final, why).toBeGreaterThanOrEqual(32);
   });
 
   test("read from TCP, such slow connections are judged on a megabyte, not four feet: 48 within 10 s, not 15 (200 ms, 1 % loss, cubic)", () => {
     // 0.09 MiB/s a flow: four feet (8 MiB) took 4 connections past the 5 s limit.
     const run = simulate(perFlow(0.09), 20, { tcp: true, roundTripMs: 200, inflation: () => 1.01, feetHeld: 48, windowFeet: 48 });
-    const why = run.changes.map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    const why = decisions(run);
     expect(run.counts[Math.round(10_000 / TICK_MS) - 1], why).toBe(48);
   });
 
@@ -276,7 +281,7 @@ describe("threads auto", () => {
     const { path } = afterGrowth((n, sinceMs) => (n >= 16 && sinceMs < 1_000 ? 36 : n >= 32 ? 31 : n >= 16 ? 18 : n >= 8 ? 16 : 13));
     const inflation = (n: number): number => (n >= 16 ? 1.25 : 1.02);
     const run = simulate(path, 30, { tcp: true, roundTripMs: 50, inflation, feetHeld: 48, windowFeet: 48, settings: { reprobeMs: 60_000 } });
-    const why = [...run.changes, ...run.stays].map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    const why = decisions(run);
     expect(run.final, why).toBe(48);
     expect(run.stays.map((c) => c.why), why).toEqual(["48 connections moved 31 MiB/s against 36 MiB/s with 16, read before they settled: held"]);
   });
@@ -290,7 +295,7 @@ describe("threads auto", () => {
     // With 32 or more, a queue forms (round trips 1.25x their least), short of a full link.
     const inflation = (n: number): number => (n >= 32 ? 1.25 : 1.02);
     const run = simulate(path, 30, { tcp: true, roundTripMs: 100, inflation, feetHeld: 43, windowFeet: 43, settings: { reprobeMs: 60_000 } });
-    const why = [...run.changes, ...run.stays].map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    const why = decisions(run);
     expect(run.changes.filter((c) => c.to < c.from), why).toEqual([]);
     expect(run.final, why).toBeGreaterThanOrEqual(32);
   });
@@ -332,7 +337,7 @@ describe("threads auto", () => {
     // The drifting 200 ms, 0.1 % loss path of the re-check test, and the kernel's round trips at 1.05 of the least.
     const decaying: Path = (n, now) => n * (now < 3_000 ? 1.5 : Math.max(0.5, 1.5 - (now - 3_000) / 3_000));
     const run = simulate(decaying, 30, { roundTripMs: 200, windowFeet: 96, feetHeld: 96, tcp: true, inflation: () => 1.05 });
-    const why = run.changes.map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    const why = decisions(run);
     // Never back: each doubling is kept, judged without waiting for the new connections to settle.
     expect(run.changes.every((c) => c.to > c.from), why).toBe(true);
     expect(run.counts[Math.round(6_000 / TICK_MS)], why).toBeGreaterThanOrEqual(32);
@@ -365,7 +370,7 @@ describe("threads auto", () => {
     const { path, sinceGrowthMs } = afterGrowth((n, sinceMs) => (n === 16 && sinceMs < 1_000 ? 34 : n >= 32 ? 23 : n >= 8 ? 18 : 15));
     const queueInflation = (n: number, nowMs: number): number => (n === 16 && sinceGrowthMs(nowMs) >= 250 && sinceGrowthMs(nowMs) < 1_000 ? 1.41 : 1.05);
     const run = simulate(path, 20, { tcp: true, roundTripMs: 50, queueInflation, inflation: () => 1.05, feetHeld: 48, windowFeet: 48, settings: { reprobeMs: 60_000 } });
-    const why = [...run.changes, ...run.stays].map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    const why = decisions(run);
     expect(run.final, why).toBeGreaterThanOrEqual(32);
   });
 
@@ -376,7 +381,7 @@ describe("threads auto", () => {
     const { path, sinceGrowthMs } = afterGrowth((n, sinceMs) => (n === 16 && sinceMs < 1_000 ? 35 : n >= 32 ? 23 : n >= 16 ? 17 : n >= 8 ? 16 : 13));
     const queueInflation = (n: number, nowMs: number): number => (n === 16 && sinceGrowthMs(nowMs) < 1_000 ? 1.46 : 1.05);
     const run = simulate(path, 20, { tcp: true, roundTripMs: 50, queueInflation, inflation: () => 1.05, feetHeld: 48, windowFeet: 48 });
-    const why = [...run.changes, ...run.stays].map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    const why = decisions(run);
     expect(run.stays.some((c) => c.why.endsWith("the link is full")), why).toBe(true);
     // Past 16 within a few seconds, not at the default re-probe (10 s after the hold).
     expect(run.counts[Math.round(5_000 / TICK_MS)], why).toBeGreaterThan(16);
@@ -387,7 +392,7 @@ describe("threads auto", () => {
     const { path } = afterGrowth((n, sinceMs) => (n === 16 && sinceMs < 1_000 ? 35 : n >= 16 ? 34 : n >= 8 ? 16 : 13));
     const queueInflation = (n: number): number => (n >= 16 ? 1.46 : 1.05);
     const run = simulate(path, 30, { tcp: true, roundTripMs: 50, queueInflation, inflation: () => 1.05, feetHeld: 48, windowFeet: 48 });
-    const why = [...run.changes, ...run.stays].map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    const why = decisions(run);
     expect(Math.max(...run.counts), why).toBe(16);
   });
 
@@ -398,7 +403,7 @@ describe("threads auto", () => {
     const path: Path = (n, nowMs) => (n === 4 ? (nowMs < 2_500 ? 30 : 3) : Math.min(32, 1.4 * n));
     const queueInflation = (n: number, nowMs: number): number => (n === 4 && nowMs < 2_500 ? 1.46 : 1.02);
     const run = simulate(path, 20, { tcp: true, roundTripMs: 100, queueInflation, inflation: queueInflation, feetHeld: 48, windowFeet: 48 });
-    const why = [...run.changes, ...run.stays].map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    const why = decisions(run);
     expect(run.stays.some((c) => c.why === "30 MiB/s with 4; round trips 1.46x their least: the link is full"), why).toBe(true);
     expect(run.counts[Math.round(5_000 / TICK_MS)], why).toBeGreaterThan(4);
   });
@@ -407,7 +412,7 @@ describe("threads auto", () => {
     // bbr on a link 4 connections fill: round trips read 1.1 for a second, then 1.5 for one, and so on; 34 MiB/s throughout.
     const queueInflation = (n: number, nowMs: number): number => (nowMs < 2_000 || Math.floor(nowMs / 1_000) % 2 === 1 ? 1.5 : 1.1);
     const run = simulate(() => 34, 9, { tcp: true, roundTripMs: 50, queueInflation, inflation: () => 1.05, feetHeld: 48, windowFeet: 48 });
-    const why = [...run.changes, ...run.stays].map((c) => `${c.from}→${c.to}: ${c.why}`).join("; ");
+    const why = decisions(run);
     expect(run.stays.some((c) => c.why.endsWith("the link is full")), why).toBe(true);
     expect(Math.max(...run.counts), why).toBe(4);
   });
