@@ -49,6 +49,7 @@ import {
   parseBuffer,
   parseCheckphrase,
   parseCompression,
+  parseFoot,
   parseNumber,
   parseRate,
   parseSize,
@@ -267,7 +268,7 @@ export const KEYWORD_TABLE: readonly KeywordEntry[] = [
     value: { hint: "N", example: "100", read: numberIn(1, MAX_LEG_LIMIT) },
     field: "legLimit",
     section: "keywords",
-    help: `stop after N feet (N x ${FOOT_MIB} MiB of input)`,
+    help: `stop after N feet (N x the foot size of input, ${FOOT_MIB} MiB unless \`foot\` says otherwise)`,
   }),
   keyword({
     name: "delayus",
@@ -352,6 +353,15 @@ export const KEYWORD_TABLE: readonly KeywordEntry[] = [
     field: "bufferBytes",
     section: "keywords",
     help: `the most memory the window may hold at this end; it grows to cover the path up to SIZE (default ${DEFAULT_BUFFER_BYTES / 2 ** 20}M; K, M, G are powers of 1024)`,
+  }),
+  keyword({
+    name: "foot",
+    roles: "tx",
+    value: { hint: "SIZE", example: "512K", read: (r) => parseFoot(r.required()) },
+    field: "footBytes",
+    default: DEFAULT_FOOT_BYTES,
+    section: "keywords",
+    help: `the size of the blocks the stream is cut into (default ${FOOT_MIB}M; 4K..16M): smaller feet keep more connections busy where each one is slow (a long, lossy path)`,
   }),
 ];
 

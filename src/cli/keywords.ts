@@ -21,7 +21,6 @@
  * Every problem is a VmError("usage") whose one-line message names the fix.
  */
 import {
-  DEFAULT_FOOT_BYTES,
   DEFAULT_REPORT,
   DEFAULT_WINDOW_FEET,
   type Invocation,
@@ -250,7 +249,7 @@ export function parseArguments(argv: readonly string[]): Invocation {
     for (const entry of givenOf(clauses, "rx")) {
       if (!rx) throw usage(`${entry.name} applies to rx only; remove it from the tx side`);
     }
-    transmit = { ...roleFields(clauses, "tx"), footBytes: DEFAULT_FOOT_BYTES } as TransmitterOptions;
+    transmit = roleFields(clauses, "tx") as unknown as TransmitterOptions;
     // A tunnel carries interactive traffic: it always sends what it has.
     if (tunnel !== undefined) transmit.charmode = true;
   }

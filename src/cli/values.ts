@@ -8,7 +8,7 @@
 import { VmError } from "../errors.ts";
 import { hostProblem, quoted } from "../net/address.ts";
 import { COMPRESSION_LEVELS, MAX_BUFFER_BYTES, MAX_RATE_BYTES_PER_S, MIN_BUFFER_BYTES, MIN_WINDOW_FEET, type Compression, type TunnelOptions } from "../options.ts";
-import { MAX_CHECKPHRASE_BYTES } from "../protocol/xdr.generated.ts";
+import { MAX_CHECKPHRASE_BYTES, MAX_FOOT_BYTES, MIN_FOOT_BYTES } from "../protocol/xdr.generated.ts";
 
 export const MIN_PORT = 1;
 export const MAX_PORT = 65535;
@@ -100,6 +100,18 @@ export function parseBuffer(text: string): number {
   }
   if (!Number.isSafeInteger(bytes) || bytes < MIN_BUFFER_BYTES || bytes > MAX_BUFFER_BYTES) {
     throw usage(`buffer ${text} is out of range; use ${MIN_BUFFER_BYTES / 2 ** 20}M..${MAX_BUFFER_BYTES / 2 ** 30}G (the window must hold ${MIN_WINDOW_FEET} feet)`);
+  }
+  return bytes;
+}
+
+/** `foot 512K` → 524288: bytes, as `size`, within the protocol's MIN_FOOT_BYTES..MAX_FOOT_BYTES (4K..16M). */
+export function parseFoot(text: string): number {
+  const bytes = byteCount(text);
+  if (bytes === undefined) {
+    throw usage(`foot '${text}' is not a byte count; write bytes, e.g. 'foot 512K' (K, M, G, T are powers of 1024)`);
+  }
+  if (!Number.isSafeInteger(bytes) || bytes < MIN_FOOT_BYTES || bytes > MAX_FOOT_BYTES) {
+    throw usage(`foot ${text} is out of range; use ${MIN_FOOT_BYTES / 1024}K..${MAX_FOOT_BYTES / 2 ** 20}M`);
   }
   return bytes;
 }

@@ -15,7 +15,8 @@ import type { ByteSource } from "./stdin.ts";
 
 export function transmitterInput(options: TransmitterOptions, base: ByteSource): ByteSource {
   let source = options.prbsSeed === undefined ? base : prbsSource(options.prbsSeed);
-  if (options.legLimit !== undefined) source = limitBytes(source, options.legLimit * options.footBytes);
+  // 2^32 feet of 16 MiB pass 2^53: past that, bytes would not count exactly (8 PiB is the limit then).
+  if (options.legLimit !== undefined) source = limitBytes(source, Math.min(options.legLimit * options.footBytes, Number.MAX_SAFE_INTEGER));
   if (options.delayUs !== undefined && options.delayUs > 0) source = delayEachFoot(source, options.footBytes, options.delayUs);
   if (options.rateBytesPerS !== undefined) source = rateLimit(source, options.rateBytesPerS, options.footBytes);
   return source;

@@ -285,11 +285,11 @@ describe("usage errors name the problem and the fix", () => {
     // unknown words
     [
       "rx 1 frobnicate",
-      "unknown keyword 'frobnicate'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, congestion, label, exec, bind, serve, sessions, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats, buffer",
+      "unknown keyword 'frobnicate'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, congestion, label, exec, bind, serve, sessions, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats, buffer, foot",
     ],
     [
       "rx 1 2",
-      "unknown keyword '2'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, congestion, label, exec, bind, serve, sessions, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats, buffer",
+      "unknown keyword '2'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, congestion, label, exec, bind, serve, sessions, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats, buffer, foot",
     ],
     ["RX 1", "unknown keyword 'RX'; did you mean 'rx'?"],
     ["tx h 1 thread 4", "unknown keyword 'thread'; did you mean 'threads'?"],
@@ -301,15 +301,15 @@ describe("usage errors name the problem and the fix", () => {
     // flags
     [
       "rx 1 --frobnicate",
-      "unknown flag '--frobnicate'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --label, --exec, --bind, --serve, --sessions, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
+      "unknown flag '--frobnicate'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --label, --exec, --bind, --serve, --sessions, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer, --foot",
     ],
     [
       "rx 1 -v",
-      "unknown flag '-v'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --label, --exec, --bind, --serve, --sessions, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
+      "unknown flag '-v'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --label, --exec, --bind, --serve, --sessions, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer, --foot",
     ],
     [
       "rx 1 --no-checksums",
-      "unknown flag '--no-checksums'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --label, --exec, --bind, --serve, --sessions, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer",
+      "unknown flag '--no-checksums'; flags are --rx (--port), --tx, --threads, --verbose, --checkphrase, --checksums (--checksum), --key, --encrypt, --compress, --congestion, --label, --exec, --bind, --serve, --sessions, --patience, --timeout, --chaos, --prbs, --leglimit, --delayus, --ratelimit, --charmode, --terminate, --initiate, --size, --progress, --quiet, --stats, --buffer, --foot",
     ],
     ["rx 1 --verbose", "flag '--verbose' needs a value: '--verbose N'"],
     ["rx 1 --verbose --checksums", "flag '--verbose' needs a value: '--verbose N'"],
@@ -343,6 +343,9 @@ describe("usage errors name the problem and the fix", () => {
     ["rx 1 buffer lots", "buffer 'lots' is not a byte count; write bytes, e.g. 'buffer 256M' (K, M, G, T are powers of 1024)"],
     ["tx h 1 buffer 512K", "buffer 512K is out of range; use 1M..4G (the window must hold 4 feet)"],
     ["rx 1 --buffer 5G", "buffer 5G is out of range; use 1M..4G (the window must hold 4 feet)"],
+    ["tx h 1 foot big", "foot 'big' is not a byte count; write bytes, e.g. 'foot 512K' (K, M, G, T are powers of 1024)"],
+    ["tx h 1 foot 2K", "foot 2K is out of range; use 4K..16M"],
+    ["tx h 1 --foot 17M", "foot 17M is out of range; use 4K..16M"],
   ];
   for (const [line, message] of cases) {
     test(`'${line}'`, () => {
@@ -356,12 +359,12 @@ describe("usage errors name the problem and the fix", () => {
 });
 
 describe("one option string for both ends (the original's grammar)", () => {
-  const everyTxOnly = "threads 4 compress zstd leglimit 3 delayus 5 ratelimit 1M charmode";
+  const everyTxOnly = "threads 4 compress zstd leglimit 3 delayus 5 ratelimit 1M charmode foot 1M";
 
   test("rx alone accepts every tx-only keyword, with one warning naming them all, and ignores them", () => {
     expect(parse(`rx 1 ${everyTxOnly}`)).toEqual({
       receive: { ...rxDefaults, port: 1 },
-      warnings: ["threads, compress, leglimit, delayus, ratelimit, charmode apply to tx only; the receiver ignores them"],
+      warnings: ["threads, compress, leglimit, delayus, ratelimit, charmode, foot apply to tx only; the receiver ignores them"],
     });
   });
 

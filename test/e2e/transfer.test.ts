@@ -5,7 +5,8 @@
  * asserts on both processes' exit codes, stdout and stderr.
  *
  * Proves: sizes at and around the foot boundary (0 and 1 byte, one foot,
- * one foot + 1, three feet); a stdin pipe fed in odd-sized writes with
+ * one foot + 1, three feet); `foot SIZE` at the protocol's smallest, an odd size
+ * and the largest; a stdin pipe fed in odd-sized writes with
  * pauses; verbose 20 keeps the log off stdout; the keyword and flag command
  * lines; IPv6 loopback.
  */
@@ -53,6 +54,35 @@ describe("sizes around the foot boundary", () => {
           SMALL_DEADLINE_MS - 2_000,
         );
         expectCleanTransfer(outcome, input);
+      },
+      SMALL_DEADLINE_MS,
+    );
+  }
+});
+
+describe("foot SIZE: the stream cut into other sizes", () => {
+  // 4K is the protocol's smallest; 100001 bytes is no power of two and not a multiple of four (XDR pads
+  // every foot's payload); 16M is the largest, so one foot is most of the window.
+  const cases: [string, number, number][] = [
+    ["4K", 4096, 3 * 4096 + 5],
+    ["100001", 100_001, 7 * 100_001 + 3],
+    ["16M", 16 * 1024 * 1024, 16 * 1024 * 1024 + 1],
+  ];
+  for (const [size, footBytes, bytes] of cases) {
+    test(
+      `foot ${size}, ${bytes} bytes`,
+      async () => {
+        const input = await makeInput(temp.path, bytes);
+        const stats = `${temp.path}/foot-${size}.json`;
+        const outcome = await transfer(
+          ["rx", "0", "bind", "127.0.0.1"],
+          (port) => ["tx", "127.0.0.1", `${port}`, "threads", "4", "foot", size, "stats", stats],
+          { file: input.path },
+          SMALL_DEADLINE_MS - 2_000,
+        );
+        expectCleanTransfer(outcome, input);
+        const figures = JSON.parse(await Bun.file(stats).text()) as { transfers: { feet: number }[] };
+        expect(figures.transfers[0]!.feet).toBe(Math.ceil(bytes / footBytes));
       },
       SMALL_DEADLINE_MS,
     );
