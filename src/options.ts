@@ -14,7 +14,7 @@ export const DEFAULT_FOOT_BYTES = 2 * 1024 * 1024;
 export const DEFAULT_THREADS: number | "auto" = "auto";
 export const MIN_THREADS = 1;
 export const MAX_THREADS = 64;
-/** Feet the receiver's window starts at, at most: in flight plus held for reordering. */
+/** Feet the receiver's window starts at with the default 2 MiB feet (DEFAULT_WINDOW_BYTES of them): in flight plus held for reordering. */
 export const DEFAULT_WINDOW_FEET = 32;
 /**
  * The receiver's starting window in bytes: the transmitter's foot size turns
@@ -116,7 +116,8 @@ export interface TransmitterOptions extends CommonOptions {
   targets: TxTarget[];
   /** Connections to keep, 1..64, or "auto": as many as raise goodput (src/tx/thread-tuner.ts). */
   threads: number | "auto";
-  footBytes: number;
+  /** `foot SIZE`: the size feet are cut to, or "auto": by the first connection's round trip (src/tx/foot-size.ts). */
+  footBytes: number | "auto";
   /** Send what the input has without waiting for full feet (interactive traffic). */
   charmode?: boolean;
   /** Compress each foot off the main thread before it is (perhaps) sealed. */
@@ -142,10 +143,12 @@ export interface ReceiverOptions extends CommonOptions {
   /** Address to listen on; undefined means every address (IPv4 and IPv6). */
   bind: string | undefined;
   /**
-   * Feet the window starts at, at most (fewer when DEFAULT_WINDOW_BYTES of the
-   * session's feet are fewer); it grows with the path up to `bufferBytes`.
+   * Feet the window starts at, at most (tests ask for small windows). Without
+   * it the window starts at DEFAULT_WINDOW_BYTES of the session's feet
+   * (src/rx/record-budget.ts); either way it grows with the path up to
+   * `bufferBytes`.
    */
-  windowFeet: number;
+  windowFeet?: number;
   /** `prbs SEED`: check the stream is the prbs stream of this seed (it is still written out). */
   prbsSeed?: number;
   /** `serve`: keep listening after a transfer and run up to `sessions` at once, each into its own output. */

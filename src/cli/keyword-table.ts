@@ -36,6 +36,7 @@ import { MAX_KEY_BYTES, MIN_KEY_BYTES } from "../protocol/keys.ts";
 import { parseCongestionName } from "../net/congestion.ts";
 import { MAX_PRBS_SEED } from "../tx/prbs.ts";
 import { AUTO_MAX_THREADS, AUTO_START_THREADS } from "../tx/tuner-settings.ts";
+import { LONG_PATH_FOOT_BYTES, LONG_PATH_ROUND_TRIP_MS } from "../tx/foot-size.ts";
 import {
   ANY_PORT,
   file,
@@ -268,7 +269,7 @@ export const KEYWORD_TABLE: readonly KeywordEntry[] = [
     value: { hint: "N", example: "100", read: numberIn(1, MAX_LEG_LIMIT) },
     field: "legLimit",
     section: "keywords",
-    help: `stop after N feet (N x the foot size of input, ${FOOT_MIB} MiB unless \`foot\` says otherwise)`,
+    help: `stop after N feet (N x ${FOOT_MIB} MiB of input, or N x SIZE with foot SIZE)`,
   }),
   keyword({
     name: "delayus",
@@ -359,9 +360,11 @@ export const KEYWORD_TABLE: readonly KeywordEntry[] = [
     roles: "tx",
     value: { hint: "SIZE", example: "512K", read: (r) => parseFoot(r.required()) },
     field: "footBytes",
-    default: DEFAULT_FOOT_BYTES,
+    default: "auto",
     section: "keywords",
-    help: `the size of the blocks the stream is cut into (default ${FOOT_MIB}M; 4K..16M): smaller feet keep more connections busy where each one is slow (a long, lossy path)`,
+    help:
+      `the size of the blocks the stream is cut into: auto (the default: ${FOOT_MIB}M, or ${LONG_PATH_FOOT_BYTES / 1024}K where the first connection's round trip ` +
+      `is ${LONG_PATH_ROUND_TRIP_MS} ms or more, so a long, lossy path keeps more connections busy) or 4K..16M`,
   }),
 ];
 

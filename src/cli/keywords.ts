@@ -22,7 +22,6 @@
  */
 import {
   DEFAULT_REPORT,
-  DEFAULT_WINDOW_FEET,
   type Invocation,
   type ReceiverOptions,
   type ReportOptions,
@@ -240,7 +239,7 @@ export function parseArguments(argv: readonly string[]): Invocation {
     if (!tx && txOnly.length > 0) {
       warnings.push(`${txOnly.join(", ")} ${txOnly.length === 1 ? "applies" : "apply"} to tx only; the receiver ignores ${txOnly.length === 1 ? "it" : "them"}`);
     }
-    receive = { ...roleFields(clauses, "rx"), windowFeet: DEFAULT_WINDOW_FEET } as ReceiverOptions;
+    receive = roleFields(clauses, "rx") as unknown as ReceiverOptions;
   }
 
   let transmit: TransmitterOptions | undefined;

@@ -104,11 +104,12 @@ export function parseBuffer(text: string): number {
   return bytes;
 }
 
-/** `foot 512K` → 524288: bytes, as `size`, within the protocol's MIN_FOOT_BYTES..MAX_FOOT_BYTES (4K..16M). */
-export function parseFoot(text: string): number {
+/** `foot 512K` → 524288: bytes, as `size`, within the protocol's MIN_FOOT_BYTES..MAX_FOOT_BYTES (4K..16M); or `auto`. */
+export function parseFoot(text: string): number | "auto" {
+  if (text === "auto") return "auto";
   const bytes = byteCount(text);
   if (bytes === undefined) {
-    throw usage(`foot '${text}' is not a byte count; write bytes, e.g. 'foot 512K' (K, M, G, T are powers of 1024)`);
+    throw usage(`foot '${text}' is neither auto nor a byte count; write bytes, e.g. 'foot 512K' (K, M, G, T are powers of 1024)`);
   }
   if (!Number.isSafeInteger(bytes) || bytes < MIN_FOOT_BYTES || bytes > MAX_FOOT_BYTES) {
     throw usage(`foot ${text} is out of range; use ${MIN_FOOT_BYTES / 1024}K..${MAX_FOOT_BYTES / 2 ** 20}M`);

@@ -38,7 +38,7 @@ import { asVmError, onInterrupt, VmError } from "../errors.ts";
 import { log } from "../log.ts";
 import { tcpNetwork } from "../net/bun-network.ts";
 import type { Listening, Network } from "../net/channel.ts";
-import { DEFAULT_SESSIONS, type ReceiverOptions } from "../options.ts";
+import { DEFAULT_SESSIONS, DEFAULT_WINDOW_FEET, type ReceiverOptions } from "../options.ts";
 import type { AnyHello } from "../protocol/messages.ts";
 import type { ConsumerVerdict } from "../protocol/xdr.generated.ts";
 import { Chaos } from "../net/chaos.ts";
@@ -159,7 +159,7 @@ class Receiver {
   /** How the transfers stand now (status output, summaries). */
   figures(): TransferFigures {
     return this.statistics.snapshot(this.sessions.all().filter((hosted) => !hosted.retired), {
-      windowFeet: this.options.windowFeet,
+      windowFeet: this.options.windowFeet ?? DEFAULT_WINDOW_FEET,
       startedMs: this.sessions.startedMs,
       nowMs: this.clock.now(),
       serving: this.serving,

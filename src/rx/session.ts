@@ -106,8 +106,8 @@ export class Session {
   constructor(
     readonly sessionId: bigint,
     readonly footBytes: number,
-    /** Feet the window starts at, at most; fewer when DEFAULT_WINDOW_BYTES hold fewer feet of this size. */
-    startWindowFeet: number,
+    /** Feet the window starts at, at most; without it (and with fewer) DEFAULT_WINDOW_BYTES of them. */
+    startWindowFeet: number | undefined,
     /** Where the stream goes: its sink, then finish() or abort() (output.ts). */
     private readonly output: SessionOutput,
     events: SessionEvents,
@@ -123,7 +123,7 @@ export class Session {
     if (maxFeet * footBytes > bufferBytes) {
       log.warn(`buffer ${bufferBytes} bytes holds fewer than ${MIN_WINDOW_FEET} feet of the transmitter's ${footBytes}; the window may hold ${maxFeet * footBytes} bytes`);
     }
-    const windowFeet = Math.min(maxFeet, receiveWindowFeet(footBytes, startWindowFeet));
+    const windowFeet = Math.min(maxFeet, receiveWindowFeet(footBytes, startWindowFeet ?? maxFeet));
     this.window = new ReceiveWindow(footBytes, windowFeet, maxFeet);
     this.sequencer = new Sequencer(windowFeet);
     // Records are at most a foot plus its header. The budget follows the window; what is kept for reuse may reach the largest.

@@ -128,7 +128,8 @@ export class TxConnection {
     network: Network,
     target: DialTarget,
     id: number,
-    hello: AnyHello,
+    /** Our hello, given the round trip the TCP handshake took (where the kernel tells): see foot-size.ts. */
+    hello: (roundTripMs: number | undefined) => AnyHello,
     events: TxConnectionEvents,
     key?: Uint8Array,
     clock: Clock = systemClock,
@@ -169,10 +170,10 @@ export class TxConnection {
         dialling.then((late) => late.destroy(), () => {});
         throw error instanceof DialFailure ? error : new DialFailure(error as Error, false);
       }
-      const ours = { ...hello, connectionId: id };
+      const ours = { ...hello(connection.framed.tcpFigures?.roundTripMs), connectionId: id };
       if (key !== undefined) connection.helloBytes = helloBytes(ours);
-      connection.wantsEncrypt = (hello.capabilities & CAP_ENCRYPT) !== 0;
-      connection.footBytes = hello.footBytes;
+      connection.wantsEncrypt = (ours.capabilities & CAP_ENCRYPT) !== 0;
+      connection.footBytes = ours.footBytes;
       if (connection.state.name === "dialling") connection.state = { name: "hello-sent", answer };
       connection.framed.send([encodeHello(ours)]);
       try {

@@ -76,7 +76,8 @@ export class ConnectionPool {
     private readonly network: Network,
     private readonly clock: Clock,
     private readonly links: readonly Link[],
-    private readonly hello: AnyHello,
+    /** The hello for a connection whose TCP handshake took `roundTripMs` (the first one settles the foot size). */
+    private readonly hello: (roundTripMs: number | undefined) => AnyHello,
     private readonly host: PoolHost,
     threads: number,
   ) {

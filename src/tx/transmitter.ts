@@ -28,11 +28,12 @@ import type { Network } from "../net/channel.ts";
 import { BufferPool } from "../net/buffer-pool.ts";
 import { tcpNetwork } from "../net/bun-network.ts";
 import { MIN_WINDOW_FEET, type TransmitterOptions } from "../options.ts";
-import { abortFrame, type ConsumerVerdict, type ControlFrame } from "../protocol/messages.ts";
+import { abortFrame, type AnyHello, type ConsumerVerdict, type ControlFrame } from "../protocol/messages.ts";
 import { CAP_VERDICT, FrameKind, RetransmitReason, type EndOfStream, type Welcome } from "../protocol/xdr.generated.ts";
 import type { LinkFigures, TransferFigures } from "../status/figures.ts";
 import type { TxConnection } from "./connection.ts";
-import { Dispatch } from "./dispatch.ts";
+import { Dispatch, type DispatchSettings } from "./dispatch.ts";
+import { autoFootBytes, nominalFootBytes } from "./foot-size.ts";
 import { resolveLinks, type Link } from "./links.ts";
 import { ConnectionPool } from "./pool.ts";
 import { Reader } from "./reader.ts";
@@ -79,12 +80,14 @@ export async function transmit(options: TransmitterOptions, io: Partial<Transmit
 class Transmitter {
   private readonly clock: Clock;
   private readonly scheduler: SendScheduler;
-  private readonly feet: BufferPool;
   private readonly pool: ConnectionPool;
   private readonly dispatch: Dispatch;
-  private readonly reader: Reader;
+  /** Dispatch's settings, footBytes the session's foot size: `foot SIZE`, or settled by the first connection to open (foot-size.ts). */
+  private readonly settings: DispatchSettings;
+  /** The feet's memory and the reader that cuts the input into them, once the foot size is settled. */
+  private feet: { memory: BufferPool; reader: Reader } | undefined;
   /** `threads auto`: the connection count, tuned by goodput; undefined for a fixed `threads N`. */
-  private readonly tuner: ThreadTuner | undefined;
+  private tuner: ThreadTuner | undefined;
   private readonly startedMs: number;
   private lastTickMs: number;
   private ticks = 0;
@@ -96,6 +99,8 @@ class Transmitter {
   /** What the receiver says about its command (exec on rx). */
   private readonly verdict = new ReceiverVerdict();
   private finished = false;
+  /** run() was called: a reader made from now on starts at once. */
+  private running = false;
   /** The input's failure while no connection was up yet (see inputFailed). */
   private inputFailure: { error: unknown } | undefined;
   private settle!: { resolve: (s: TransferSummary) => void; reject: (e: VmError) => void };
@@ -108,14 +113,18 @@ class Transmitter {
     const clock = (this.clock = io.clock ?? systemClock);
     this.startedMs = this.lastTickMs = clock.now();
     this.scheduler = new SendScheduler((foot, carrier, roundTripMs) => this.onAcknowledged(foot, carrier, roundTripMs), () => clock.now());
-    // The first feet are read while the connections dial: they leave as the first welcome
-    // arrives, not a foot's read later (8-14 ms for 2 MiB from a file, on the WAN rig). Only
-    // read: they go out within the window the welcome grants, which a peer may make smaller
-    // than ours ever is (test/conformance runs its C peer with a window of 2).
+    // The first feet are read before the first welcome (while the connections dial, or under
+    // `foot auto` from the first connection's TCP open, when the foot size is settled): they
+    // leave as the welcome arrives, not a foot's read later (8-14 ms for 2 MiB from a file, on
+    // the WAN rig). Only read: they go out within the window the welcome grants, which a peer
+    // may make smaller than ours ever is (test/conformance runs its C peer with a window of 2).
     this.scheduler.readAhead(MIN_WINDOW_FEET);
-    this.feet = new BufferPool(options.footBytes, MAX_POOLED_FEET);
-    if (options.threads === "auto") this.tuner = new ThreadTuner(defaultTunerSettings(options.footBytes), clock.now());
-    this.pool = new ConnectionPool(options, io.network, clock, links, transmitterHello(options), {
+    const provisional = nominalFootBytes(options);
+    this.settings = { timeoutS: options.timeoutS, chaosEvery: options.chaosEvery, footBytes: provisional };
+    if (options.threads === "auto") this.tuner = new ThreadTuner(defaultTunerSettings(provisional), this.startedMs);
+    const sessionId = crypto.getRandomValues(new BigUint64Array(1))[0]!;
+    const helloFor = (roundTripMs: number | undefined): AnyHello => transmitterHello(options, sessionId, this.settleFootBytes(roundTripMs));
+    this.pool = new ConnectionPool(options, io.network, clock, links, helloFor, {
       onFrame: (connection, frame) => this.onFrame(connection, frame),
       onReady: () => this.dispatch.pump(),
       onWelcome: (welcome) => this.onWelcome(welcome),
@@ -123,19 +132,49 @@ class Transmitter {
       carriedBy: (id) => this.scheduler.carriedBy(id),
       fatal: (error) => this.fail(error),
     }, this.tuner?.target ?? (options.threads as number));
-    this.dispatch = new Dispatch(this.scheduler, links, () => this.pool.live(), () => this.pool.linkViews(), (foot) => this.recycle(foot), options);
-    this.reader = new Reader(io.source, options, this.feet, this.scheduler, () => this.dispatch.pump(), (end) => {
+    this.dispatch = new Dispatch(this.scheduler, links, () => this.pool.live(), () => this.pool.linkViews(), (foot) => this.recycle(foot), this.settings);
+    if (options.footBytes !== "auto") this.cutFeet(options.footBytes);
+  }
+
+  /**
+   * The session's foot size, settled by the first connection to open: every
+   * hello carries it, so it cannot change once one has gone out.
+   */
+  private settleFootBytes(roundTripMs: number | undefined): number {
+    if (this.feet === undefined) {
+      const footBytes = autoFootBytes(roundTripMs);
+      if (roundTripMs !== undefined) log.info(`feet of ${footBytes / 1024} KiB: the first connection's round trip is ${roundTripMs.toFixed(1)} ms`);
+      this.cutFeet(footBytes);
+    }
+    return this.settings.footBytes;
+  }
+
+  /** Feet of `footBytes` from now on: their memory, the reader, and what `threads auto` measures in feet. */
+  private cutFeet(footBytes: number): void {
+    if (footBytes !== this.settings.footBytes && this.tuner !== undefined) this.tuner = new ThreadTuner(defaultTunerSettings(footBytes), this.startedMs);
+    this.settings.footBytes = footBytes;
+    const memory = new BufferPool(footBytes, MAX_POOLED_FEET);
+    const reader = new Reader(this.io.source, { ...this.options, footBytes }, memory, this.scheduler, () => this.dispatch.pump(), (end) => {
       this.end = end;
       this.dispatch.endOfStream(end);
-    }, clock);
+    }, this.clock);
+    this.feet = { memory, reader };
+    // Before run() the reader waits for it; after, under `foot auto`, it starts with the first connection.
+    if (this.running) this.read(reader);
+  }
+
+  private read(reader: Reader): void {
+    if (this.finished) return;
+    reader.run().catch((error) => this.inputFailed(error));
   }
 
   run(): Promise<TransferSummary> {
     const done = new Promise<TransferSummary>((resolve, reject) => (this.settle = { resolve, reject }));
     this.timers.push(this.clock.every(WATCHDOG_TICK_MS, "tx watchdog tick", () => this.tick()));
-    const { tuner } = this;
-    if (tuner !== undefined) {
+    if (this.tuner !== undefined) {
       const tune = (): void => {
+        const { tuner } = this;
+        if (tuner === undefined) return;
         const progress = {
           deliveredBytes: this.acknowledgedBytes,
           deliveredFeet: this.acknowledgedFeet,
@@ -149,8 +188,9 @@ class Transmitter {
     onInterrupt(this.io.signal, (reason) => this.interrupt(reason));
     if (this.finished) return done;
     if (this.links.length > 1) log.info(`links in order of preference: ${this.links.map((link) => link.address).join(", ")}`);
+    this.running = true;
     this.pool.start();
-    this.reader.run().catch((error) => this.inputFailed(error));
+    if (this.feet !== undefined) this.read(this.feet.reader);
     return done;
   }
 
@@ -168,7 +208,7 @@ class Transmitter {
       connections: this.pool.connectionFigures(),
       connectionsWanted: this.pool.wanted,
       links: this.pool.linkFigures(),
-      digest: this.confirmed ? this.reader.digestValue.toString(16).padStart(16, "0") : null,
+      digest: this.confirmed && this.feet !== undefined ? this.feet.reader.digestValue.toString(16).padStart(16, "0") : null,
     };
   }
 
@@ -190,7 +230,7 @@ class Transmitter {
   private onWelcome(welcome: Welcome): void {
     if (this.inputFailure !== undefined) return this.fail(this.inputFailure.error);
     this.scheduler.acknowledge(welcome.deliveredBelow, []);
-    if (this.scheduler.credit(welcome.windowEnd)) this.reader.wake();
+    if (this.scheduler.credit(welcome.windowEnd)) this.feet?.reader.wake();
     this.dispatch.pump();
   }
 
@@ -208,7 +248,7 @@ class Transmitter {
 
   /** A foot's memory goes back to the pool once the receiver has it and no queue still refers to it. */
   private recycle(foot: OutboundFoot): void {
-    if (foot.acknowledged && foot.copiesQueued === 0) this.feet.give(foot.payload);
+    if (foot.acknowledged && foot.copiesQueued === 0) this.feet?.memory.give(foot.payload);
   }
 
   private onFrame(connection: TxConnection, frame: ControlFrame): void {
@@ -217,7 +257,7 @@ class Transmitter {
         this.scheduler.acknowledge(frame.ack.deliveredBelow, frame.ack.received);
         break;
       case FrameKind.FRAME_CREDIT:
-        if (this.scheduler.credit(frame.credit.windowEnd)) this.reader.wake();
+        if (this.scheduler.credit(frame.credit.windowEnd)) this.feet?.reader.wake();
         this.dispatch.pump();
         break;
       case FrameKind.FRAME_RETRANSMIT: {
@@ -275,8 +315,8 @@ class Transmitter {
   }
 
   /**
-   * Reading the input failed. The first feet are read while the connections
-   * dial, so this can come before any is up: then the first to come up tells
+   * Reading the input failed. The first feet are read before the first
+   * welcome, so this can come before any connection is up: then the first to come up tells
    * the receiver (which would otherwise wait out its `patience`); with none,
    * the transfer ends as any unreachable one does.
    */
@@ -314,7 +354,7 @@ class Transmitter {
     this.finished = true;
     for (const timer of this.timers) timer.cancel();
     this.dispatch.stop();
-    this.reader.stop();
+    this.feet?.reader.stop();
     this.pool.stop(closeConnections);
   }
 

@@ -24,18 +24,19 @@ import {
 import { abortError } from "./refusals.ts";
 
 /**
- * The hello every connection of this transfer sends. Every transmitter
- * offers CAP_VERDICT (it cannot know whether the receiver runs a command)
- * and CAP_PRODUCER_FAILED; a receiver that knows neither ignores them. Only
- * a label changes the hello's layout (version 2).
+ * The hello every connection of this transfer sends: one `sessionId` and
+ * foot size for all. Every transmitter offers CAP_VERDICT (it cannot know
+ * whether the receiver runs a command) and CAP_PRODUCER_FAILED; a receiver
+ * that knows neither ignores them. Only a label changes the hello's layout
+ * (version 2).
  */
-export function transmitterHello(options: TransmitterOptions): AnyHello {
+export function transmitterHello(options: TransmitterOptions, sessionId: bigint, footBytes: number): AnyHello {
   return {
     magic: VM_MAGIC,
     protocolVersion: VM_PROTOCOL_VERSION,
-    sessionId: crypto.getRandomValues(new BigUint64Array(1))[0]!,
+    sessionId,
     checkphrase: new TextEncoder().encode(options.checkphrase),
-    footBytes: options.footBytes,
+    footBytes,
     capabilities:
       (options.key === undefined ? CAP_NONE : CAP_KEY) |
       (options.encrypt ? CAP_ENCRYPT : CAP_NONE) |

@@ -5,11 +5,9 @@
 import { describe, expect, test } from "bun:test";
 import { VmError } from "../../src/errors.ts";
 import {
-  DEFAULT_FOOT_BYTES,
   DEFAULT_PATIENCE_S,
   DEFAULT_TIMEOUT_S,
   DEFAULT_THREADS,
-  DEFAULT_WINDOW_FEET,
   DEFAULT_REPORT,
   type Invocation,
   type ReceiverOptions,
@@ -43,7 +41,6 @@ const rxDefaults = {
   verbose: 0,
   checkphrase: "",
   bind: undefined,
-  windowFeet: DEFAULT_WINDOW_FEET,
   patienceS: DEFAULT_PATIENCE_S,
   timeoutS: DEFAULT_TIMEOUT_S,
   chaosEvery: 0,
@@ -52,7 +49,7 @@ const txDefaults = {
   verbose: 0,
   checkphrase: "",
   threads: DEFAULT_THREADS,
-  footBytes: DEFAULT_FOOT_BYTES,
+  footBytes: "auto" as const,
   patienceS: DEFAULT_PATIENCE_S,
   timeoutS: DEFAULT_TIMEOUT_S,
   chaosEvery: 0,
@@ -343,7 +340,7 @@ describe("usage errors name the problem and the fix", () => {
     ["rx 1 buffer lots", "buffer 'lots' is not a byte count; write bytes, e.g. 'buffer 256M' (K, M, G, T are powers of 1024)"],
     ["tx h 1 buffer 512K", "buffer 512K is out of range; use 1M..4G (the window must hold 4 feet)"],
     ["rx 1 --buffer 5G", "buffer 5G is out of range; use 1M..4G (the window must hold 4 feet)"],
-    ["tx h 1 foot big", "foot 'big' is not a byte count; write bytes, e.g. 'foot 512K' (K, M, G, T are powers of 1024)"],
+    ["tx h 1 foot big", "foot 'big' is neither auto nor a byte count; write bytes, e.g. 'foot 512K' (K, M, G, T are powers of 1024)"],
     ["tx h 1 foot 2K", "foot 2K is out of range; use 4K..16M"],
     ["tx h 1 --foot 17M", "foot 17M is out of range; use 4K..16M"],
   ];

@@ -6,7 +6,7 @@
  *
  * Proves: sizes at and around the foot boundary (0 and 1 byte, one foot,
  * one foot + 1, three feet); `foot SIZE` at the protocol's smallest, an odd size
- * and the largest; a stdin pipe fed in odd-sized writes with
+ * and the largest, and `foot auto`'s 2 MiB on loopback; a stdin pipe fed in odd-sized writes with
  * pauses; verbose 20 keeps the log off stdout; the keyword and flag command
  * lines; IPv6 loopback.
  */
@@ -87,6 +87,24 @@ describe("foot SIZE: the stream cut into other sizes", () => {
       SMALL_DEADLINE_MS,
     );
   }
+
+  test(
+    "foot auto (the default) keeps 2 MiB feet on loopback's short round trip",
+    async () => {
+      const input = await makeInput(temp.path, 2 * FOOT_BYTES + 1);
+      const stats = `${temp.path}/foot-auto.json`;
+      const outcome = await transfer(
+        ["rx", "0", "bind", "127.0.0.1"],
+        (port) => ["tx", "127.0.0.1", `${port}`, "threads", "4", "stats", stats],
+        { file: input.path },
+        SMALL_DEADLINE_MS - 2_000,
+      );
+      expectCleanTransfer(outcome, input);
+      const figures = JSON.parse(await Bun.file(stats).text()) as { transfers: { feet: number }[] };
+      expect(figures.transfers[0]!.feet).toBe(3);
+    },
+    SMALL_DEADLINE_MS,
+  );
 });
 
 test(

@@ -10,13 +10,14 @@
  *    per direction.
  * 5. viamillipede default settings over 100 ms and 1 % loss (cubic): output identical, both ends
  *    exit 0, and at least netcat's rate, netcat measured over the same link in the same test
- *    (capped: it moves well under 1 MiB/s there).
+ *    (capped: it moves well under 1 MiB/s there); `foot auto` cut the long path's smaller feet.
  *
  * Needs root, ip, gcc, /dev/net/tun, and for some tests ping, iperf3 or OpenBSD netcat: each test
  * skips with the reason printed when what it needs is missing.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { createWanRig, waitForListener, wanRigUnavailable, type DirectionCounters, type WanRig, type WanLinkSpec } from "../support/wan-rig.ts";
+import { LONG_PATH_FOOT_BYTES } from "../../src/tx/foot-size.ts";
 import { errorLines, killLeftovers, makeInput, makeTempDir, STACK_LINE, startReceiver, startTransmitter, within, type Input } from "../support/spawn.ts";
 
 const MIB = 1024 * 1024;
@@ -192,7 +193,8 @@ describe.skipIf(unavailable !== undefined)("viamillipede over the WAN rig", () =
     ncReceiver.kill();
     await counted;
 
-    const receiver = await startReceiver(["rx", "0"], { netns: net.rxNamespace });
+    // verbose 1: the receiver says which foot size the hello asked for.
+    const receiver = await startReceiver(["rx", "0", "verbose", "1"], { netns: net.rxNamespace });
     const started = performance.now();
     const transmitter = startTransmitter(["tx", link.rxAddress, String(receiver.port)], { file: input.path }, { netns: net.txNamespace });
     const [tx, rx] = await within(60_000, "viamillipede over 100 ms, 1 % loss", Promise.all([transmitter.done(), receiver.done()]));
@@ -213,6 +215,7 @@ describe.skipIf(unavailable !== undefined)("viamillipede over the WAN rig", () =
     }).toEqual({ txExit: 0, rxExit: 0, bytes: input.bytes, sha256: input.sha256, errors: [] });
     expect(tx.stderr).not.toMatch(STACK_LINE);
     expect(rx.stderr).not.toMatch(STACK_LINE);
+    expect(rx.stderr).toContain(`foot size ${LONG_PATH_FOOT_BYTES}\n`);
     expect(ncBytes).toBeGreaterThan(0);
     // Loose on purpose (viamillipede is several times faster here): never slower than one TCP connection.
     expect(rate).toBeGreaterThanOrEqual(ncRate);

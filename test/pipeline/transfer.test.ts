@@ -396,9 +396,9 @@ describe("in-process transfer over the memory network", () => {
     const rxOutcome = rx.catch((e) => e);
     const hello = helloFor(0x1234n);
     const events = { onFrame() {}, onIdle() {}, onClose() {} };
-    const first = await TxConnection.open(network, { host: "memory", port }, 1, hello, events);
+    const first = await TxConnection.open(network, { host: "memory", port }, 1, () => hello, events);
     stop.abort("SIGTERM"); // the session fails; rx lingers for the first connection to hang up
-    const refused = await TxConnection.open(network, { host: "memory", port }, 2, hello, events).catch((e) => e);
+    const refused = await TxConnection.open(network, { host: "memory", port }, 2, () => hello, events).catch((e) => e);
     expect(refused).toBeInstanceOf(DialFailure);
     expect((refused as DialFailure).fatal).toBe(true);
     expect((refused as DialFailure).error).toBeInstanceOf(VmError);

@@ -13,9 +13,14 @@
  * a window that did not follow the path would hold the first test near 0.55
  * of the link. Rates are taken over the second half of the stream, after
  * start-up (dial, hello, the window's first measurement).
+ *
+ * Also: without a cap (the command line sets none), a receiver starts its
+ * window at DEFAULT_WINDOW_BYTES in feet of whatever size the transmitter
+ * asks: 32 of 2 MiB, 128 of 512 KiB (`foot auto` on a long path), 4 of 16 MiB.
  */
 import { describe, expect, test } from "bun:test";
-import { DEFAULT_WINDOW_FEET, type TransmitterOptions } from "../../src/options.ts";
+import { DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_FEET, type TransmitterOptions } from "../../src/options.ts";
+import type { TransferFigures } from "../../src/status/figures.ts";
 import { receive } from "../../src/rx/receiver.ts";
 import type { ByteSink } from "../../src/rx/stdout.ts";
 import { transmit } from "../../src/tx/transmitter.ts";
@@ -96,5 +101,33 @@ describe("the window on a 200 ms, 300 Mbit/s path (virtual time)", () => {
       expect(rate).toBeGreaterThanOrEqual(0.7 * windowBound);
       expect(rate).toBeLessThan(0.5 * LINK_BYTES_PER_S);
     }, 60_000);
+  }
+});
+
+describe("the window a receiver starts with, without a cap", () => {
+  for (const [footBytes, feet] of [
+    [2 * MIB, 32],
+    [512 * 1024, 128],
+    [16 * MIB, 4],
+  ] as const) {
+    test(`feet of ${footBytes / 1024} KiB: ${feet} of them, DEFAULT_WINDOW_BYTES`, async () => {
+      expect(feet * footBytes).toBe(DEFAULT_WINDOW_BYTES);
+      const clock = new VirtualClock();
+      const network = new MemoryNetwork({ clock });
+      const sink = timedSink(clock);
+      const common = { verbose: 0, checkphrase: "", chaosEvery: 0, patienceS: 60, timeoutS: 5 };
+      let listening!: (port: number) => void;
+      const ready = new Promise<number>((resolve) => (listening = resolve));
+      const rx = receive({ ...common, port: 0, bind: undefined }, { network, sink, clock, onListening: listening });
+      const port = await ready;
+      let figures: (() => TransferFigures) | undefined;
+      const input = INPUT.subarray(0, 3 * footBytes + 1);
+      const options: TransmitterOptions = { ...common, footBytes, targets: [{ host: "memory", port }], threads: 2 };
+      const summary = await clock.until(transmit(options, { network, source: memorySource(input), clock, observe: (read) => (figures = read) }), LIMIT_MS);
+      await clock.until(rx, LIMIT_MS);
+      expect(summary.bytes).toBe(BigInt(input.length));
+      // Credit reaches past what was delivered by the window: the welcome's, never grown in so short a transfer.
+      expect(figures!().windowFeet).toBe(feet);
+    }, 30_000);
   }
 });

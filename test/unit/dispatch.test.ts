@@ -8,7 +8,7 @@ import type { ChaosFault } from "../../src/net/chaos.ts";
 import type { ControlFrame } from "../../src/protocol/messages.ts";
 import { DigestKind, FOOT_FLAG_RETRANSMIT, FrameKind, type EndOfStream } from "../../src/protocol/xdr.generated.ts";
 import type { Delivery } from "../../src/tx/delivery-rate.ts";
-import { Dispatch, type FootCarrier, type Route } from "../../src/tx/dispatch.ts";
+import { Dispatch, MAX_BYTES_PER_CONNECTION, type FootCarrier, type Route } from "../../src/tx/dispatch.ts";
 import { Link } from "../../src/tx/links.ts";
 import { SendScheduler, type OutboundFoot } from "../../src/tx/scheduler.ts";
 
@@ -42,7 +42,7 @@ function foot(id: number): OutboundFoot {
 /** Feet delivered by a connection past TCP slow start: more than any share. */
 const WARM = 100;
 
-function rig(linkCount: number, perLink: number, windowFeet = 8) {
+function rig(linkCount: number, perLink: number, windowFeet = 8, footBytes = 10) {
   let now = 0;
   const scheduler = new SendScheduler(undefined, () => now);
   scheduler.credit(BigInt(windowFeet));
@@ -52,7 +52,7 @@ function rig(linkCount: number, perLink: number, windowFeet = 8) {
   let id = 1;
   for (const link of links) for (let n = 0; n < perLink; n++) routes.push({ connection: new RecordingCarrier(id++), link, draining: false, endSent: false, feetDelivered: WARM });
   const views = () => links.map((link) => ({ live: link.live, rate: 0, feetDelivered: 0, proving: false }));
-  const dispatch = new Dispatch(scheduler, links, () => routes, views, () => {}, { timeoutS: 5, chaosEvery: 0, footBytes: 10 });
+  const dispatch = new Dispatch(scheduler, links, () => routes, views, () => {}, { timeoutS: 5, chaosEvery: 0, footBytes });
   return { scheduler, links, routes, dispatch, advance: (ms: number) => (now += ms) };
 }
 
@@ -65,6 +65,17 @@ describe("dispatch", () => {
     expect(routes[1]!.connection.feet.map((f) => f.id)).toEqual([1n, 3n, 5n, 7n]);
     expect(scheduler.carriedBy(1)).toBe(4);
     expect(scheduler.carriedBy(2)).toBe(4);
+  });
+
+  test("a connection carries at most MAX_BYTES_PER_CONNECTION unacknowledged, whatever the foot size", () => {
+    const MIB = 1024 * 1024;
+    for (const [footBytes, feet] of [[2 * MIB, 4], [512 * 1024, 16], [16 * MIB, 1]] as const) {
+      const { scheduler, routes, dispatch } = rig(1, 1, 64, footBytes);
+      for (let i = 0; i < 64; i++) scheduler.add(foot(i));
+      dispatch.pump();
+      expect({ footBytes, carried: routes[0]!.connection.feet.length }).toEqual({ footBytes, carried: feet });
+      expect(feet * footBytes).toBeLessThanOrEqual(Math.max(footBytes, MAX_BYTES_PER_CONNECTION));
+    }
   });
 
   test("with two links and nothing delivered yet, each link carries MIN_LINK_FEET, the preferred one first", () => {
