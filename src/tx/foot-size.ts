@@ -6,10 +6,10 @@
  *
  * Why smaller feet on a long path: a connection carries a foot at its own
  * pace, and on a long lossy path that pace is slow (cubic with 1 % loss at
- * 200 ms moves well under 100 KiB/s per connection, so a 2 MiB foot spends
- * half a minute on it). The receiver's window holds a number of feet; with
- * one 2 MiB foot per connection it is full, and every connection waits for
- * the slowest foot. Smaller feet keep several on each connection and the
+ * 200 ms moves about 100 KiB/s per connection, so a 2 MiB foot spends some
+ * 20 s on it). The receiver's window holds a number of feet; with one 2 MiB
+ * foot per connection it is full, and every connection waits for the
+ * slowest foot. Smaller feet keep several on each connection and the
  * window moving: on the WAN rig (300 Mbit/s, 200 ms, 1 % loss, cubic, 128 MiB)
  * 2 MiB feet took 64.4 and 64.5 s, 512 KiB feet 33.0 and 35.3 s, 256 KiB
  * 33.9 and 39.2 s (bench/wan.md).

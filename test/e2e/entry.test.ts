@@ -102,7 +102,7 @@ describe("spawned: bun src/cli/main.ts", () => {
       expect(await run("rx", "8834", "frobnicate")).toEqual({
         stdout: "",
         stderr:
-          "viamillipede: unknown keyword 'frobnicate'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, congestion, label, exec, bind, serve, sessions, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats, buffer (see 'viamillipede --help')\n",
+          "viamillipede: unknown keyword 'frobnicate'; keywords are rx, tx, threads, verbose, checkphrase, checksums, key, encrypt, compress, congestion, label, exec, bind, serve, sessions, patience, timeout, chaos, prbs, leglimit, delayus, ratelimit, charmode, terminate, initiate, size, progress, quiet, stats, buffer, foot (see 'viamillipede --help')\n",
         exitCode: 2,
       });
     },
