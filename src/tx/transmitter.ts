@@ -160,10 +160,10 @@ class Transmitter {
     }, this.clock);
     this.feet = { memory, reader };
     // Before run() the reader waits for it; after, under `foot auto`, it starts with the first connection.
-    if (this.running) this.read(reader);
+    if (this.running) this.startReading(reader);
   }
 
-  private read(reader: Reader): void {
+  private startReading(reader: Reader): void {
     if (this.finished) return;
     reader.run().catch((error) => this.inputFailed(error));
   }
@@ -190,7 +190,7 @@ class Transmitter {
     if (this.links.length > 1) log.info(`links in order of preference: ${this.links.map((link) => link.address).join(", ")}`);
     this.running = true;
     this.pool.start();
-    if (this.feet !== undefined) this.read(this.feet.reader);
+    if (this.feet !== undefined) this.startReading(this.feet.reader);
     return done;
   }
 
