@@ -316,9 +316,9 @@ class Transmitter {
 
   /**
    * Reading the input failed. The first feet are read before the first
-   * welcome, so this can come before any connection is up: then the first to come up tells
-   * the receiver (which would otherwise wait out its `patience`); with none,
-   * the transfer ends as any unreachable one does.
+   * welcome, so this can come before any connection is up: then the first to
+   * come up tells the receiver (which would otherwise wait out its
+   * `patience`); with none, the transfer ends as any unreachable one does.
    */
   private inputFailed(error: unknown): void {
     if (this.pool.live().next().done === true) this.inputFailure ??= { error };
