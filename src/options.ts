@@ -14,8 +14,6 @@ export const DEFAULT_FOOT_BYTES = 2 * 1024 * 1024;
 export const DEFAULT_THREADS: number | "auto" = "auto";
 export const MIN_THREADS = 1;
 export const MAX_THREADS = 64;
-/** Feet the receiver's window starts at with the default 2 MiB feet (DEFAULT_WINDOW_BYTES of them): in flight plus held for reordering. */
-export const DEFAULT_WINDOW_FEET = 32;
 /**
  * The receiver's starting window in bytes: the transmitter's foot size turns
  * it into feet (32 of 2 MiB), so a peer that asks for larger feet gets fewer
@@ -23,6 +21,8 @@ export const DEFAULT_WINDOW_FEET = 32;
  * the path, up to `buffer` (src/rx/window.ts).
  */
 export const DEFAULT_WINDOW_BYTES = 64 * 1024 * 1024;
+/** Feet the receiver's window starts at with the default feet: in flight plus held for reordering. */
+export const DEFAULT_WINDOW_FEET = DEFAULT_WINDOW_BYTES / DEFAULT_FOOT_BYTES;
 /** Feet in the window however large they are: enough to keep a few connections busy. */
 export const MIN_WINDOW_FEET = 4;
 /**
